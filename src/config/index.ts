@@ -1,0 +1,89 @@
+import { resolve } from 'node:path';
+import { ValidationError } from '../errors/index.js';
+
+/** Everything Stepwise reads from its environment, validated once and frozen. */
+export interface Config {
+  /** PostgreSQL server URL; absent means embedded PGlite under `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly host: string;
+  readonly port: number;
+  readonly dbPoolSize: number;
+  readonly worker: WorkerConfig;
+  readonly logLevel: string;
+}
+
+export interface WorkerConfig {
+  /** Jobs one worker process runs at once. */
+  readonly concurrency: number;
+  /** Most jobs taken in one claim statement. */
+  readonly claimBatchSize: number;
+  /** Fallback poll when no notification arrives (missed NOTIFY, delayed runs). */
+  readonly pollIntervalMs: number;
+  /** A claimed job's lease; heartbeats renew it at a third of this. */
+  readonly leaseMs: number;
+  /** Stream rows and completions are flushed at least this often. */
+  readonly flushIntervalMs: number;
+  /** Default per-step timeout (a step may lower or raise it later). */
+  readonly stepTimeoutMs: number;
+  /** Bytes of an HTTP response body kept in the step's output. */
+  readonly httpMaxResponseBytes: number;
+  /** How long a SIGTERM waits for in-flight jobs before handing them back. */
+  readonly shutdownGraceMs: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+export interface ConfigOverrides {
+  databaseUrl?: string;
+  dataDir?: string;
+  host?: string;
+  port?: number;
+  worker?: Partial<WorkerConfig>;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ValidationError(`${name} must be an integer between ${min} and ${max}, got "${raw}"`, {
+      path: name,
+      min,
+      max,
+    });
+  }
+  return value;
+}
+
+/** Read the environment (and CLI overrides) into a frozen Config. Throws ValidationError on bad values. */
+export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = {}): Config {
+  const databaseUrl = overrides.databaseUrl ?? (env.DATABASE_URL || undefined);
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ValidationError('DATABASE_URL must start with postgres:// or postgresql://', { path: 'DATABASE_URL' });
+  }
+  const port = overrides.port ?? int(env, 'PORT', 3000, 0, 65535);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ValidationError(`port must be an integer between 0 and 65535, got ${port}`, { path: 'port' });
+  }
+  const worker: WorkerConfig = {
+    concurrency: int(env, 'STEPWISE_WORKER_CONCURRENCY', 100, 1, 10_000),
+    claimBatchSize: int(env, 'STEPWISE_CLAIM_BATCH_SIZE', 100, 1, 5_000),
+    pollIntervalMs: int(env, 'STEPWISE_POLL_INTERVAL_MS', 1000, 10, 600_000),
+    leaseMs: int(env, 'STEPWISE_LEASE_MS', 30_000, 1_000, 3_600_000),
+    flushIntervalMs: int(env, 'STEPWISE_FLUSH_INTERVAL_MS', 5, 0, 10_000),
+    stepTimeoutMs: int(env, 'STEPWISE_STEP_TIMEOUT_MS', 30_000, 1, 86_400_000),
+    httpMaxResponseBytes: int(env, 'STEPWISE_HTTP_MAX_RESPONSE_BYTES', 256 * 1024, 0, 64 * 1024 * 1024),
+    shutdownGraceMs: int(env, 'STEPWISE_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    ...overrides.worker,
+  };
+  return Object.freeze({
+    databaseUrl,
+    dataDir: resolve(overrides.dataDir ?? env.STEPWISE_DATA_DIR ?? '.stepwise/data'),
+    host: overrides.host ?? env.HOST ?? '127.0.0.1',
+    port,
+    dbPoolSize: int(env, 'STEPWISE_DB_POOL_SIZE', 10, 1, 1000),
+    worker: Object.freeze(worker),
+    logLevel: env.LOG_LEVEL ?? 'info',
+  });
+}

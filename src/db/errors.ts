@@ -1,0 +1,52 @@
+import {
+  ConflictError,
+  DatabaseError,
+  PayloadTooLargeError,
+  StepwiseError,
+  ValidationError,
+} from '../errors/index.js';
+
+interface PgErrorLike {
+  code?: unknown;
+  message?: unknown;
+  detail?: unknown;
+  constraint?: unknown;
+  table?: unknown;
+  column?: unknown;
+}
+
+/**
+ * SQLSTATE → typed error. Both drivers put the SQLSTATE in `code`; anything
+ * unrecognised becomes DatabaseError (a 500, not the caller's fault).
+ */
+export function mapDbError(err: unknown): Error {
+  if (err instanceof StepwiseError) return err;
+  const e = (typeof err === 'object' && err !== null ? err : {}) as PgErrorLike;
+  const sqlstate = typeof e.code === 'string' ? e.code : undefined;
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  const details: Record<string, unknown> = { sqlstate };
+  if (typeof e.constraint === 'string') details.constraint = e.constraint;
+  if (typeof e.table === 'string') details.table = e.table;
+  if (typeof e.column === 'string') details.column = e.column;
+  if (typeof e.detail === 'string') details.detail = e.detail;
+  switch (sqlstate) {
+    case '23505': // unique_violation
+    case '23P01': // exclusion_violation
+      return new ConflictError(message, details, { cause: err });
+    case '23503': // foreign_key_violation
+    case '23502': // not_null_violation
+    case '23514': // check_violation
+    case '22P02': // invalid_text_representation (bad uuid, bad number)
+    case '22001': // string_data_right_truncation
+    case '22003': // numeric_value_out_of_range
+    case '22007': // invalid_datetime_format
+    case '22008': // datetime_field_overflow
+    case '22023': // invalid_parameter_value
+    case '2201B': // invalid_regular_expression
+      return new ValidationError(message, details, { cause: err });
+    case '54000': // program_limit_exceeded (e.g. a jsonb too large)
+      return new PayloadTooLargeError(String(details.column ?? 'value'), Number.NaN, Number.NaN);
+    default:
+      return new DatabaseError(message, details, { cause: err });
+  }
+}

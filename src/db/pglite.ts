@@ -1,0 +1,117 @@
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { acquireDataDirLock } from './lockfile.js';
+import { mapDbError } from './errors.js';
+import type { Db, Queryable, QueryResult } from './types.js';
+
+type PgliteLike = Pick<PGlite, 'query' | 'exec'> | Transaction;
+
+async function run<R>(conn: PgliteLike, text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+  try {
+    const res = await conn.query<R>(text, params as unknown[] | undefined);
+    return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
+  } catch (err) {
+    throw mapDbError(err);
+  }
+}
+
+export interface PgliteOptions {
+  /** Persist under this directory (locked for this process); omit for an in-memory database. */
+  dataDir?: string;
+  /** Start from a dumped data directory (test template). */
+  loadDataDir?: Blob | File;
+}
+
+/**
+ * Embedded PGlite adapter. PGlite is a single connection: every query and
+ * transaction is serialised through one promise chain, so a transaction
+ * never interleaves with another caller's statements. Uses PGlite's own API
+ * (not pg.Pool over its shim, which broke after one failed query here).
+ */
+export class PgliteDb implements Db {
+  readonly backend = 'pglite' as const;
+  private tail: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    private readonly pg: PGlite,
+    private readonly releaseLock: () => void,
+  ) {}
+
+  static async open(options: PgliteOptions = {}): Promise<PgliteDb> {
+    const release = options.dataDir ? acquireDataDirLock(options.dataDir) : () => undefined;
+    try {
+      const pg = new PGlite({
+        ...(options.dataDir ? { dataDir: options.dataDir } : {}),
+        ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
+      });
+      await pg.waitReady;
+      return new PgliteDb(pg, release);
+    } catch (err) {
+      release();
+      throw mapDbError(err);
+    }
+  }
+
+  /** Queue `fn` behind everything already submitted. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+
+  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+    return this.serial(() => run<R>(this.pg, text, params));
+  }
+
+  exec(sql: string): Promise<void> {
+    return this.serial(async () => {
+      try {
+        await this.pg.exec(sql);
+      } catch (err) {
+        throw mapDbError(err);
+      }
+    });
+  }
+
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.serial(async () => {
+      try {
+        return await this.pg.transaction(async (tx) =>
+          fn({
+            query: (text, params) => run(tx, text, params),
+            exec: async (sql) => {
+              try {
+                await tx.exec(sql);
+              } catch (err) {
+                throw mapDbError(err);
+              }
+            },
+          }),
+        );
+      } catch (err) {
+        throw mapDbError(err);
+      }
+    });
+  }
+
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    // Delivered in-process: PGlite's listen sees NOTIFYs committed on this same instance.
+    const unlisten = await this.serial(() => this.pg.listen(channel, onNotify));
+    return () => this.serial(() => unlisten());
+  }
+
+  /** Snapshot of the data directory (tar), for backups and test templates. */
+  dumpDataDir(): Promise<File | Blob> {
+    return this.serial(() => this.pg.dumpDataDir('none'));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.serial(() => this.pg.close());
+    } finally {
+      this.releaseLock();
+    }
+  }
+}

@@ -1,0 +1,72 @@
+import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import { PayloadTooLargeError, ValidationError } from '../../errors/index.js';
+import { jsonByteLength } from '../../util/json.js';
+import { checkTemplates, compileExpression } from './expressions.js';
+import { definitionSchema } from './schema.js';
+import type { WorkflowDefinition } from './types.js';
+
+/** Largest definition accepted, as JSON text (the same bound as the CHECK constraint). */
+export const MAX_DEFINITION_BYTES = 1024 * 1024;
+
+const ajv = new Ajv2020({ allErrors: false, discriminator: true, strict: true, strictRequired: false });
+const check = ajv.compile<WorkflowDefinition>(definitionSchema);
+
+function describe(err: ErrorObject): { path: string; message: string } {
+  let path = err.instancePath || '';
+  let message = err.message ?? 'is invalid';
+  if (err.keyword === 'required') {
+    const missing = String((err.params as { missingProperty?: string }).missingProperty);
+    path = `${path}/${missing}`;
+    message = 'is required';
+  } else if (err.keyword === 'additionalProperties') {
+    const extra = String((err.params as { additionalProperty?: string }).additionalProperty);
+    path = `${path}/${extra}`;
+    message = 'is not a known property';
+  } else if (err.keyword === 'discriminator') {
+    path = `${path}/type`;
+    message = 'must be one of transform, http, log, noop';
+  } else if (err.keyword === 'enum') {
+    const allowed = (err.params as { allowedValues?: unknown[] }).allowedValues ?? [];
+    message = `must be one of ${allowed.join(', ')}`;
+  }
+  return { path: `/definition${path}`, message };
+}
+
+/**
+ * Validate a workflow definition: size, JSON Schema, unique step ids, and
+ * that every JSONata expression and `{{ }}` template compiles. Throws on the
+ * first problem with `details.path` naming it (e.g. `/definition/steps/2/url`).
+ */
+export function validateDefinition(value: unknown): WorkflowDefinition {
+  const bytes = jsonByteLength(value);
+  if (bytes > MAX_DEFINITION_BYTES) throw new PayloadTooLargeError('definition', bytes, MAX_DEFINITION_BYTES);
+  if (!check(value)) {
+    const first = describe(check.errors![0]!);
+    throw new ValidationError(`${first.path} ${first.message}`, { path: first.path });
+  }
+  const seen = new Map<string, number>();
+  value.steps.forEach((step, i) => {
+    const path = `/definition/steps/${i}`;
+    const prior = seen.get(step.id);
+    if (prior !== undefined) {
+      throw new ValidationError(`${path}/id "${step.id}" is already used by step ${prior}`, { path: `${path}/id` });
+    }
+    seen.set(step.id, i);
+    switch (step.type) {
+      case 'transform':
+        compileExpression(step.expression, `${path}/expression`);
+        break;
+      case 'http':
+        checkTemplates(step.url, `${path}/url`);
+        checkTemplates(step.headers ?? {}, `${path}/headers`);
+        checkTemplates(step.body, `${path}/body`);
+        break;
+      case 'log':
+        checkTemplates(step.message, `${path}/message`);
+        break;
+      case 'noop':
+        break;
+    }
+  });
+  return value;
+}

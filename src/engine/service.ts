@@ -1,0 +1,80 @@
+import type { Db } from '../db/index.js';
+import { ConflictError, NotFoundError, PayloadTooLargeError } from '../errors/index.js';
+import {
+  archiveWorkflow,
+  createWorkflow,
+  enqueueJobs,
+  findClient,
+  findWorkflow,
+  updateWorkflow,
+  type EnqueuedJob,
+  type InitiatorType,
+  type NewWorkflow,
+  type Workflow,
+  type WorkflowChanges,
+} from '../store/index.js';
+import { jsonByteLength } from '../util/json.js';
+import { validateDefinition } from './definition/index.js';
+
+/** Largest run input accepted, as JSON text (the same bound as the jobs CHECK constraint). */
+export const MAX_INPUT_BYTES = 1024 * 1024;
+
+/**
+ * Use cases shared by the API and the CLI. Every function takes the
+ * organization first; validation happens before anything is written.
+ */
+export async function defineWorkflow(db: Db, organizationId: string, input: Omit<NewWorkflow, 'definition'> & { definition: unknown }): Promise<Workflow> {
+  const definition = validateDefinition(input.definition);
+  return db.transaction((tx) => createWorkflow(tx, organizationId, { ...input, definition }));
+}
+
+export async function reviseWorkflow(
+  db: Db,
+  organizationId: string,
+  workflowId: string,
+  changes: Omit<WorkflowChanges, 'definition'> & { definition?: unknown },
+): Promise<Workflow> {
+  const definition = changes.definition === undefined ? undefined : validateDefinition(changes.definition);
+  const updated = await db.transaction((tx) => updateWorkflow(tx, organizationId, workflowId, { ...changes, definition }));
+  if (!updated) throw new NotFoundError('workflow', workflowId);
+  return updated;
+}
+
+export async function retireWorkflow(db: Db, organizationId: string, workflowId: string): Promise<void> {
+  if (!(await archiveWorkflow(db, organizationId, workflowId))) throw new NotFoundError('workflow', workflowId);
+}
+
+export interface RunRequest {
+  input?: unknown;
+  clientId?: string | null | undefined;
+  idempotencyKey?: string | null | undefined;
+  priority?: number | undefined;
+  initiatorType?: InitiatorType | undefined;
+}
+
+/** Start runs of a workflow's current version (one transaction for the whole batch). */
+export async function startRuns(db: Db, organizationId: string, workflowId: string, runs: RunRequest[]): Promise<EnqueuedJob[]> {
+  runs.forEach((run, i) => {
+    const bytes = jsonByteLength(run.input);
+    if (bytes > MAX_INPUT_BYTES) throw new PayloadTooLargeError(runs.length === 1 ? 'input' : `runs/${i}/input`, bytes, MAX_INPUT_BYTES);
+  });
+  const workflow = await findWorkflow(db, organizationId, workflowId);
+  if (!workflow || workflow.deletedAt) throw new NotFoundError('workflow', workflowId);
+  if (workflow.status !== 'ACTIVE') {
+    throw new ConflictError(`workflow ${workflowId} is ${workflow.status}; only ACTIVE workflows can run`, {
+      status: workflow.status,
+    });
+  }
+  const clientIds = [...new Set(runs.map((r) => r.clientId).filter((c): c is string => !!c))];
+  for (const clientId of clientIds) {
+    if (!(await findClient(db, organizationId, clientId))) throw new NotFoundError('client', clientId);
+  }
+  return db.transaction((tx) =>
+    enqueueJobs(
+      tx,
+      organizationId,
+      { id: workflow.id, version: workflow.version, stepsTotal: workflow.definition.steps.length },
+      runs,
+    ),
+  );
+}

@@ -1,0 +1,102 @@
+import { renderString, renderTemplates } from '../definition/expressions.js';
+import type { HttpStep } from '../definition/types.js';
+import { StepError, type StepHandler } from './types.js';
+
+export interface HttpOutput {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+  /** True when the body was longer than the capture bound and was cut. */
+  truncated: boolean;
+}
+
+/** Read at most `max` bytes of a body; cancel the rest so a huge download does not continue. */
+async function readBounded(res: Response, max: number): Promise<{ bytes: Buffer; truncated: boolean }> {
+  if (!res.body) return { bytes: Buffer.alloc(0), truncated: false };
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return { bytes: Buffer.concat(chunks), truncated: false };
+    const room = max - size;
+    if (value.byteLength > room) {
+      chunks.push(Buffer.from(value.subarray(0, room)));
+      await reader.cancel().catch(() => undefined);
+      return { bytes: Buffer.concat(chunks), truncated: true };
+    }
+    chunks.push(Buffer.from(value));
+    size += value.byteLength;
+  }
+}
+
+function decodeBody(bytes: Buffer, contentType: string, truncated: boolean): unknown {
+  const text = bytes.toString('utf8');
+  if (!truncated && /[/+]json\b/i.test(contentType) && text.length > 0) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text; // says JSON, is not: keep the text rather than fail the step
+    }
+  }
+  return text;
+}
+
+/**
+ * HTTP request with `{{ }}` templates in url, headers and body. A body that is
+ * not a string is sent as JSON. Fails with HTTP_STATUS when the status is not
+ * expected (default: any 2xx), HTTP_ERROR when the request itself fails.
+ */
+export const runHttp: StepHandler<HttpStep> = async (step, ctx) => {
+  const where = `steps.${step.id}`;
+  const url = await renderString(step.url, ctx.scope, `${where}.url`);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new StepError('HTTP_BAD_URL', `"${url.slice(0, 200)}" is not a valid URL`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new StepError('HTTP_BAD_URL', `only http and https URLs are allowed, got ${parsed.protocol}`);
+  }
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(step.headers ?? {})) {
+    headers[name.toLowerCase()] = await renderString(value, ctx.scope, `${where}.headers.${name}`);
+  }
+  let body: string | undefined;
+  if (step.body !== undefined && step.method !== 'GET' && step.method !== 'HEAD') {
+    const rendered = await renderTemplates(step.body, ctx.scope, `${where}.body`);
+    if (typeof rendered === 'string') {
+      body = rendered;
+    } else {
+      body = JSON.stringify(rendered);
+      headers['content-type'] ??= 'application/json';
+    }
+  }
+
+  let res: Response;
+  try {
+    res = await fetch(parsed, { method: step.method, headers, body: body ?? null, signal: ctx.signal, redirect: 'follow' });
+  } catch (err) {
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new StepError('HTTP_ERROR', `${step.method} ${parsed.origin}${parsed.pathname} failed: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+  }
+  const { bytes, truncated } = await readBounded(res, ctx.limits.httpMaxResponseBytes).catch((err: unknown) => {
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    throw new StepError('HTTP_ERROR', `reading the response failed: ${(err as Error).message}`);
+  });
+  const output: HttpOutput = {
+    status: res.status,
+    headers: Object.fromEntries(res.headers),
+    body: decodeBody(bytes, res.headers.get('content-type') ?? '', truncated),
+    truncated,
+  };
+  const ok = step.expectStatus ? step.expectStatus.includes(res.status) : res.status >= 200 && res.status < 300;
+  if (!ok) {
+    throw new StepError('HTTP_STATUS', `${step.method} ${parsed.origin}${parsed.pathname} returned ${res.status}`, {
+      status: res.status,
+    });
+  }
+  return output;
+};

@@ -1,0 +1,26 @@
+import type { LogLevel } from '../../store/stream-codes.js';
+
+/** What a step sees while it runs. */
+export interface StepContext {
+  /** JSONata/template context: `{ input, steps }`. */
+  readonly scope: { input: unknown; steps: Record<string, unknown> };
+  /** Aborted on step timeout, cancellation or shutdown. */
+  readonly signal: AbortSignal;
+  /** Append a log line to the job's stream, attributed to this step. */
+  log(level: LogLevel, message: string, data?: unknown): void;
+  readonly limits: { readonly httpMaxResponseBytes: number };
+}
+
+/** A step failure with a stable code (HTTP_STATUS, HTTP_ERROR, EXPRESSION_ERROR, STEP_TIMEOUT, …). */
+export class StepError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly data?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'StepError';
+  }
+}
+
+export type StepHandler<S> = (step: S, ctx: StepContext) => Promise<unknown>;

@@ -1,0 +1,205 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { WorkerConfig } from '../config/index.js';
+import type { Db } from '../db/index.js';
+import {
+  claimJobs,
+  findDefinitions,
+  findLastSeqs,
+  JOBS_CHANNEL,
+  renewLeases,
+  versionKey,
+  type ClaimedJob,
+} from '../store/index.js';
+import type { Logger } from '../util/logger.js';
+import type { WorkflowDefinition } from './definition/types.js';
+import { executeJob, LeaseLostError, ShutdownError } from './executor.js';
+import { Recorder } from './recorder.js';
+
+/** Definitions cached per worker; versions are immutable so entries never go stale. */
+const DEFINITION_CACHE_LIMIT = 5_000;
+
+interface InFlight {
+  job: ClaimedJob;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+/**
+ * Claims jobs in batches and runs up to `concurrency` at once. Wakes on
+ * NOTIFY (server) or the in-process notification (PGlite) and polls as a
+ * fallback. Renews the leases of everything it holds; on stop, stops
+ * claiming, lets in-flight jobs finish within the grace period, hands the
+ * rest back, and flushes its record.
+ */
+export class Worker {
+  readonly id: string;
+  private readonly inFlight = new Map<string, InFlight>();
+  private readonly definitions = new Map<string, WorkflowDefinition>();
+  private readonly recorder: Recorder;
+  private running = false;
+  private loopDone: Promise<void> | undefined;
+  private wakePending = false;
+  private wakeUp: (() => void) | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private unlisten: (() => Promise<void>) | undefined;
+  private unflushed: (() => void) | undefined;
+
+  constructor(
+    private readonly db: Db,
+    private readonly config: WorkerConfig,
+    private readonly logger: Logger,
+    id?: string,
+  ) {
+    this.id = id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.recorder = new Recorder(
+      db,
+      this.id,
+      { flushIntervalMs: config.flushIntervalMs, maxBufferedRows: 5_000 },
+      logger,
+    );
+  }
+
+  /** Jobs currently executing here. */
+  get activeCount(): number {
+    return this.inFlight.size;
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.unflushed = this.recorder.onFlushed(() => this.wake());
+    try {
+      this.unlisten = await this.db.listen(JOBS_CHANNEL, () => this.wake());
+    } catch (err) {
+      this.logger.warn({ err }, 'LISTEN failed; relying on polling');
+    }
+    const beatMs = Math.max(250, Math.floor(this.config.leaseMs / 3));
+    this.heartbeat = setInterval(() => void this.renew(), beatMs);
+    this.loopDone = this.loop();
+  }
+
+  /** Graceful stop (SIGTERM): no new claims; finish or hand back in-flight work; flush the record. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake();
+    await this.loopDone;
+    await this.unlisten?.().catch(() => undefined);
+    const graceOver = new Promise<void>((r) => setTimeout(r, this.config.shutdownGraceMs).unref());
+    await Promise.race([Promise.all([...this.inFlight.values()].map((f) => f.done)), graceOver]);
+    for (const f of this.inFlight.values()) f.controller.abort(new ShutdownError());
+    await Promise.race([
+      Promise.all([...this.inFlight.values()].map((f) => f.done)),
+      new Promise((r) => setTimeout(r, 5_000).unref()),
+    ]);
+    const flushed = await this.recorder.drain(10_000);
+    if (!flushed) this.logger.error('could not record every outcome before stopping; leases will expire and the jobs rerun');
+    clearInterval(this.heartbeat);
+    this.unflushed?.();
+  }
+
+  /** Ask the loop to look for work now. */
+  wake(): void {
+    this.wakePending = true;
+    const w = this.wakeUp;
+    this.wakeUp = undefined;
+    w?.();
+  }
+
+  private waitForWake(timeoutMs: number): Promise<void> {
+    if (this.wakePending || !this.running) {
+      this.wakePending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wakeUp = undefined;
+        resolve();
+      }, timeoutMs);
+      this.wakeUp = () => {
+        clearTimeout(t);
+        this.wakePending = false;
+        resolve();
+      };
+    });
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0;
+    while (this.running) {
+      const free = this.config.concurrency - this.inFlight.size;
+      // Back-pressure: do not run further ahead of the record than one concurrency's worth.
+      if (free <= 0 || this.recorder.pendingCompletions() >= this.config.concurrency) {
+        await this.waitForWake(this.config.pollIntervalMs);
+        continue;
+      }
+      const want = Math.min(free, this.config.claimBatchSize);
+      this.wakePending = false;
+      let jobs: ClaimedJob[];
+      try {
+        jobs = await claimJobs(this.db, this.id, want, this.config.leaseMs);
+        if (jobs.length > 0) await this.launch(jobs);
+        failures = 0;
+      } catch (err) {
+        failures++;
+        this.logger.error({ err, attempt: failures }, 'claim failed');
+        await this.waitForWake(Math.min(10_000, 100 * 2 ** failures));
+        continue;
+      }
+      if (jobs.length < want) await this.waitForWake(this.config.pollIntervalMs);
+    }
+  }
+
+  private async launch(jobs: ClaimedJob[]): Promise<void> {
+    const missing = jobs.filter((j) => !this.definitions.has(versionKey(j.workflowId, j.workflowVersion)));
+    if (missing.length > 0) {
+      const found = await findDefinitions(
+        this.db,
+        missing.map((j) => ({ organizationId: j.organizationId, workflowId: j.workflowId, version: j.workflowVersion })),
+      );
+      if (this.definitions.size + found.size > DEFINITION_CACHE_LIMIT) this.definitions.clear();
+      for (const [k, v] of found) this.definitions.set(k, v);
+    }
+    // A job run before (its worker died) continues its stream after the last row written.
+    const resumed = jobs.filter((j) => j.attempts > 1).map((j) => j.id);
+    const lastSeqs = await findLastSeqs(this.db, resumed);
+    for (const job of jobs) {
+      const definition = this.definitions.get(versionKey(job.workflowId, job.workflowVersion));
+      if (!definition) throw new Error(`definition ${job.workflowId}@${job.workflowVersion} missing`); // FK makes this impossible
+      const claimed = { ...job, lastSeq: Math.max(job.lastSeq, lastSeqs.get(job.id) ?? 0) };
+      const controller = new AbortController();
+      const done = executeJob(claimed, definition, this.recorder, controller.signal, {
+        stepTimeoutMs: this.config.stepTimeoutMs,
+        httpMaxResponseBytes: this.config.httpMaxResponseBytes,
+      }).then(
+        () => {
+          this.inFlight.delete(job.id);
+          this.wake();
+        },
+        (err: unknown) => {
+          this.inFlight.delete(job.id);
+          this.logger.error({ err, jobId: job.id }, 'executor crashed');
+          this.wake();
+        },
+      );
+      this.inFlight.set(job.id, { job: claimed, controller, done });
+    }
+  }
+
+  private async renew(): Promise<void> {
+    const held = [...this.inFlight.keys(), ...this.recorder.pendingJobIds()];
+    if (held.length === 0) return;
+    try {
+      const kept = new Set(await renewLeases(this.db, this.id, held, this.config.leaseMs));
+      for (const [id, f] of this.inFlight) {
+        if (!kept.has(id)) {
+          this.logger.warn({ jobId: id }, 'lease lost; abandoning job');
+          f.controller.abort(new LeaseLostError());
+        }
+      }
+    } catch (err) {
+      this.logger.error({ err }, 'heartbeat failed');
+    }
+  }
+}

@@ -1,0 +1,1 @@
+export { createApiKey, authenticate, type Principal } from './api-keys.js';

@@ -1,0 +1,249 @@
+import type { Queryable } from '../db/index.js';
+import { uuidv7 } from '../util/ids.js';
+
+export const JOB_STATUSES = [
+  'PENDING',
+  'RUNNING',
+  'WAITING',
+  'COMPLETED',
+  'PARTIAL_SUCCESS',
+  'FAILED',
+  'CANCELLED',
+  'TIMED_OUT',
+] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export const TERMINAL_STATUSES: readonly JobStatus[] = ['COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT'];
+
+export const INITIATOR_TYPES = ['MANUAL', 'SCHEDULE', 'WEBHOOK', 'API', 'RETRY'] as const;
+export type InitiatorType = (typeof INITIATOR_TYPES)[number];
+
+/** Channel NOTIFY'd (once per enqueue batch) so idle workers wake at once. */
+export const JOBS_CHANNEL = 'stepwise_jobs';
+
+export interface Job {
+  id: string;
+  organizationId: string;
+  workflowId: string;
+  workflowVersion: number;
+  clientId: string | null;
+  runNumber: number;
+  status: JobStatus;
+  initiatorType: InitiatorType;
+  retryOfJobId: string | null;
+  priority: number;
+  attempts: number;
+  idempotencyKey: string | null;
+  input: unknown;
+  result: unknown;
+  errorCode: string | null;
+  errorMessage: string | null;
+  errorStep: string | null;
+  stepsTotal: number;
+  stepsCompleted: number;
+  lastSeq: number;
+  createdAt: Date;
+  startedAt: Date | null;
+  completedAt: Date | null;
+  durationMs: number | null;
+}
+
+interface JobRow {
+  id: string;
+  organization_id: string;
+  workflow_id: string;
+  workflow_version: number;
+  client_id: string | null;
+  run_number: number;
+  status: JobStatus;
+  initiator_type: InitiatorType;
+  retry_of_job_id: string | null;
+  priority: number;
+  attempts: number;
+  idempotency_key: string | null;
+  input: unknown;
+  result: unknown;
+  error_code: string | null;
+  error_message: string | null;
+  error_step: string | null;
+  steps_total: number;
+  steps_completed: number;
+  last_seq: number;
+  created_at: Date;
+  started_at: Date | null;
+  completed_at: Date | null;
+  duration_ms: number | null;
+}
+
+const JOB_COLUMNS = `id, organization_id, workflow_id, workflow_version, client_id, run_number, status,
+  initiator_type, retry_of_job_id, priority, attempts, idempotency_key, input, result, error_code,
+  error_message, error_step, steps_total, steps_completed, last_seq, created_at, started_at,
+  completed_at, duration_ms`;
+
+function toJob(row: JobRow): Job {
+  return {
+    id: row.id,
+    organizationId: row.organization_id,
+    workflowId: row.workflow_id,
+    workflowVersion: row.workflow_version,
+    clientId: row.client_id,
+    runNumber: row.run_number,
+    status: row.status,
+    initiatorType: row.initiator_type,
+    retryOfJobId: row.retry_of_job_id,
+    priority: row.priority,
+    attempts: row.attempts,
+    idempotencyKey: row.idempotency_key,
+    input: row.input,
+    result: row.result,
+    errorCode: row.error_code,
+    errorMessage: row.error_message,
+    errorStep: row.error_step,
+    stepsTotal: row.steps_total,
+    stepsCompleted: row.steps_completed,
+    lastSeq: row.last_seq,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    completedAt: row.completed_at,
+    durationMs: row.duration_ms,
+  };
+}
+
+export interface NewJob {
+  input?: unknown;
+  clientId?: string | null | undefined;
+  idempotencyKey?: string | null | undefined;
+  priority?: number | undefined;
+  initiatorType?: InitiatorType | undefined;
+  retryOfJobId?: string | null | undefined;
+  runAt?: Date | undefined;
+}
+
+export interface EnqueuedJob {
+  id: string;
+  runNumber: number;
+  status: JobStatus;
+  /** False when an idempotency key matched an existing job, which is returned instead. */
+  created: boolean;
+}
+
+/**
+ * Enqueue a batch of runs of one workflow version in one transaction: one
+ * UPDATE hands out the run numbers, one INSERT writes the jobs and their queue
+ * rows (unnest arrays), one NOTIFY wakes the workers. A run whose idempotency
+ * key already exists is not inserted; the existing job is returned.
+ */
+export async function enqueueJobs(
+  tx: Queryable,
+  organizationId: string,
+  workflow: { id: string; version: number; stepsTotal: number },
+  jobs: NewJob[],
+): Promise<EnqueuedJob[]> {
+  if (jobs.length === 0) return [];
+  const keys = jobs.map((j) => j.idempotencyKey ?? null);
+  const existing = new Map<string, EnqueuedJob>();
+  const withKeys = keys.filter((k): k is string => k !== null);
+  if (withKeys.length > 0) {
+    const { rows } = await tx.query<{ id: string; run_number: number; status: JobStatus; idempotency_key: string }>(
+      `SELECT id, run_number, status, idempotency_key FROM stepwise.jobs
+        WHERE organization_id = $1 AND idempotency_key = ANY($2::text[])`,
+      [organizationId, withKeys],
+    );
+    for (const r of rows) existing.set(r.idempotency_key, { id: r.id, runNumber: r.run_number, status: r.status, created: false });
+  }
+  // A key repeated inside the batch also runs once.
+  const fresh: { job: NewJob; index: number }[] = [];
+  const firstIndexOfKey = new Map<string, number>();
+  jobs.forEach((job, index) => {
+    const key = keys[index];
+    if (key !== null && key !== undefined) {
+      if (existing.has(key) || firstIndexOfKey.has(key)) return;
+      firstIndexOfKey.set(key, index);
+    }
+    fresh.push({ job, index });
+  });
+
+  const results: (EnqueuedJob | undefined)[] = new Array(jobs.length);
+  if (fresh.length > 0) {
+    const { rows: counter } = await tx.query<{ run_counter: number }>(
+      `UPDATE stepwise.organizations SET run_counter = run_counter + $2 WHERE id = $1 RETURNING run_counter`,
+      [organizationId, fresh.length],
+    );
+    const last = counter[0]!.run_counter;
+    const first = last - fresh.length + 1;
+    const ids = fresh.map(() => uuidv7());
+    await tx.query(
+      `WITH ins AS (
+         INSERT INTO stepwise.jobs (id, organization_id, workflow_id, workflow_version, client_id, run_number,
+                                    initiator_type, retry_of_job_id, priority, idempotency_key, input, steps_total)
+         SELECT u.id, $1, $2, $3, u.client_id, u.run_number, u.initiator_type, u.retry_of_job_id, u.priority,
+                u.idempotency_key, u.input, $4
+           FROM unnest($5::uuid[], $6::uuid[], $7::bigint[], $8::text[], $9::uuid[], $10::smallint[], $11::text[],
+                       $12::jsonb[], $13::timestamptz[])
+             AS u(id, client_id, run_number, initiator_type, retry_of_job_id, priority, idempotency_key, input, run_at)
+         RETURNING id, priority
+       )
+       INSERT INTO stepwise.job_queue (job_id, organization_id, priority, run_at)
+       SELECT ins.id, $1, ins.priority, coalesce(u.run_at, now())
+         FROM ins JOIN unnest($5::uuid[], $13::timestamptz[]) AS u(id, run_at) ON u.id = ins.id`,
+      [
+        organizationId,
+        workflow.id,
+        workflow.version,
+        workflow.stepsTotal,
+        ids,
+        fresh.map((f) => f.job.clientId ?? null),
+        fresh.map((_, i) => first + i),
+        fresh.map((f) => f.job.initiatorType ?? 'API'),
+        fresh.map((f) => f.job.retryOfJobId ?? null),
+        fresh.map((f) => f.job.priority ?? 0),
+        fresh.map((f) => f.job.idempotencyKey ?? null),
+        fresh.map((f) => (f.job.input === undefined ? null : JSON.stringify(f.job.input))),
+        fresh.map((f) => (f.job.runAt ? f.job.runAt.toISOString() : null)),
+      ],
+    );
+    await tx.query(`SELECT pg_notify($1, '')`, [JOBS_CHANNEL]);
+    fresh.forEach((f, i) => {
+      const enqueued: EnqueuedJob = { id: ids[i]!, runNumber: first + i, status: 'PENDING', created: true };
+      results[f.index] = enqueued;
+      const key = keys[f.index];
+      if (key) existing.set(key, { ...enqueued, created: false });
+    });
+  }
+  return jobs.map((_, i) => results[i] ?? existing.get(keys[i]!)!);
+}
+
+export async function findJob(db: Queryable, organizationId: string, jobId: string): Promise<Job | null> {
+  const { rows } = await db.query<JobRow>(
+    `SELECT ${JOB_COLUMNS} FROM stepwise.jobs WHERE organization_id = $1 AND id = $2`,
+    [organizationId, jobId],
+  );
+  return rows[0] ? toJob(rows[0]) : null;
+}
+
+export interface JobFilter {
+  statuses?: JobStatus[] | undefined;
+  workflowId?: string | undefined;
+  /** Keyset cursor: return jobs with ids below this one. */
+  before?: string | undefined;
+  limit: number;
+}
+
+/** Newest first, keyset-paginated on the UUIDv7 id (index (organization_id, id desc)). */
+export async function listJobs(
+  db: Queryable,
+  organizationId: string,
+  filter: JobFilter,
+): Promise<{ items: Job[]; nextCursor: string | null }> {
+  const { rows } = await db.query<JobRow>(
+    `SELECT ${JOB_COLUMNS} FROM stepwise.jobs
+      WHERE organization_id = $1
+        AND ($2::text[] IS NULL OR status = ANY($2::text[]))
+        AND ($3::uuid IS NULL OR workflow_id = $3::uuid)
+        AND ($4::uuid IS NULL OR id < $4::uuid)
+      ORDER BY id DESC
+      LIMIT $5`,
+    [organizationId, filter.statuses ?? null, filter.workflowId ?? null, filter.before ?? null, filter.limit + 1],
+  );
+  const items = rows.slice(0, filter.limit).map(toJob);
+  return { items, nextCursor: rows.length > filter.limit ? items[items.length - 1]!.id : null };
+}

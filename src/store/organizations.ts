@@ -1,0 +1,42 @@
+import type { Queryable } from '../db/index.js';
+import { uuidv7 } from '../util/ids.js';
+
+export interface Organization {
+  id: string;
+  name: string;
+  plan: string;
+  createdAt: Date;
+}
+
+interface OrganizationRow {
+  id: string;
+  name: string;
+  plan: string;
+  created_at: Date;
+}
+
+function toOrganization(row: OrganizationRow): Organization {
+  return { id: row.id, name: row.name, plan: row.plan, createdAt: row.created_at };
+}
+
+export async function createOrganization(db: Queryable, input: { name: string }): Promise<Organization> {
+  const { rows } = await db.query<OrganizationRow>(
+    `INSERT INTO stepwise.organizations (id, name) VALUES ($1, $2) RETURNING id, name, plan, created_at`,
+    [uuidv7(), input.name],
+  );
+  return toOrganization(rows[0]!);
+}
+
+export async function findOrganization(db: Queryable, organizationId: string): Promise<Organization | null> {
+  const { rows } = await db.query<OrganizationRow>(
+    `SELECT id, name, plan, created_at FROM stepwise.organizations WHERE id = $1`,
+    [organizationId],
+  );
+  return rows[0] ? toOrganization(rows[0]) : null;
+}
+
+/** Admin: how many organizations exist (first-start bootstrap). */
+export async function getOrganizationCount(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM stepwise.organizations`);
+  return rows[0]!.n;
+}

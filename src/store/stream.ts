@@ -1,0 +1,100 @@
+import type { Queryable } from '../db/index.js';
+import { kindName, levelName, type LogLevel, type StreamKind } from './stream-codes.js';
+
+/** One row of a job's stream as the engine writes it (codes, not names). */
+export interface StreamRow {
+  organizationId: string;
+  jobId: string;
+  ts: Date;
+  seq: number;
+  stepIndex: number | null;
+  kind: number;
+  level: number;
+  message: string;
+  data: unknown;
+}
+
+/** One row as readers see it. */
+export interface StreamEntry {
+  seq: number;
+  ts: Date;
+  kind: StreamKind;
+  level: LogLevel;
+  stepIndex: number | null;
+  message: string;
+  data: unknown;
+}
+
+/**
+ * Append rows in one multi-row INSERT over unnest'ed arrays: one round trip
+ * and one plan for the whole batch instead of one INSERT per row.
+ */
+export async function insertStreamRows(tx: Queryable, rows: StreamRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await tx.query(
+    `INSERT INTO stepwise.execution_log (organization_id, job_id, ts, seq, step_index, kind, level, message, data)
+     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::int[], $5::smallint[], $6::smallint[],
+                          $7::smallint[], $8::text[], $9::jsonb[])`,
+    [
+      rows.map((r) => r.organizationId),
+      rows.map((r) => r.jobId),
+      rows.map((r) => r.ts.toISOString()),
+      rows.map((r) => r.seq),
+      rows.map((r) => r.stepIndex),
+      rows.map((r) => r.kind),
+      rows.map((r) => r.level),
+      rows.map((r) => r.message),
+      rows.map((r) => (r.data === undefined || r.data === null ? null : JSON.stringify(r.data))),
+    ],
+  );
+}
+
+export interface StreamQuery {
+  afterSeq?: number | undefined;
+  minLevel?: number | undefined;
+  limit: number;
+}
+
+/**
+ * Rows are stamped by the worker's clock; allow this much skew against the
+ * job's created_at (stamped by the database) when bounding by time.
+ */
+const CLOCK_SKEW_MS = 24 * 3600 * 1000;
+
+/**
+ * A job's stream in sequence order. The time bound (from the job's creation)
+ * lets PostgreSQL skip every month partition before the job existed.
+ */
+export async function listStream(
+  db: Queryable,
+  organizationId: string,
+  job: { id: string; createdAt: Date },
+  q: StreamQuery,
+): Promise<StreamEntry[]> {
+  const { rows } = await db.query<{
+    seq: number;
+    ts: Date;
+    kind: number;
+    level: number;
+    step_index: number | null;
+    message: string;
+    data: unknown;
+  }>(
+    `SELECT seq, ts, kind, level, step_index, message, data
+       FROM stepwise.execution_log
+      WHERE organization_id = $1 AND job_id = $2 AND ts >= $3
+        AND seq > $4 AND level >= $5
+      ORDER BY seq
+      LIMIT $6`,
+    [organizationId, job.id, new Date(job.createdAt.getTime() - CLOCK_SKEW_MS).toISOString(), q.afterSeq ?? 0, q.minLevel ?? 1, q.limit],
+  );
+  return rows.map((r) => ({
+    seq: r.seq,
+    ts: r.ts,
+    kind: kindName(r.kind),
+    level: levelName(r.level),
+    stepIndex: r.step_index,
+    message: r.message,
+    data: r.data,
+  }));
+}
