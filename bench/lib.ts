@@ -1,0 +1,151 @@
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { pino, type Logger } from 'pino';
+
+/** The server every postgres-backed system uses (each in its own fresh database). */
+export const DEFAULT_SERVER_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export function serverUrl(): string {
+  return process.env.BENCH_DATABASE_URL || DEFAULT_SERVER_URL;
+}
+
+/** Progress and diagnostics: stderr only, so stdout stays one JSON object per line. */
+export function log(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+/** One result line on stdout. */
+export function emit(result: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+/** Engine warnings and errors (a failed flush, a lost lease) go to stderr; nothing else is logged. */
+export function stderrLogger(): Logger {
+  return pino({ level: 'warn', base: { bench: true } }, pino.destination(2));
+}
+
+export function round(value: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function now(): number {
+  return performance.now();
+}
+
+/** Thrown when a run's result is wrong (lost or failed jobs, missing stream rows): the bench exits non-zero. */
+export class BenchCheckError extends Error {
+  override readonly name = 'BenchCheckError';
+}
+
+export function check(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new BenchCheckError(message);
+}
+
+/**
+ * Poll `done` every `intervalMs` until it returns true. Fails after
+ * `timeoutMs` with `describe()`'s state, so a stuck system shows where it
+ * stopped instead of hanging the bench.
+ */
+export async function waitUntil(
+  done: () => Promise<boolean>,
+  opts: { intervalMs: number; timeoutMs: number; what: string; describe?: () => Promise<string> },
+): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  for (;;) {
+    if (await done()) return;
+    if (Date.now() > deadline) {
+      const state = opts.describe ? `: ${await opts.describe()}` : '';
+      throw new BenchCheckError(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}${state}`);
+    }
+    await sleep(opts.intervalMs);
+  }
+}
+
+export function urlForDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+/** A database created for one system's run on the server; `drop()` removes it even with open connections. */
+export interface ScratchDatabase {
+  name: string;
+  url: string;
+  drop(): Promise<void>;
+}
+
+async function adminQuery(sql: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: serverUrl() });
+  await admin.connect();
+  try {
+    await admin.query(sql);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Databases not dropped yet, dropped on Ctrl-C so an interrupted run leaves nothing behind. */
+const live = new Set<ScratchDatabase>();
+let signalsHooked = false;
+
+function hookSignals(): void {
+  if (signalsHooked) return;
+  signalsHooked = true;
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`${signal}: dropping ${[...live].map((d) => d.name).join(', ') || 'nothing'}`);
+    void Promise.allSettled([...live].map((d) => d.drop())).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+}
+
+/** Create `<prefix>_bench_<pid>` (fresh: dropped first if a previous run with this pid left it). */
+export async function createScratchDatabase(prefix: string): Promise<ScratchDatabase> {
+  hookSignals();
+  // The name is built from a fixed prefix and the pid, never from input.
+  const name = `${prefix}_bench_${process.pid}`;
+  await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await adminQuery(`CREATE DATABASE ${name}`);
+  const db: ScratchDatabase = {
+    name,
+    url: urlForDatabase(serverUrl(), name),
+    drop: async () => {
+      live.delete(db);
+      await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
+  live.add(db);
+  return db;
+}
+
+/** Run `fn` against a fresh database and drop it afterwards, whatever happens. */
+export async function withScratchDatabase<T>(prefix: string, fn: (db: ScratchDatabase) => Promise<T>): Promise<T> {
+  const db = await createScratchDatabase(prefix);
+  try {
+    return await fn(db);
+  } finally {
+    await db.drop().catch((err: unknown) => log(`could not drop ${db.name}: ${String(err)}`));
+  }
+}
+
+/** Options every scenario receives from the command line. */
+export interface BenchOptions {
+  /** Timed jobs per system. */
+  jobs: number;
+  /** Untimed jobs run first on each system (JIT, connections, plan caches). */
+  warmup: number;
+}
+
+export interface PeerResult {
+  jobs: number;
+  seconds: number;
+}
+
+export function jobsPerSecond(jobs: number, seconds: number): number {
+  return Math.round(jobs / seconds);
+}

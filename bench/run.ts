@@ -1,0 +1,76 @@
+/**
+ * Benchmark entry point: `npm run -s bench -- <scenario> [--jobs N] [--warmup N]`.
+ * Results are JSON lines on stdout; progress goes to stderr.
+ */
+import { log, type BenchOptions } from './lib.js';
+import { throughput } from './throughput.js';
+
+const SCENARIOS: Record<string, (opts: BenchOptions) => Promise<void>> = {
+  throughput,
+};
+
+const USAGE = `usage: npm run -s bench -- <scenario> [--jobs N] [--warmup N]
+scenarios: ${Object.keys(SCENARIOS).join(', ')}`;
+
+class UsageError extends Error {}
+
+function positiveInt(flag: string, raw: string | undefined, min: number): number {
+  const value = Number(raw);
+  if (raw === undefined || !/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min) {
+    throw new UsageError(`${flag} needs an integer >= ${min}, got ${raw === undefined ? 'nothing' : `"${raw}"`}`);
+  }
+  return value;
+}
+
+function parseOptions(args: string[]): BenchOptions {
+  const opts: BenchOptions = { jobs: 20_000, warmup: 500 };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = () => inline ?? args[++i];
+    switch (flag) {
+      case '--jobs':
+        opts.jobs = positiveInt('--jobs', value(), 1);
+        break;
+      case '--warmup':
+        opts.warmup = positiveInt('--warmup', value(), 0);
+        break;
+      default:
+        throw new UsageError(`unknown option "${arg}"`);
+    }
+  }
+  return opts;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const name = argv[0];
+  const scenario = name === undefined ? undefined : SCENARIOS[name];
+  if (!scenario) {
+    process.stderr.write(`${name === undefined ? 'no scenario given' : `unknown scenario "${name}"`}\n${USAGE}\n`);
+    return 2;
+  }
+  let opts: BenchOptions;
+  try {
+    opts = parseOptions(argv.slice(1));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`${err.message}\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    await scenario(opts);
+    return 0;
+  } catch (err) {
+    log(`FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return 1;
+  }
+}
+
+// Exit explicitly: a peer's timers or pools must not keep a finished (or failed) bench alive.
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`${String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,260 @@
+import { loadConfig, type WorkerConfig } from '../src/config/index.js';
+import { ensureStreamPartitions, migrate, PgliteDb, PostgresDb, type Db } from '../src/db/index.js';
+import { defineWorkflow, startRuns, Worker, type RunRequest } from '../src/engine/index.js';
+import { createOrganization } from '../src/store/index.js';
+import {
+  check,
+  emit,
+  jobsPerSecond,
+  log,
+  now,
+  round,
+  stderrLogger,
+  waitUntil,
+  withScratchDatabase,
+  type BenchOptions,
+} from './lib.js';
+import { runGraphileWorker } from './peers/graphile-worker.js';
+import { runPgBoss } from './peers/pg-boss.js';
+
+/**
+ * The workload: one `log` step whose message renders to 52 characters, so
+ * each job writes five stream rows (JOB_STARTED, STEP_STARTED, LOG,
+ * STEP_COMPLETED, JOB_COMPLETED) of realistic width.
+ */
+const DEFINITION = {
+  steps: [{ id: 'note', type: 'log', message: 'checked eligibility for member {{ input.member }}: plan active' }],
+};
+const ROWS_PER_JOB = 5;
+
+export interface StepwiseSettings {
+  /** Worker instances in this process (all share one Db). */
+  workers: number;
+  /** Overrides of loadConfig({}).worker. */
+  worker: Partial<WorkerConfig>;
+  /** Runs per startRuns call. */
+  enqueueBatch: number;
+  /** Pool size of the PostgresDb (postgres backend only). */
+  poolSize: number;
+}
+
+/**
+ * Chosen by sweeping on the 2-core machine this was written on (numbers in
+ * bench/README.md). The server: one Worker with a large claim batch beats
+ * several small ones, because each claim and each flush is one statement
+ * whatever its size and the Node process is the bottleneck; a 20 ms flush
+ * interval lets a flush carry a few hundred completions (≈4 statements
+ * per flush). PGlite is one connection, so a second Worker only adds
+ * queueing; its flushes are slower, so they are allowed to grow larger.
+ */
+export const STEPWISE_SETTINGS: Record<'postgres' | 'pglite', StepwiseSettings> = {
+  postgres: {
+    workers: 1,
+    worker: { concurrency: 1000, claimBatchSize: 500, flushIntervalMs: 20, pollIntervalMs: 100 },
+    enqueueBatch: 2000,
+    poolSize: 8,
+  },
+  pglite: {
+    workers: 1,
+    worker: { concurrency: 1000, claimBatchSize: 500, flushIntervalMs: 20, pollIntervalMs: 100 },
+    enqueueBatch: 2000,
+    poolSize: 1,
+  },
+};
+
+function runsFor(count: number, offset: number): RunRequest[] {
+  return Array.from({ length: count }, (_, i) => ({ input: { member: `M-${String(offset + i).padStart(6, '0')}` } }));
+}
+
+async function enqueue(db: Db, orgId: string, workflowId: string, count: number, batch: number): Promise<void> {
+  for (let done = 0; done < count; done += batch) {
+    await startRuns(db, orgId, workflowId, runsFor(Math.min(batch, count - done), done));
+  }
+}
+
+/**
+ * A job leaves `job_queue` in the same transaction that records its outcome
+ * (releaseOwned + completeJobs), so an empty queue after the last enqueue
+ * means every job has finished. Counting the queue (a few thousand live rows
+ * at most) is far cheaper than counting COMPLETED over all of `jobs`, which
+ * has no status index by design, and lets the poll run every 10 ms without
+ * slowing the system it measures. The outcome is verified separately.
+ */
+async function queueEmpty(db: Db): Promise<boolean> {
+  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM stepwise.job_queue`);
+  return rows[0]!.n === 0;
+}
+
+async function describeJobs(db: Db): Promise<string> {
+  const { rows } = await db.query<{ status: string; n: number }>(
+    `SELECT status, count(*)::int AS n FROM stepwise.jobs GROUP BY status ORDER BY status`,
+  );
+  return rows.map((r) => `${r.status}=${r.n}`).join(' ');
+}
+
+interface StreamSize {
+  rows: number;
+  bytes: number;
+  heapBytes: number;
+  indexBytes: number;
+}
+
+/**
+ * On-disk size of the whole stream: every leaf partition of execution_log,
+ * heap (all forks) + indexes + toast.
+ *
+ * VACUUM ANALYZE first, not CHECKPOINT: relation sizes come from the files'
+ * lengths, which grow when a page is added, not when it is written back, so
+ * a checkpoint would change nothing. VACUUM does: on this insert-only table
+ * it removes nothing but creates the visibility-map and free-space-map forks
+ * that autovacuum creates in production anyway, so measuring after it gives
+ * the steady-state cost per row rather than a flattering just-inserted one.
+ */
+async function streamSize(db: Db): Promise<StreamSize> {
+  await db.exec('VACUUM ANALYZE stepwise.execution_log');
+  const { rows } = await db.query<{ total: number; heap: number; idx: number }>(
+    `SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint AS total,
+            coalesce(sum(pg_table_size(relid)), 0)::bigint AS heap,
+            coalesce(sum(pg_indexes_size(relid)), 0)::bigint AS idx
+       FROM pg_partition_tree('stepwise.execution_log') WHERE isleaf`,
+  );
+  const { rows: count } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM stepwise.execution_log`);
+  return { rows: count[0]!.n, bytes: Number(rows[0]!.total), heapBytes: Number(rows[0]!.heap), indexBytes: Number(rows[0]!.idx) };
+}
+
+export interface StepwiseResult {
+  jobs: number;
+  seconds: number;
+  streamRows: number;
+  bytesPerStreamRow: number;
+}
+
+/** Migrate, warm up, then time `jobs` runs from the first enqueue to the last recorded completion, and verify them. */
+export async function runStepwise(db: Db, opts: BenchOptions, settings: StepwiseSettings): Promise<StepwiseResult> {
+  await migrate(db);
+  await ensureStreamPartitions(db);
+  // Warm-up runs belong to their own organization, so the timed organization's rows are exactly the timed jobs.
+  const warmOrg = await createOrganization(db, { name: 'bench warm-up' });
+  const org = await createOrganization(db, { name: 'bench' });
+  const warmWf = await defineWorkflow(db, warmOrg.id, { name: 'eligibility-note', definition: DEFINITION });
+  const wf = await defineWorkflow(db, org.id, { name: 'eligibility-note', definition: DEFINITION });
+
+  const config: WorkerConfig = { ...loadConfig({}).worker, ...settings.worker };
+  const logger = stderrLogger();
+  const workers = Array.from({ length: settings.workers }, (_, i) => new Worker(db, config, logger, `bench-${i}`));
+  await Promise.all(workers.map((w) => w.start()));
+  const waitDone = (what: string) =>
+    waitUntil(() => queueEmpty(db), { intervalMs: 10, timeoutMs: 240_000, what, describe: () => describeJobs(db) });
+  let seconds: number;
+  try {
+    if (opts.warmup > 0) {
+      await enqueue(db, warmOrg.id, warmWf.id, opts.warmup, settings.enqueueBatch);
+      await waitDone('the warm-up jobs');
+    }
+    const t0 = now();
+    await enqueue(db, org.id, wf.id, opts.jobs, settings.enqueueBatch);
+    const enqueued = now();
+    await waitDone(`${opts.jobs} jobs`);
+    seconds = (now() - t0) / 1000;
+    log(`${db.backend}: enqueued in ${round((enqueued - t0) / 1000, 3)} s, all done in ${round(seconds, 3)} s`);
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+  }
+
+  const { rows: statuses } = await db.query<{ completed: number; total: number; wrong_steps: number }>(
+    `SELECT count(*) FILTER (WHERE status = 'COMPLETED')::int AS completed, count(*)::int AS total,
+            count(*) FILTER (WHERE last_seq <> $2 OR steps_completed <> 1)::int AS wrong_steps
+       FROM stepwise.jobs WHERE organization_id = $1`,
+    [org.id, ROWS_PER_JOB],
+  );
+  const s = statuses[0]!;
+  check(s.total === opts.jobs, `${db.backend}: ${s.total} jobs exist, expected ${opts.jobs}`);
+  check(s.completed === opts.jobs, `${db.backend}: ${s.completed} of ${opts.jobs} jobs COMPLETED (${await describeJobs(db)})`);
+  check(s.wrong_steps === 0, `${db.backend}: ${s.wrong_steps} jobs have a wrong last_seq or steps_completed`);
+  const { rows: kinds } = await db.query<{ kind: number; n: number; distinct_jobs: number }>(
+    `SELECT kind, count(*)::int AS n, count(DISTINCT job_id)::int AS distinct_jobs
+       FROM stepwise.execution_log WHERE organization_id = $1 GROUP BY kind ORDER BY kind`,
+    [org.id],
+  );
+  const streamRows = kinds.reduce((sum, k) => sum + k.n, 0);
+  check(
+    streamRows === ROWS_PER_JOB * opts.jobs,
+    `${db.backend}: ${streamRows} stream rows, expected ${ROWS_PER_JOB * opts.jobs} (${kinds.map((k) => `kind ${k.kind}=${k.n}`).join(' ')})`,
+  );
+  // LOG, JOB_STARTED, JOB_COMPLETED, STEP_STARTED, STEP_COMPLETED: once per job each.
+  check(
+    kinds.length === ROWS_PER_JOB && kinds.every((k) => k.n === opts.jobs && k.distinct_jobs === opts.jobs),
+    `${db.backend}: stream rows are not one of each kind per job (${kinds.map((k) => `kind ${k.kind}=${k.n}/${k.distinct_jobs} jobs`).join(' ')})`,
+  );
+
+  const size = await streamSize(db);
+  log(
+    `${db.backend}: execution_log ${size.rows} rows (incl. warm-up), ${size.bytes} bytes ` +
+      `(heap ${round(size.heapBytes / size.rows, 1)} B/row, indexes ${round(size.indexBytes / size.rows, 1)} B/row)`,
+  );
+  return { jobs: opts.jobs, seconds, streamRows, bytesPerStreamRow: round(size.bytes / size.rows, 1) };
+}
+
+async function stepwiseOnPostgres(opts: BenchOptions): Promise<StepwiseResult> {
+  return withScratchDatabase('stepwise', async (scratch) => {
+    const db = new PostgresDb(scratch.url, STEPWISE_SETTINGS.postgres.poolSize);
+    try {
+      return await runStepwise(db, opts, STEPWISE_SETTINGS.postgres);
+    } finally {
+      await db.close();
+    }
+  });
+}
+
+async function stepwiseOnPglite(opts: BenchOptions): Promise<StepwiseResult> {
+  const db = await PgliteDb.open(); // in memory
+  try {
+    return await runStepwise(db, opts, STEPWISE_SETTINGS.pglite);
+  } finally {
+    await db.close();
+  }
+}
+
+function line(system: string, backend: string, r: { jobs: number; seconds: number }, extra: Record<string, unknown> = {}) {
+  return {
+    scenario: 'throughput',
+    system,
+    backend,
+    jobs: r.jobs,
+    jobs_per_s: jobsPerSecond(r.jobs, r.seconds),
+    ...extra,
+    seconds: round(r.seconds, 3),
+  };
+}
+
+/** `throughput`: Stepwise on the server and on PGlite, then graphile-worker and pg-boss, one after another. */
+export async function throughput(opts: BenchOptions): Promise<void> {
+  log(`throughput: ${opts.jobs} jobs per system (+${opts.warmup} warm-up)`);
+
+  log('stepwise on postgres…');
+  const pgRes = await stepwiseOnPostgres(opts);
+  emit(line('stepwise', 'postgres', pgRes, { stream_rows: pgRes.streamRows, bytes_per_stream_row: pgRes.bytesPerStreamRow }));
+
+  log('stepwise on pglite…');
+  const liteRes = await stepwiseOnPglite(opts);
+  emit(line('stepwise', 'pglite', liteRes, { stream_rows: liteRes.streamRows, bytes_per_stream_row: liteRes.bytesPerStreamRow }));
+
+  log('graphile-worker…');
+  const gw = await runGraphileWorker(opts);
+  emit(line('graphile-worker', 'postgres', gw));
+
+  log('pg-boss…');
+  const boss = await runPgBoss(opts);
+  emit(line('pg-boss', 'postgres', boss));
+
+  // Ratios of jobs/s: > 1 means Stepwise is faster.
+  const rate = (r: { jobs: number; seconds: number }) => r.jobs / r.seconds;
+  emit({
+    scenario: 'throughput',
+    ratios: {
+      stepwise_vs_pg_boss: round(rate(pgRes) / rate(boss), 2),
+      stepwise_vs_graphile_worker: round(rate(pgRes) / rate(gw), 2),
+      pglite_vs_postgres: round(rate(liteRes) / rate(pgRes), 2),
+    },
+  });
+}

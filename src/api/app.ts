@@ -1,0 +1,58 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { Db } from '../db/index.js';
+import type { Logger } from '../util/logger.js';
+import { installAuth } from './auth.js';
+import { installErrorHandling } from './errors.js';
+import { healthRoutes } from './routes/health.js';
+import { workflowRoutes } from './routes/workflows.js';
+import { jobRoutes } from './routes/jobs.js';
+import { clientRoutes } from './routes/clients.js';
+import { clientSchema, errorSchema, jobSchema, streamEntrySchema, workflowSchema } from './schemas.js';
+
+/**
+ * Request bodies up to 2 MiB are parsed, so a 1 MB definition or input still
+ * reaches our own check and gets a 413 that names the field; beyond that
+ * Fastify refuses the body before parsing it.
+ */
+export const BODY_LIMIT = 2 * 1024 * 1024;
+
+export interface AppOptions {
+  db: Db;
+  logger: Logger;
+  version: string;
+}
+
+/** The HTTP API as a Fastify instance (not listening; `inject` works for tests). */
+export async function buildApp({ db, logger, version }: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    // Our own pino logger records errors (api/errors.ts); per-request logging is off for throughput.
+    logger: false,
+    bodyLimit: BODY_LIMIT,
+    // Reject unknown properties instead of silently dropping them.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Stepwise API', version, description: 'Durable workflow orchestration with a complete execution record.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API key' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  for (const schema of [errorSchema, workflowSchema, jobSchema, streamEntrySchema, clientSchema]) app.addSchema(schema);
+  installErrorHandling(app, logger, BODY_LIMIT);
+  installAuth(app, db);
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('cache-control', 'no-store');
+  });
+
+  app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+  healthRoutes(app, db, version);
+  workflowRoutes(app, db);
+  jobRoutes(app, db);
+  clientRoutes(app, db);
+  await app.ready();
+  return app;
+}

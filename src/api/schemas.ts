@@ -1,0 +1,119 @@
+import { JOB_STATUSES, INITIATOR_TYPES, LOG_LEVELS, STREAM_KINDS } from '../store/index.js';
+
+/** JSON Schemas shared by routes: request validation, response serialisation and the OpenAPI document. */
+export const uuid = { type: 'string', format: 'uuid' } as const;
+export const anyJson = {} as const;
+const nullableString = { type: ['string', 'null'] } as const;
+const dateTime = { type: 'string', format: 'date-time' } as const;
+const nullableDateTime = { type: ['string', 'null'], format: 'date-time' } as const;
+
+export const errorSchema = {
+  $id: 'Error',
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      properties: {
+        code: { type: 'string' },
+        message: { type: 'string' },
+        details: { type: 'object', additionalProperties: true },
+      },
+      required: ['code', 'message', 'details'],
+    },
+  },
+  required: ['error'],
+} as const;
+
+export const idParams = {
+  type: 'object',
+  properties: { id: uuid },
+  required: ['id'],
+  additionalProperties: false,
+} as const;
+
+export const pageQuery = {
+  limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+  cursor: { type: 'string', maxLength: 200 },
+} as const;
+
+export const workflowSchema = {
+  $id: 'Workflow',
+  type: 'object',
+  properties: {
+    id: uuid,
+    name: { type: 'string' },
+    description: nullableString,
+    category: nullableString,
+    status: { type: 'string', enum: ['ACTIVE', 'PAUSED', 'ARCHIVED', 'DRAFT'] },
+    version: { type: 'integer' },
+    definition: anyJson,
+    createdAt: dateTime,
+    updatedAt: dateTime,
+    archivedAt: nullableDateTime,
+  },
+  required: ['id', 'name', 'status', 'version', 'definition', 'createdAt', 'updatedAt'],
+} as const;
+
+export const jobSchema = {
+  $id: 'Job',
+  type: 'object',
+  properties: {
+    id: uuid,
+    runNumber: { type: 'integer' },
+    workflowId: uuid,
+    workflowVersion: { type: 'integer' },
+    clientId: { type: ['string', 'null'] },
+    status: { type: 'string', enum: [...JOB_STATUSES] },
+    initiatorType: { type: 'string', enum: [...INITIATOR_TYPES] },
+    retryOfJobId: { type: ['string', 'null'] },
+    priority: { type: 'integer' },
+    attempts: { type: 'integer' },
+    idempotencyKey: nullableString,
+    input: anyJson,
+    result: anyJson,
+    error: {
+      type: ['object', 'null'],
+      properties: { code: { type: 'string' }, message: { type: 'string' }, step: nullableString },
+    },
+    stepsTotal: { type: 'integer' },
+    stepsCompleted: { type: 'integer' },
+    createdAt: dateTime,
+    startedAt: nullableDateTime,
+    completedAt: nullableDateTime,
+    durationMs: { type: ['integer', 'null'] },
+  },
+  required: ['id', 'runNumber', 'workflowId', 'status', 'createdAt'],
+} as const;
+
+export const streamEntrySchema = {
+  $id: 'StreamEntry',
+  type: 'object',
+  properties: {
+    seq: { type: 'integer' },
+    ts: dateTime,
+    kind: { type: 'string', enum: Object.keys(STREAM_KINDS) },
+    level: { type: 'string', enum: Object.keys(LOG_LEVELS) },
+    stepIndex: { type: ['integer', 'null'] },
+    message: { type: 'string' },
+    data: anyJson,
+  },
+  required: ['seq', 'ts', 'kind', 'level', 'message'],
+} as const;
+
+export const clientSchema = {
+  $id: 'Client',
+  type: 'object',
+  properties: {
+    id: uuid,
+    name: { type: 'string' },
+    externalId: nullableString,
+    createdAt: dateTime,
+  },
+  required: ['id', 'name', 'createdAt'],
+} as const;
+
+/** Response map with our error body on every 4xx a route can give. */
+export function responses(ok: Record<number, unknown>): Record<number, unknown> {
+  const err = { $ref: 'Error#' };
+  return { ...ok, 400: err, 401: err, 404: err, 409: err, 413: err };
+}

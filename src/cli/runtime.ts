@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import type { Config } from '../config/index.js';
+import { ensureStreamPartitions, migrate, openDb, type Db } from '../db/index.js';
+import { createLogger, type Logger } from '../util/logger.js';
+
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+export interface Runtime {
+  config: Config;
+  db: Db;
+  logger: Logger;
+}
+
+/** Open the database and bring its schema up to date (migrations, partitions ahead). */
+export async function openRuntime(config: Config, opts: { migrate?: boolean } = {}): Promise<Runtime> {
+  const logger = createLogger(config.logLevel);
+  const db = await openDb(config);
+  try {
+    if (opts.migrate !== false) {
+      const { applied } = await migrate(db);
+      if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+      await ensureStreamPartitions(db);
+    }
+  } catch (err) {
+    await db.close().catch(() => undefined);
+    throw err;
+  }
+  return { config, db, logger };
+}
+
+/** Create partitions ahead once a day, for as long as the process runs. */
+export function schedulePartitionMaintenance(db: Db, logger: Logger): () => void {
+  const timer = setInterval(() => {
+    ensureStreamPartitions(db).then(
+      (created) => created.length > 0 && logger.info({ created }, 'stream partitions created'),
+      (err: unknown) => logger.error({ err }, 'partition maintenance failed'),
+    );
+  }, 24 * 3600 * 1000);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/** Run `shutdown` once on SIGTERM or SIGINT, then exit. A second signal exits at once. */
+export function onShutdownSignal(shutdown: () => Promise<void>, logger: Logger): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    shutdown().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}

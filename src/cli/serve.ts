@@ -1,0 +1,37 @@
+import { buildApp } from '../api/index.js';
+import type { Config } from '../config/index.js';
+import { Worker } from '../engine/index.js';
+import { createApiKey } from '../security/index.js';
+import { createOrganization, getOrganizationCount } from '../store/index.js';
+import { onShutdownSignal, openRuntime, schedulePartitionMaintenance, VERSION } from './runtime.js';
+
+/**
+ * API + worker in one process (the only way in embedded mode, where the
+ * process owns the database). On first start with an empty embedded database
+ * it creates a default organization and prints its key, once.
+ */
+export async function serve(config: Config, opts: { worker: boolean }): Promise<void> {
+  const { db, logger } = await openRuntime(config);
+  if (db.backend === 'pglite' && (await getOrganizationCount(db)) === 0) {
+    const org = await createOrganization(db, { name: 'default' });
+    const { key } = await createApiKey(db, org.id, { name: 'first-start owner key' });
+    process.stdout.write(
+      `\nCreated organization "default" (${org.id}).\n` +
+        `Its owner API key is shown this once; keep it:\n\n    ${key}\n\n`,
+    );
+  }
+  const app = await buildApp({ db, logger, version: VERSION });
+  const worker = opts.worker ? new Worker(db, config.worker, logger) : undefined;
+  const stopMaintenance = schedulePartitionMaintenance(db, logger);
+  const address = await app.listen({ port: config.port, host: config.host });
+  await worker?.start();
+  const where = db.backend === 'pglite' ? `embedded PGlite at ${config.dataDir}` : 'PostgreSQL server';
+  process.stdout.write(`Stepwise ${VERSION} listening on ${address} (${where}${worker ? ', worker running' : ''})\n`);
+  process.stdout.write(`  health: ${address}/health   API docs: ${address}/openapi.json\n`);
+  onShutdownSignal(async () => {
+    stopMaintenance();
+    await app.close();
+    await worker?.stop();
+    await db.close();
+  }, logger);
+}

@@ -1,0 +1,24 @@
+import type { Config } from '../config/index.js';
+import { ValidationError } from '../errors/index.js';
+import { Worker } from '../engine/index.js';
+import { onShutdownSignal, openRuntime, schedulePartitionMaintenance } from './runtime.js';
+
+/** Workers alone: any number of these processes can share one PostgreSQL server. */
+export async function runWorker(config: Config): Promise<void> {
+  if (!config.databaseUrl) {
+    throw new ValidationError(
+      'stepwise worker needs DATABASE_URL: in embedded mode the database belongs to one process, so run `stepwise serve` (it includes a worker)',
+      { path: 'DATABASE_URL' },
+    );
+  }
+  const { db, logger } = await openRuntime(config);
+  const worker = new Worker(db, config.worker, logger);
+  const stopMaintenance = schedulePartitionMaintenance(db, logger);
+  await worker.start();
+  process.stdout.write(`Stepwise worker ${worker.id} running (concurrency ${config.worker.concurrency})\n`);
+  onShutdownSignal(async () => {
+    stopMaintenance();
+    await worker.stop();
+    await db.close();
+  }, logger);
+}
