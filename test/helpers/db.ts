@@ -15,13 +15,22 @@ export interface TestDb {
 export const backend = inject('backend');
 
 /** A fresh, migrated database for one test file, cloned from the run's template. */
-export async function createTestDb(): Promise<TestDb> {
+export function createTestDb(): Promise<TestDb> {
+  return create(true);
+}
+
+/** A database with nothing in it (no schema), for migration tests. */
+export function createEmptyDb(): Promise<TestDb> {
+  return create(false);
+}
+
+async function create(migrated: boolean): Promise<TestDb> {
   if (backend === 'postgres') {
     const adminUrl = inject('pgAdminUrl');
     const name = `stepwise_t_${process.ppid}_${randomBytes(4).toString('hex')}`;
     const admin = new pg.Client({ connectionString: adminUrl });
     await admin.connect();
-    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${inject('pgTemplate')}`);
+    await admin.query(`CREATE DATABASE ${name}${migrated ? ` TEMPLATE ${inject('pgTemplate')}` : ''}`);
     await admin.end();
     const u = new URL(adminUrl);
     u.pathname = `/${name}`;
@@ -38,6 +47,10 @@ export async function createTestDb(): Promise<TestDb> {
         await c.end();
       },
     };
+  }
+  if (!migrated) {
+    const db = await PgliteDb.open();
+    return { db, url: undefined, close: () => db.close() };
   }
   const tar = await readFile(inject('pgliteTemplatePath'));
   const db = await PgliteDb.open({ loadDataDir: new Blob([tar]) });

@@ -1,0 +1,130 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresDb, type Db } from '../../src/db/index.js';
+import { defineWorkflow, startRuns, type Worker } from '../../src/engine/index.js';
+import { claimJobs, listStream } from '../../src/store/index.js';
+import { createTestDb, type TestDb } from '../helpers/db.js';
+import { seedOrg, startWorker, waitForJob } from '../helpers/fixtures.js';
+
+let t: TestDb;
+let orgId: string;
+let server: Server;
+let baseUrl: string;
+const hits = new Map<string, number>();
+let holdRequests = false;
+const held: (() => void)[] = [];
+
+beforeAll(async () => {
+  t = await createTestDb();
+  orgId = (await seedOrg(t.db)).organizationId;
+  server = createServer((req, res) => {
+    const answer = () => {
+      hits.set(req.url!, (hits.get(req.url!) ?? 0) + 1);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    };
+    if (holdRequests) held.push(answer);
+    else answer();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server?.closeAllConnections();
+  server?.close();
+  await t?.close();
+});
+
+async function waitAll(ids: string[]): Promise<void> {
+  for (const id of ids) await waitForJob(t.db, orgId, id, 60_000);
+}
+
+describe('workers', () => {
+  it('two workers (separate pools on the server) never run the same job twice', async () => {
+    hits.clear();
+    const wf = await defineWorkflow(t.db, orgId, {
+      name: 'hit',
+      definition: { steps: [{ id: 'hit', type: 'http', method: 'POST', url: `${baseUrl}/hit/{{ input.n }}` }] },
+    });
+    const runs = await startRuns(t.db, orgId, wf.id, Array.from({ length: 300 }, (_, n) => ({ input: { n } })));
+    // On the server each worker gets its own pool, as separate processes would.
+    const dbs: Db[] = t.url ? [new PostgresDb(t.url, 4), new PostgresDb(t.url, 4)] : [t.db, t.db];
+    const workers = dbs.map((db, i) => startWorker(db, { concurrency: 16, claimBatchSize: 8 }, `w${i}`));
+    try {
+      await waitAll(runs.map((r) => r.id));
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+      if (t.url) await Promise.all(dbs.map((db) => db.close()));
+    }
+    expect(hits.size).toBe(300);
+    expect([...hits.values()].every((n) => n === 1)).toBe(true);
+    const { rows } = await t.db.query<{ status: string; attempts: number; n: number }>(
+      `SELECT status, attempts, count(*)::int AS n FROM stepwise.jobs WHERE workflow_id = $1 GROUP BY 1, 2`,
+      [wf.id],
+    );
+    expect(rows).toEqual([{ status: 'COMPLETED', attempts: 1, n: 300 }]);
+    const queue = await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM stepwise.job_queue');
+    expect(queue.rows[0]!.n).toBe(0);
+  });
+
+  it('graceful stop hands an in-flight job back, and another worker finishes it', async () => {
+    const wf = await defineWorkflow(t.db, orgId, {
+      name: 'slow',
+      definition: {
+        steps: [
+          { id: 'before', type: 'log', message: 'starting' },
+          { id: 'slow', type: 'http', method: 'GET', url: `${baseUrl}/slow` },
+        ],
+      },
+    });
+    holdRequests = true;
+    const first = startWorker(t.db, { shutdownGraceMs: 100 }, 'first');
+    const [run] = await startRuns(t.db, orgId, wf.id, [{}]);
+    const deadline = Date.now() + 10_000;
+    while (held.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(held.length).toBe(1);
+    await first.stop();
+    const { rows } = await t.db.query<{ status: string; locked_by: string | null }>(
+      `SELECT j.status, q.locked_by FROM stepwise.jobs j JOIN stepwise.job_queue q ON q.job_id = j.id WHERE j.id = $1`,
+      [run!.id],
+    );
+    expect(rows).toEqual([{ status: 'PENDING', locked_by: null }]);
+    holdRequests = false;
+    held.splice(0).forEach((answer) => answer());
+    const second = startWorker(t.db, {}, 'second');
+    try {
+      const job = await waitForJob(t.db, orgId, run!.id);
+      expect(job).toMatchObject({ status: 'COMPLETED', attempts: 2 });
+      const stream = await listStream(t.db, orgId, job, { limit: 100 });
+      expect(stream.map((r) => r.seq)).toEqual(stream.map((_, i) => i + 1));
+      expect(stream.map((r) => r.kind)).toContain('JOB_HANDED_BACK');
+      expect(stream.filter((r) => r.kind === 'JOB_STARTED')).toHaveLength(2);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it("takes over a job whose worker died once its lease expires, continuing the stream's sequence", async () => {
+    const wf = await defineWorkflow(t.db, orgId, { name: 'orphan', definition: { steps: [{ id: 'n', type: 'noop' }] } });
+    const [run] = await startRuns(t.db, orgId, wf.id, [{}]);
+    // A "worker" claims with a 1 s lease and dies: it never heartbeats or completes.
+    const claimed = await claimJobs(t.db, 'dead-worker', 10, 1_000);
+    expect(claimed.map((c) => c.id)).toContain(run!.id);
+    await t.db.query(
+      `INSERT INTO stepwise.execution_log (organization_id, job_id, ts, seq, kind, level, message)
+       VALUES ($1, $2, now(), 1, 1, 3, 'run started (dead worker)')`,
+      [orgId, run!.id],
+    );
+    const rescuer: Worker = startWorker(t.db, { pollIntervalMs: 100 }, 'rescuer');
+    try {
+      const job = await waitForJob(t.db, orgId, run!.id, 20_000);
+      expect(job).toMatchObject({ status: 'COMPLETED', attempts: 2 });
+      const stream = await listStream(t.db, orgId, job, { limit: 100 });
+      expect(stream[0]!.message).toBe('run started (dead worker)');
+      expect(stream.map((r) => r.seq)).toEqual(stream.map((_, i) => i + 1));
+    } finally {
+      await rescuer.stop();
+    }
+  });
+});
