@@ -69,12 +69,21 @@ export async function startRuns(db: Db, organizationId: string, workflowId: stri
   for (const clientId of clientIds) {
     if (!(await findClient(db, organizationId, clientId))) throw new NotFoundError('client', clientId);
   }
-  return db.transaction((tx) =>
-    enqueueJobs(
-      tx,
-      organizationId,
-      { id: workflow.id, version: workflow.version, stepsTotal: workflow.definition.steps.length },
-      runs,
-    ),
-  );
+  const enqueue = () =>
+    db.transaction((tx) =>
+      enqueueJobs(
+        tx,
+        organizationId,
+        { id: workflow.id, version: workflow.version, stepsTotal: workflow.definition.steps.length },
+        runs,
+      ),
+    );
+  try {
+    return await enqueue();
+  } catch (err) {
+    // Two requests with the same new idempotency key raced past the lookup and
+    // the loser hit the unique index; its retry finds the winner's job.
+    if (err instanceof ConflictError && String(err.details.constraint ?? '').includes('idempotency_key')) return enqueue();
+    throw err;
+  }
 }

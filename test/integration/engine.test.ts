@@ -155,3 +155,26 @@ describe('engine: enqueue → run → stream', () => {
     }
   });
 });
+
+describe('enqueue', () => {
+  it('concurrent runs with one new idempotency key create one job', async () => {
+    const wf = await defineWorkflow(t.db, orgId, { name: 'idem', definition: { steps: [{ id: 'n', type: 'noop' }] } });
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () => startRuns(t.db, orgId, wf.id, [{ idempotencyKey: 'order-77' }])),
+    );
+    const ids = new Set(results.map((r) => r[0]!.id));
+    expect(ids.size).toBe(1);
+    expect(results.filter((r) => r[0]!.created)).toHaveLength(1);
+    const { rows } = await t.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM stepwise.jobs WHERE workflow_id = $1`, [wf.id]);
+    expect(rows[0]!.n).toBe(1);
+  });
+
+  it('a key repeated inside one batch runs once; run numbers are consecutive per organization', async () => {
+    const wf = await defineWorkflow(t.db, orgId, { name: 'batch', definition: { steps: [{ id: 'n', type: 'noop' }] } });
+    const runs = await startRuns(t.db, orgId, wf.id, [{ idempotencyKey: 'k1' }, { idempotencyKey: 'k1' }, {}, {}]);
+    expect(runs[0]!.id).toBe(runs[1]!.id);
+    expect(runs.map((r) => r.created)).toEqual([true, false, true, true]);
+    const numbers = [runs[0]!.runNumber, runs[2]!.runNumber, runs[3]!.runNumber];
+    expect(numbers).toEqual([numbers[0], numbers[0]! + 1, numbers[0]! + 2]);
+  });
+});
