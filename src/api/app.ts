@@ -4,6 +4,8 @@ import type { Db } from '../db/index.js';
 import type { Logger } from '../util/logger.js';
 import { installAuth } from './auth.js';
 import { installErrorHandling } from './errors.js';
+import { installValidation } from './validation.js';
+import { rejectNulCharacters } from './nul.js';
 import { healthRoutes } from './routes/health.js';
 import { workflowRoutes } from './routes/workflows.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -29,9 +31,8 @@ export async function buildApp({ db, logger, version }: AppOptions): Promise<Fas
     // Our own pino logger records errors (api/errors.ts); per-request logging is off for throughput.
     logger: false,
     bodyLimit: BODY_LIMIT,
-    // Reject unknown properties instead of silently dropping them.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
+  installValidation(app);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -43,6 +44,7 @@ export async function buildApp({ db, logger, version }: AppOptions): Promise<Fas
   for (const schema of [errorSchema, workflowSchema, jobSchema, streamEntrySchema, clientSchema]) app.addSchema(schema);
   installErrorHandling(app, logger, BODY_LIMIT);
   installAuth(app, db);
+  app.addHook('preValidation', async (req) => rejectNulCharacters(req.body));
   app.addHook('onSend', async (_req, reply) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('cache-control', 'no-store');

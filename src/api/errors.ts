@@ -48,6 +48,8 @@ function frameworkError(err: FastifyError, bodyLimit: number): { status: number;
     } else if (v.keyword === 'additionalProperties') {
       path = `${path}/${String(params.additionalProperty)}`;
       message = 'is not a known property';
+    } else if (v.keyword === 'pattern' && params.pattern === '\\S') {
+      message = 'must not be blank';
     } else if (v.keyword === 'enum') {
       message = `must be one of ${(params.allowedValues as unknown[] | undefined)?.join(', ')}`;
     }

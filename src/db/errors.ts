@@ -33,9 +33,17 @@ export function mapDbError(err: unknown): Error {
     case '23505': // unique_violation
     case '23P01': // exclusion_violation
       return new ConflictError(message, details, { cause: err });
+    case '23514': { // check_violation
+      // The size CHECKs on JSON columns (…_input_check, …_definition_check) are the backstop of the
+      // API's 1 MB limits: report them as the same 413, naming the field.
+      const sized = /_(input|result|definition)_check$/.exec(String(details.constraint ?? ''));
+      if (sized) return new PayloadTooLargeError(sized[1]!, null, 1024 * 1024);
+      return new ValidationError(message, details, { cause: err });
+    }
     case '23503': // foreign_key_violation
     case '23502': // not_null_violation
-    case '23514': // check_violation
+    case '22P05': // untranslatable_character (U+0000 in jsonb)
+    case '22021': // character_not_in_repertoire (U+0000 in text)
     case '22P02': // invalid_text_representation (bad uuid, bad number)
     case '22001': // string_data_right_truncation
     case '22003': // numeric_value_out_of_range
@@ -45,7 +53,7 @@ export function mapDbError(err: unknown): Error {
     case '2201B': // invalid_regular_expression
       return new ValidationError(message, details, { cause: err });
     case '54000': // program_limit_exceeded (e.g. a jsonb too large)
-      return new PayloadTooLargeError(String(details.column ?? 'value'), Number.NaN, Number.NaN);
+      return new PayloadTooLargeError(String(details.column ?? 'value'), null, 256 * 1024 * 1024);
     default:
       return new DatabaseError(message, details, { cause: err });
   }

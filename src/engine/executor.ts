@@ -3,16 +3,8 @@ import { ExpressionError } from './definition/expressions.js';
 import { runStep, StepError } from './steps/index.js';
 import { LOG_LEVELS, STREAM_KINDS, type ClaimedJob, type JobStatus, type LogLevel, type StreamKind } from '../store/index.js';
 import type { Recorder } from './recorder.js';
-import { jsonByteLength, truncate } from '../util/json.js';
-
-/** Bounds on what a job writes (seed 002 Phase 1: bounded text, not unbounded TEXT). */
-export const LIMITS = {
-  errorMessage: 2_000,
-  logMessage: 10_000,
-  /** A step output up to this size is kept in its STEP_COMPLETED row for the timeline. */
-  inlineOutputBytes: 512,
-  resultBytes: 1024 * 1024,
-} as const;
+import { jsonByteLength, storableJson, truncate } from '../util/json.js';
+import { LIMITS } from './limits.js';
 
 export interface ExecutorOptions {
   stepTimeoutMs: number;
@@ -58,6 +50,8 @@ export async function executeJob(
 ): Promise<void> {
   let seq = job.lastSeq;
   const emit = (kind: StreamKind, level: LogLevel, stepIndex: number | null, message: string, data?: unknown): void => {
+    if (message.includes('\u0000')) message = String(storableJson(message).value);
+    if (data !== undefined && data !== null) data = storableJson(data).value;
     recorder.append({
       organizationId: job.organizationId,
       jobId: job.id,
@@ -77,7 +71,7 @@ export async function executeJob(
       completedAt: new Date(),
       result,
       errorCode: error?.code ?? null,
-      errorMessage: error ? truncate(error.message, LIMITS.errorMessage) : null,
+      errorMessage: error ? truncate(String(storableJson(error.message).value), LIMITS.errorMessage) : null,
       errorStep: error?.step ?? null,
       stepsCompleted,
       lastSeq: seq,
@@ -134,7 +128,9 @@ export async function executeJob(
     }
   }
 
-  let result = outputs[steps[steps.length - 1]!.id] ?? null;
+  const storable = storableJson(outputs[steps[steps.length - 1]!.id] ?? null);
+  let result = storable.value;
+  if (storable.changed) emit('LOG', 'WARN', null, 'result held U+0000 characters, which were replaced with U+FFFD to be storable');
   const resultBytes = jsonByteLength(result);
   if (resultBytes > LIMITS.resultBytes) {
     emit('LOG', 'WARN', null, `result of ${resultBytes} bytes exceeds ${LIMITS.resultBytes}; not stored`);

@@ -4,6 +4,7 @@ import {
   archiveWorkflow,
   createWorkflow,
   enqueueJobs,
+  findJobsByIdempotencyKeys,
   findClient,
   findWorkflow,
   updateWorkflow,
@@ -16,7 +17,7 @@ import {
 import { jsonByteLength } from '../util/json.js';
 import { validateDefinition } from './definition/index.js';
 
-/** Largest run input accepted, as JSON text (the same bound as the jobs CHECK constraint). */
+/** Largest run input accepted, as compact JSON text (the jobs CHECK constraint is a looser backstop). */
 export const MAX_INPUT_BYTES = 1024 * 1024;
 
 /**
@@ -58,6 +59,18 @@ export async function startRuns(db: Db, organizationId: string, workflowId: stri
     const bytes = jsonByteLength(run.input);
     if (bytes > MAX_INPUT_BYTES) throw new PayloadTooLargeError(runs.length === 1 ? 'input' : `runs/${i}/input`, bytes, MAX_INPUT_BYTES);
   });
+  // A retry with keys that all ran before gets those jobs back, even if the
+  // workflow was paused or archived since.
+  const keys = runs.map((r) => r.idempotencyKey);
+  if (keys.every((k): k is string => !!k)) {
+    const found = await findJobsByIdempotencyKeys(db, organizationId, keys);
+    if (keys.every((k) => found.get(k)?.workflowId === workflowId)) {
+      return keys.map((k) => {
+        const job = found.get(k)!;
+        return { id: job.id, runNumber: job.runNumber, status: job.status, created: false };
+      });
+    }
+  }
   const workflow = await findWorkflow(db, organizationId, workflowId);
   if (!workflow || workflow.deletedAt) throw new NotFoundError('workflow', workflowId);
   if (workflow.status !== 'ACTIVE') {

@@ -56,8 +56,14 @@ export class ConflictError extends StepwiseError {
 
 export class PayloadTooLargeError extends StepwiseError {
   readonly code = 'PAYLOAD_TOO_LARGE' as const;
-  constructor(field: string, bytes: number, limit: number) {
-    super(`${field} is ${bytes} bytes; the limit is ${limit} bytes`, { path: field, bytes, limit });
+  /** `bytes` is null when only the database knows the size (its CHECK refused the value). */
+  constructor(field: string, bytes: number | null, limit: number) {
+    super(
+      bytes === null
+        ? `${field} is larger than the ${limit} byte limit`
+        : `${field} is ${bytes} bytes; the limit is ${limit} bytes`,
+      { path: field, ...(bytes === null ? {} : { bytes }), limit },
+    );
   }
 }
 

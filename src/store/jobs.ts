@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/index.js';
+import { ConflictError } from '../errors/index.js';
 import { uuidv7 } from '../util/ids.js';
 
 export const JOB_STATUSES = [
@@ -126,6 +127,30 @@ export interface EnqueuedJob {
   created: boolean;
 }
 
+export interface KeyedJob {
+  id: string;
+  workflowId: string;
+  runNumber: number;
+  status: JobStatus;
+}
+
+/** Jobs already created under these idempotency keys, by key. */
+export async function findJobsByIdempotencyKeys(
+  db: Queryable,
+  organizationId: string,
+  keys: string[],
+): Promise<Map<string, KeyedJob>> {
+  const out = new Map<string, KeyedJob>();
+  if (keys.length === 0) return out;
+  const { rows } = await db.query<{ id: string; workflow_id: string; run_number: number; status: JobStatus; idempotency_key: string }>(
+    `SELECT id, workflow_id, run_number, status, idempotency_key FROM stepwise.jobs
+      WHERE organization_id = $1 AND idempotency_key = ANY($2::text[])`,
+    [organizationId, keys],
+  );
+  for (const r of rows) out.set(r.idempotency_key, { id: r.id, workflowId: r.workflow_id, runNumber: r.run_number, status: r.status });
+  return out;
+}
+
 /**
  * Enqueue a batch of runs of one workflow version in one transaction: one
  * UPDATE hands out the run numbers, one INSERT writes the jobs and their queue
@@ -141,14 +166,15 @@ export async function enqueueJobs(
   if (jobs.length === 0) return [];
   const keys = jobs.map((j) => j.idempotencyKey ?? null);
   const existing = new Map<string, EnqueuedJob>();
-  const withKeys = keys.filter((k): k is string => k !== null);
-  if (withKeys.length > 0) {
-    const { rows } = await tx.query<{ id: string; run_number: number; status: JobStatus; idempotency_key: string }>(
-      `SELECT id, run_number, status, idempotency_key FROM stepwise.jobs
-        WHERE organization_id = $1 AND idempotency_key = ANY($2::text[])`,
-      [organizationId, withKeys],
-    );
-    for (const r of rows) existing.set(r.idempotency_key, { id: r.id, runNumber: r.run_number, status: r.status, created: false });
+  const found = await findJobsByIdempotencyKeys(tx, organizationId, keys.filter((k): k is string => k !== null));
+  for (const [key, job] of found) {
+    if (job.workflowId !== workflow.id) {
+      throw new ConflictError(`idempotency key "${key}" was already used for a run of workflow ${job.workflowId}`, {
+        path: 'idempotencyKey',
+        jobId: job.id,
+      });
+    }
+    existing.set(key, { id: job.id, runNumber: job.runNumber, status: job.status, created: false });
   }
   // A key repeated inside the batch also runs once.
   const fresh: { job: NewJob; index: number }[] = [];

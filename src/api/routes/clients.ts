@@ -17,7 +17,7 @@ export function clientRoutes(app: FastifyInstance, db: Db): void {
           additionalProperties: false,
           required: ['name'],
           properties: {
-            name: { type: 'string', minLength: 1, maxLength: 200 },
+            name: { type: 'string', minLength: 1, maxLength: 200, pattern: '\\S' },
             externalId: { type: ['string', 'null'], minLength: 1, maxLength: 100 },
           },
         },

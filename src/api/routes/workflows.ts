@@ -8,7 +8,7 @@ import { anyJson, idParams, pageQuery, responses, uuid } from '../schemas.js';
 import { workflowView } from '../views.js';
 
 const editable = {
-  name: { type: 'string', minLength: 1, maxLength: 200 },
+  name: { type: 'string', minLength: 1, maxLength: 200, pattern: '\\S' },
   description: { type: ['string', 'null'], maxLength: 2000 },
   category: { type: ['string', 'null'], maxLength: 100 },
   status: { type: 'string', enum: ['ACTIVE', 'PAUSED', 'DRAFT'] },
@@ -146,6 +146,10 @@ export function workflowRoutes(app: FastifyInstance, db: Db): void {
         headers: { type: 'object', properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: 200 } } },
         body: runBody,
         response: responses({ 200: runAccepted, 202: runAccepted }),
+      },
+      // Every field is optional, so a POST with no body at all is a run with no input.
+      preValidation: async (req) => {
+        if (req.body === undefined || req.body === null) req.body = {};
       },
     },
     async (req, reply) => {

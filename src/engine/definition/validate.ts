@@ -5,7 +5,7 @@ import { checkTemplates, compileExpression } from './expressions.js';
 import { definitionSchema } from './schema.js';
 import type { WorkflowDefinition } from './types.js';
 
-/** Largest definition accepted, as JSON text (the same bound as the CHECK constraint). */
+/** Largest definition accepted, as compact JSON text (the database CHECK is a looser backstop). */
 export const MAX_DEFINITION_BYTES = 1024 * 1024;
 
 const ajv = new Ajv2020({ allErrors: false, discriminator: true, strict: true, strictRequired: false });
