@@ -14,7 +14,7 @@ export interface ApiResponse {
   headers: Record<string, unknown>;
 }
 
-type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export interface RequestOptions {
   /** JSON value to send (serialised here), or a raw string sent as-is. */

@@ -272,3 +272,23 @@ describe('GET /v1/jobs filters and pagination', () => {
     expect(filtered.pages).toBe(completed.length);
   });
 });
+
+/**
+ * Results that pass the executor's own checks but that PostgreSQL refuses:
+ * a NUL character (jsonb cannot hold \u0000) and a compact result under 1 MB
+ * whose jsonb text (with ", " separators) is over the 1 MB CHECK. Either must
+ * end the job with a clear outcome and must not stop the worker recording
+ * other jobs. Kept last in the file: a failure here can wedge the shared worker.
+ */
+describe('results the database cannot store', () => {
+  it.each([
+    ['a result with a NUL character', '"before\\u0000after"'],
+    ['a compact 900 KB result whose jsonb text is over 1 MB', '$map([1..450000], function($v) { 0 })'],
+  ])('%s ends the job and other jobs still finish', async (_label, expression) => {
+    const poison = await run(api, await createWorkflow(api, { steps: [{ id: 't', type: 'transform', expression }] }));
+    const job = await waitForJob(api, poison, 10_000);
+    expect(TERMINAL).toContain(job.status);
+    const after = await run(api, await createWorkflow(api, { steps: [{ id: 'n', type: 'noop' }] }));
+    expect((await waitForJob(api, after, 10_000)).status).toBe('COMPLETED');
+  });
+});

@@ -228,6 +228,20 @@ describe('runs', () => {
     expect(jobs[0]).toMatchObject({ id: first.body.jobId, idempotencyKey: 'order-17', input: { x: 1 } });
   });
 
+  it('concurrent requests with one idempotency key create one job and all get its id', async () => {
+    const w = await createWorkflow(api);
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        i % 2 === 0
+          ? api.post(`/v1/workflows/${w.id}/runs`, { idempotencyKey: 'race' })
+          : api.post(`/v1/workflows/${w.id}/runs`, {}, { 'idempotency-key': 'race' }),
+      ),
+    );
+    expect(results.map((r) => r.status).sort(), JSON.stringify(results.map((r) => r.body))).toEqual([200, 200, 200, 200, 200, 202]);
+    expect(new Set(results.map((r) => r.body.jobId)).size).toBe(1);
+    expect(await jobsOf(api, w.id)).toHaveLength(1);
+  });
+
   it('an Idempotency-Key header works the same way', async () => {
     const w = await createWorkflow(api);
     const first = await api.post(`/v1/workflows/${w.id}/runs`, {}, { 'idempotency-key': 'hdr-1' });
