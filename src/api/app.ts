@@ -10,6 +10,7 @@ import { healthRoutes } from './routes/health.js';
 import { workflowRoutes } from './routes/workflows.js';
 import { jobRoutes } from './routes/jobs.js';
 import { clientRoutes } from './routes/clients.js';
+import { scheduleRoutes } from './routes/schedules.js';
 import { clientSchema, errorSchema, jobSchema, streamEntrySchema, workflowSchema } from './schemas.js';
 
 /**
@@ -55,6 +56,7 @@ export async function buildApp({ db, logger, version }: AppOptions): Promise<Fas
   workflowRoutes(app, db);
   jobRoutes(app, db);
   clientRoutes(app, db);
+  scheduleRoutes(app, db);
   await app.ready();
   return app;
 }

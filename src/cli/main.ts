@@ -9,6 +9,7 @@ import { openRuntime, VERSION } from './runtime.js';
 import { serve } from './serve.js';
 import { runWorker } from './worker.js';
 import { runWorkflow } from './run.js';
+import { scheduleCommands } from './schedules.js';
 
 function intOption(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -102,6 +103,8 @@ program
   .action(async (workflowId: string, opts: Parameters<typeof runWorkflow>[2], cmd: Command) => {
     await runWorkflow(config(cmd), workflowId, opts);
   });
+
+scheduleCommands(program, (cmd) => config(cmd));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (isStepwiseError(err)) {

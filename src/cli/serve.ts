@@ -1,6 +1,7 @@
 import { buildApp } from '../api/index.js';
 import type { Config } from '../config/index.js';
 import { Worker } from '../engine/index.js';
+import { Scheduler } from '../engine/scheduler.js';
 import { createApiKey } from '../security/index.js';
 import { createOrganization, getOrganizationCount } from '../store/index.js';
 import { onShutdownSignal, openRuntime, schedulePartitionMaintenance, VERSION } from './runtime.js';
@@ -22,15 +23,19 @@ export async function serve(config: Config, opts: { worker: boolean }): Promise<
   }
   const app = await buildApp({ db, logger, version: VERSION });
   const worker = opts.worker ? new Worker(db, config.worker, logger) : undefined;
+  // Every process runs a scheduler; an advisory lock makes one of them the leader per tick.
+  const scheduler = new Scheduler(db, {}, logger);
   const stopMaintenance = schedulePartitionMaintenance(db, logger);
   const address = await app.listen({ port: config.port, host: config.host });
   await worker?.start();
+  scheduler.start();
   const where = db.backend === 'pglite' ? `embedded PGlite at ${config.dataDir}` : 'PostgreSQL server';
   process.stdout.write(`Stepwise ${VERSION} listening on ${address} (${where}${worker ? ', worker running' : ''})\n`);
   process.stdout.write(`  health: ${address}/health   API docs: ${address}/openapi.json\n`);
   onShutdownSignal(async () => {
     stopMaintenance();
     await app.close();
+    await scheduler.stop();
     await worker?.stop();
     await db.close();
   }, logger);

@@ -6,3 +6,4 @@ export * from './jobs.js';
 export * from './queue.js';
 export * from './stream.js';
 export * from './stream-codes.js';
+export * from './schedules.js';
