@@ -9,7 +9,9 @@ import { rejectNulCharacters } from './nul.js';
 import { healthRoutes } from './routes/health.js';
 import { workflowRoutes } from './routes/workflows.js';
 import { jobRoutes } from './routes/jobs.js';
+import { jobControlRoutes } from './routes/job-control.js';
 import { clientRoutes } from './routes/clients.js';
+import { organizationRoutes } from './routes/organization.js';
 import { scheduleRoutes } from './routes/schedules.js';
 import { clientSchema, errorSchema, jobSchema, streamEntrySchema, workflowSchema } from './schemas.js';
 
@@ -55,7 +57,9 @@ export async function buildApp({ db, logger, version }: AppOptions): Promise<Fas
   healthRoutes(app, db, version);
   workflowRoutes(app, db);
   jobRoutes(app, db);
+  jobControlRoutes(app, db);
   clientRoutes(app, db);
+  organizationRoutes(app, db);
   scheduleRoutes(app, db);
   await app.ready();
   return app;

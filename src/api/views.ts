@@ -10,6 +10,7 @@ export function workflowView(w: Workflow) {
     status: w.status,
     version: w.version,
     definition: w.definition,
+    maxConcurrentRuns: w.maxConcurrentRuns,
     createdAt: w.createdAt,
     updatedAt: w.updatedAt,
     archivedAt: w.deletedAt,
@@ -38,6 +39,11 @@ export function jobView(j: Job) {
     startedAt: j.startedAt,
     completedAt: j.completedAt,
     durationMs: j.durationMs,
+    retryCount: j.retryCount,
+    maxRetries: j.maxRetries,
+    maxRetriesReached: j.maxRetriesReached,
+    deadlineAt: j.deadlineAt,
+    cancelRequestedAt: j.cancelRequestedAt,
   };
 }
 

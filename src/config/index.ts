@@ -30,6 +30,8 @@ export interface WorkerConfig {
   readonly httpMaxResponseBytes: number;
   /** How long a SIGTERM waits for in-flight jobs before handing them back. */
   readonly shutdownGraceMs: number;
+  /** How long a checkpoint lives (a FAILED job's is kept this long for retry-from-failed-step). */
+  readonly checkpointTtlMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -75,6 +77,7 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
     stepTimeoutMs: int(env, 'STEPWISE_STEP_TIMEOUT_MS', 30_000, 1, 86_400_000),
     httpMaxResponseBytes: int(env, 'STEPWISE_HTTP_MAX_RESPONSE_BYTES', 256 * 1024, 0, 64 * 1024 * 1024),
     shutdownGraceMs: int(env, 'STEPWISE_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    checkpointTtlMs: int(env, 'STEPWISE_CHECKPOINT_TTL_MS', 24 * 3600 * 1000, 60_000, 90 * 24 * 3600 * 1000),
     ...overrides.worker,
   };
   return Object.freeze({

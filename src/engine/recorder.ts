@@ -4,10 +4,14 @@ import {
   LOG_LEVELS,
   STREAM_KINDS,
   completeJobs,
-  handBackJobs,
   insertStreamRows,
+  markSignalsConsumed,
   releaseOwned,
+  suspendJobs,
+  upsertCheckpoints,
+  type CheckpointWrite,
   type JobCompletion,
+  type JobSuspension,
   type StreamRow,
 } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
@@ -21,23 +25,41 @@ export interface RecorderOptions {
   maxBufferedRows: number;
 }
 
+interface Batch {
+  rows: StreamRow[];
+  completions: JobCompletion[];
+  suspensions: JobSuspension[];
+  checkpoints: Map<string, CheckpointWrite>;
+  signals: string[];
+}
+
+function emptyBatch(): Batch {
+  return { rows: [], completions: [], suspensions: [], checkpoints: new Map(), signals: [] };
+}
+
+function isEmpty(b: Batch): boolean {
+  return b.rows.length === 0 && b.completions.length === 0 && b.suspensions.length === 0 && b.checkpoints.size === 0 && b.signals.length === 0;
+}
+
 /**
- * The worker's write path. Steps append stream rows and jobs report their
- * outcome here; everything buffered is written in one transaction per flush
- * (one INSERT for all rows, one UPDATE for all completions), so a flush of 500
- * finished jobs costs four statements, not thousands. Buffers survive a failed
- * flush and are retried: nothing is dropped while the process lives, and a
- * process that dies before a flush leaves its jobs leased, to be run again
- * when the lease expires.
+ * The worker's write path. Steps append stream rows, checkpoints and outcomes
+ * here; everything buffered is written in one transaction per flush (one
+ * INSERT for all rows, one upsert for all checkpoints, one UPDATE for all
+ * completions), so a flush of 500 finished jobs costs a handful of
+ * statements. Only the newest checkpoint per job is kept, and none is written
+ * for a job that completes in the same flush. Buffers survive a failed flush
+ * and are retried: nothing is dropped while the process lives, and a process
+ * that dies before a flush leaves its jobs leased, to resume from their last
+ * written checkpoint when the lease expires.
  */
 export class Recorder {
-  private rows: StreamRow[] = [];
-  private completions: JobCompletion[] = [];
-  private handBacks: { jobId: string; lastSeq: number }[] = [];
+  private pending: Batch = emptyBatch();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private failures = 0;
   private readonly flushedListeners = new Set<() => void>();
+  /** Resolved when everything buffered before they were added is committed. */
+  private durableWaiters: (() => void)[] = [];
 
   constructor(
     private readonly db: Db,
@@ -47,27 +69,48 @@ export class Recorder {
   ) {}
 
   append(row: StreamRow): void {
-    this.rows.push(row);
+    this.pending.rows.push(row);
     this.schedule();
+  }
+
+  checkpoint(write: CheckpointWrite): void {
+    this.pending.checkpoints.set(write.jobId, write);
+    this.schedule();
+  }
+
+  consumeSignal(signalId: string): void {
+    this.pending.signals.push(signalId);
   }
 
   complete(completion: JobCompletion): void {
-    this.completions.push(completion);
+    this.pending.completions.push(completion);
     this.schedule();
   }
 
-  handBack(jobId: string, lastSeq: number): void {
-    this.handBacks.push({ jobId, lastSeq });
+  suspend(suspension: JobSuspension): void {
+    this.pending.suspensions.push(suspension);
     this.schedule();
   }
 
-  /** Jobs finished in memory but not yet recorded: their leases must still be renewed. */
+  /**
+   * Resolves once everything appended so far is committed. Called after a
+   * step with side effects, so the step is never run again after a crash.
+   */
+  durable(): Promise<void> {
+    if (isEmpty(this.pending) && !this.flushing) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.durableWaiters.push(resolve);
+      this.schedule();
+    });
+  }
+
+  /** Jobs finished or suspended in memory but not yet recorded: their leases must still be renewed. */
   pendingJobIds(): string[] {
-    return [...this.completions.map((c) => c.jobId), ...this.handBacks.map((h) => h.jobId)];
+    return [...this.pending.completions.map((c) => c.jobId), ...this.pending.suspensions.map((s) => s.jobId)];
   }
 
   pendingCompletions(): number {
-    return this.completions.length;
+    return this.pending.completions.length;
   }
 
   /** Called after every successful flush (the worker uses it to resume claiming). */
@@ -77,7 +120,7 @@ export class Recorder {
   }
 
   private schedule(): void {
-    if (this.rows.length >= this.options.maxBufferedRows) {
+    if (this.pending.rows.length >= this.options.maxBufferedRows) {
       void this.flush();
       return;
     }
@@ -96,12 +139,15 @@ export class Recorder {
       this.timer = undefined;
     }
     while (this.flushing) await this.flushing;
-    if (this.rows.length === 0 && this.completions.length === 0 && this.handBacks.length === 0) return;
+    if (isEmpty(this.pending)) {
+      this.release(this.durableWaiters.splice(0));
+      return;
+    }
     this.flushing = this.writeBatch().finally(() => {
       this.flushing = undefined;
     });
     await this.flushing;
-    if (this.rows.length > 0 || this.completions.length > 0 || this.handBacks.length > 0) this.schedule();
+    if (!isEmpty(this.pending) || this.durableWaiters.length > 0) this.schedule();
   }
 
   /** Flush until empty, retrying failures, for at most `timeoutMs`. Returns true when everything was written. */
@@ -109,17 +155,20 @@ export class Recorder {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       await this.flush();
-      if (this.rows.length === 0 && this.completions.length === 0 && this.handBacks.length === 0) return true;
+      if (isEmpty(this.pending)) return true;
       if (Date.now() >= deadline) return false;
       await new Promise((r) => setTimeout(r, Math.min(500, Math.max(10, deadline - Date.now()))));
     }
   }
 
+  private release(waiters: (() => void)[]): void {
+    for (const w of waiters) w();
+  }
+
   private async writeBatch(): Promise<void> {
-    const batch: Batch = { rows: this.rows, completions: this.completions, handBacks: this.handBacks };
-    this.rows = [];
-    this.completions = [];
-    this.handBacks = [];
+    const batch = this.pending;
+    const waiters = this.durableWaiters.splice(0);
+    this.pending = emptyBatch();
     try {
       try {
         await this.write(batch);
@@ -130,14 +179,27 @@ export class Recorder {
         for (const group of splitByJob(batch)) await this.writeAlone(group);
       }
       this.failures = 0;
+      this.release(waiters);
       for (const listener of this.flushedListeners) listener();
     } catch (err) {
       this.failures++;
-      this.rows = batch.rows.concat(this.rows);
-      this.completions = batch.completions.concat(this.completions);
-      this.handBacks = batch.handBacks.concat(this.handBacks);
+      this.requeue(batch);
+      this.durableWaiters.unshift(...waiters);
       this.logger.error({ err, attempt: this.failures }, 'recording batch failed; will retry');
     }
+  }
+
+  /** Put a failed batch back in front of anything appended since. */
+  private requeue(batch: Batch): void {
+    const newer = this.pending;
+    for (const [jobId, cp] of newer.checkpoints) batch.checkpoints.set(jobId, cp);
+    this.pending = {
+      rows: batch.rows.concat(newer.rows),
+      completions: batch.completions.concat(newer.completions),
+      suspensions: batch.suspensions.concat(newer.suspensions),
+      checkpoints: batch.checkpoints,
+      signals: batch.signals.concat(newer.signals),
+    };
   }
 
   /** One job's part of a failed batch; if the database refuses it, record that refusal instead. */
@@ -146,14 +208,13 @@ export class Recorder {
       await this.write(group);
     } catch (err) {
       if (!isDataError(err)) throw err;
-      const jobId = group.rows[0]?.jobId ?? group.completions[0]?.jobId ?? group.handBacks[0]!.jobId;
-      this.logger.error({ err, jobId }, 'job record refused by the database; recording the refusal');
+      this.logger.error({ err }, 'job record refused by the database; recording the refusal');
       await this.write(refusal(group, err));
     }
   }
 
   private async write(batch: Batch): Promise<void> {
-    const { rows, completions, handBacks } = batch;
+    const { rows, completions, suspensions, checkpoints, signals } = batch;
     await this.db.transaction(async (tx) => {
       const finishing = completions.map((c) => c.jobId);
       const owned = await releaseOwned(tx, this.workerId, finishing);
@@ -161,17 +222,21 @@ export class Recorder {
       // from this worker would duplicate sequence numbers, so they go.
       const lost = new Set(finishing.filter((id) => !owned.has(id)));
       await insertStreamRows(tx, lost.size === 0 ? rows : rows.filter((r) => !lost.has(r.jobId)));
+      // A job that succeeds in this batch needs no checkpoint; an unsuccessful
+      // one keeps it so a retry can resume from the failed step.
+      const succeeding = new Set(
+        completions.filter((c) => c.status === 'COMPLETED' || c.status === 'PARTIAL_SUCCESS').map((c) => c.jobId),
+      );
+      await upsertCheckpoints(
+        tx,
+        [...checkpoints.values()].filter((w) => !lost.has(w.jobId) && !succeeding.has(w.jobId)),
+      );
+      await markSignalsConsumed(tx, signals);
       await completeJobs(tx, lost.size === 0 ? completions : completions.filter((c) => owned.has(c.jobId)));
-      await handBackJobs(tx, this.workerId, handBacks);
+      await suspendJobs(tx, this.workerId, suspensions);
       if (lost.size > 0) this.logger.warn({ jobs: [...lost] }, 'lease lost before completion was recorded');
     });
   }
-}
-
-interface Batch {
-  rows: StreamRow[];
-  completions: JobCompletion[];
-  handBacks: { jobId: string; lastSeq: number }[];
 }
 
 /** Errors caused by the data itself (retrying cannot help), as opposed to a lost connection. */
@@ -183,13 +248,17 @@ function splitByJob(batch: Batch): Batch[] {
   const groups = new Map<string, Batch>();
   const group = (jobId: string): Batch => {
     let g = groups.get(jobId);
-    if (!g) groups.set(jobId, (g = { rows: [], completions: [], handBacks: [] }));
+    if (!g) groups.set(jobId, (g = emptyBatch()));
     return g;
   };
   for (const r of batch.rows) group(r.jobId).rows.push(r);
   for (const c of batch.completions) group(c.jobId).completions.push(c);
-  for (const h of batch.handBacks) group(h.jobId).handBacks.push(h);
-  return [...groups.values()];
+  for (const s of batch.suspensions) group(s.jobId).suspensions.push(s);
+  for (const [jobId, cp] of batch.checkpoints) group(jobId).checkpoints.set(jobId, cp);
+  // Signal ids carry no job id; they ride with the first group (a refused group drops them, to be re-read).
+  const all = [...groups.values()];
+  if (all[0]) all[0].signals.push(...batch.signals);
+  return all;
 }
 
 /**
@@ -207,5 +276,5 @@ function refusal(group: Batch, err: unknown): Batch {
   const completions: JobCompletion[] = finishing
     ? [{ ...finishing, status: 'FAILED', result: null, errorCode: 'RECORD_REFUSED', errorMessage: reason, errorStep: null }]
     : [];
-  return { rows, completions, handBacks: group.handBacks };
+  return { ...emptyBatch(), rows, completions, suspensions: group.suspensions };
 }

@@ -10,6 +10,7 @@ import {
 } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
 import { compileCron, firingKey, planFirings } from './schedule-timing.js';
+import { jobSettings } from './service.js';
 
 export interface SchedulerOptions {
   /** Time between ticks. Cron has minute precision, so 1 s keeps firings within about a second. */
@@ -157,7 +158,7 @@ export class Scheduler {
       const jobs = await enqueueJobs(
         tx,
         s.organizationId,
-        { id: s.workflowId, version: s.workflowVersion, stepsTotal: s.stepsTotal },
+        jobSettings(s.workflowId, s.workflowVersion, s.definition),
         fires.map((fireAt) => ({
           input: s.input ?? undefined,
           idempotencyKey: firingKey(s.id, fireAt),

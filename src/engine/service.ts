@@ -15,7 +15,22 @@ import {
   type WorkflowChanges,
 } from '../store/index.js';
 import { jsonByteLength } from '../util/json.js';
-import { validateDefinition } from './definition/index.js';
+import { validateDefinition, type WorkflowDefinition } from './definition/index.js';
+
+/**
+ * What a job copies from the workflow version it pins: its step count and
+ * the definition's job-level settings. Every path that enqueues (API, CLI,
+ * schedules, webhooks, retries) goes through this, so none forgets one.
+ */
+export function jobSettings(workflowId: string, version: number, definition: WorkflowDefinition) {
+  return {
+    id: workflowId,
+    version,
+    stepsTotal: definition.steps.length,
+    maxRetries: definition.maxRetries,
+    timeoutMs: definition.timeoutMs,
+  };
+}
 
 /** Largest run input accepted, as compact JSON text (the jobs CHECK constraint is a looser backstop). */
 export const MAX_INPUT_BYTES = 1024 * 1024;
@@ -87,7 +102,7 @@ export async function startRuns(db: Db, organizationId: string, workflowId: stri
       enqueueJobs(
         tx,
         organizationId,
-        { id: workflow.id, version: workflow.version, stepsTotal: workflow.definition.steps.length },
+        jobSettings(workflow.id, workflow.version, workflow.definition),
         runs,
       ),
     );

@@ -3,18 +3,28 @@ import { randomBytes } from 'node:crypto';
 import type { WorkerConfig } from '../config/index.js';
 import type { Db } from '../db/index.js';
 import {
+  CANCEL_CHANNEL,
   claimJobs,
+  claimJobsLimited,
+  findConcurrencyLimits,
   findDefinitions,
   findLastSeqs,
+  findPendingSignal,
   JOBS_CHANNEL,
+  LIMITS_CHANNEL,
   renewLeases,
   versionKey,
   type ClaimedJob,
+  type ConcurrencyLimits,
 } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
 import type { WorkflowDefinition } from './definition/types.js';
-import { executeJob, LeaseLostError, ShutdownError } from './executor.js';
+import { CancelledError, LeaseLostError, ShutdownError } from './aborts.js';
+import { executeJob, type ExecutorPorts } from './executor.js';
 import { Recorder } from './recorder.js';
+
+/** How long a worker trusts its copy of the concurrency limits (a NOTIFY on change clears it sooner). */
+const LIMITS_TTL_MS = 5_000;
 
 /** Definitions cached per worker; versions are immutable so entries never go stale. */
 const DEFINITION_CACHE_LIMIT = 5_000;
@@ -42,8 +52,10 @@ export class Worker {
   private wakePending = false;
   private wakeUp: (() => void) | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
-  private unlisten: (() => Promise<void>) | undefined;
+  private unlisten: (() => Promise<void>)[] = [];
+  private readonly ports: ExecutorPorts;
   private unflushed: (() => void) | undefined;
+  private limits: { value: ConcurrencyLimits; at: number } | undefined;
 
   constructor(
     private readonly db: Db,
@@ -52,6 +64,7 @@ export class Worker {
     id?: string,
   ) {
     this.id = id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.ports = { findSignal: (org, jobId, name) => findPendingSignal(db, org, jobId, name) };
     this.recorder = new Recorder(
       db,
       this.id,
@@ -70,9 +83,12 @@ export class Worker {
     this.running = true;
     this.unflushed = this.recorder.onFlushed(() => this.wake());
     try {
-      this.unlisten = await this.db.listen(JOBS_CHANNEL, () => this.wake());
+      this.unlisten.push(await this.db.listen(JOBS_CHANNEL, () => this.wake()));
+      // A cancel request names the job; whoever runs it aborts it at once (heartbeats catch a missed one).
+      this.unlisten.push(await this.db.listen(LIMITS_CHANNEL, () => (this.limits = undefined)));
+      this.unlisten.push(await this.db.listen(CANCEL_CHANNEL, (jobId) => this.inFlight.get(jobId)?.controller.abort(new CancelledError())));
     } catch (err) {
-      this.logger.warn({ err }, 'LISTEN failed; relying on polling');
+      this.logger.warn({ err }, 'LISTEN failed; relying on polling and heartbeats');
     }
     const beatMs = Math.max(250, Math.floor(this.config.leaseMs / 3));
     this.heartbeat = setInterval(() => void this.renew(), beatMs);
@@ -85,7 +101,7 @@ export class Worker {
     this.running = false;
     this.wake();
     await this.loopDone;
-    await this.unlisten?.().catch(() => undefined);
+    await Promise.all(this.unlisten.splice(0).map((u) => u().catch(() => undefined)));
     const graceOver = new Promise<void>((r) => setTimeout(r, this.config.shutdownGraceMs).unref());
     await Promise.race([Promise.all([...this.inFlight.values()].map((f) => f.done)), graceOver]);
     for (const f of this.inFlight.values()) f.controller.abort(new ShutdownError());
@@ -138,7 +154,7 @@ export class Worker {
       this.wakePending = false;
       let jobs: ClaimedJob[];
       try {
-        jobs = await claimJobs(this.db, this.id, want, this.config.leaseMs);
+        jobs = await this.claim(want);
         if (jobs.length > 0) await this.launch(jobs);
         failures = 0;
       } catch (err) {
@@ -149,6 +165,21 @@ export class Worker {
       }
       if (jobs.length < want) await this.waitForWake(this.config.pollIntervalMs);
     }
+  }
+
+  /**
+   * The plain claim unless some organization or workflow has a concurrency
+   * limit; then the serialised, counting claim (store/queue.ts).
+   */
+  private async claim(want: number): Promise<ClaimedJob[]> {
+    if (!this.limits || Date.now() - this.limits.at > LIMITS_TTL_MS) {
+      this.limits = { value: await findConcurrencyLimits(this.db), at: Date.now() };
+    }
+    const limits = this.limits.value;
+    if (limits.organizations.size === 0 && limits.workflows.size === 0) {
+      return claimJobs(this.db, this.id, want, this.config.leaseMs);
+    }
+    return claimJobsLimited(this.db, this.id, want, this.config.leaseMs, limits);
   }
 
   private async launch(jobs: ClaimedJob[]): Promise<void> {
@@ -169,17 +200,28 @@ export class Worker {
       if (!definition) throw new Error(`definition ${job.workflowId}@${job.workflowVersion} missing`); // FK makes this impossible
       const claimed = { ...job, lastSeq: Math.max(job.lastSeq, lastSeqs.get(job.id) ?? 0) };
       const controller = new AbortController();
-      const done = executeJob(claimed, definition, this.recorder, controller.signal, {
-        stepTimeoutMs: this.config.stepTimeoutMs,
-        httpMaxResponseBytes: this.config.httpMaxResponseBytes,
-      }).then(
+      const done = executeJob(
+        claimed,
+        definition,
+        this.recorder,
+        controller.signal,
+        {
+          stepTimeoutMs: this.config.stepTimeoutMs,
+          httpMaxResponseBytes: this.config.httpMaxResponseBytes,
+          checkpointTtlMs: this.config.checkpointTtlMs,
+        },
+        this.ports,
+      ).then(
         () => {
           this.inFlight.delete(job.id);
           this.wake();
         },
         (err: unknown) => {
+          // executeJob records every failure itself; reaching here is a bug. Hand
+          // the job back rather than leave it leased to a worker that dropped it.
           this.inFlight.delete(job.id);
-          this.logger.error({ err, jobId: job.id }, 'executor crashed');
+          this.logger.error({ err, jobId: job.id }, 'executor crashed; handing the job back');
+          this.recorder.suspend({ jobId: job.id, status: 'PENDING', runAt: new Date(Date.now() + 5_000), lastSeq: claimed.lastSeq });
           this.wake();
         },
       );
@@ -191,13 +233,15 @@ export class Worker {
     const held = [...this.inFlight.keys(), ...this.recorder.pendingJobIds()];
     if (held.length === 0) return;
     try {
-      const kept = new Set(await renewLeases(this.db, this.id, held, this.config.leaseMs));
+      const { held: kept, cancelled } = await renewLeases(this.db, this.id, held, this.config.leaseMs);
+      const keptSet = new Set(kept);
       for (const [id, f] of this.inFlight) {
-        if (!kept.has(id)) {
+        if (!keptSet.has(id)) {
           this.logger.warn({ jobId: id }, 'lease lost; abandoning job');
           f.controller.abort(new LeaseLostError());
         }
       }
+      for (const id of cancelled) this.inFlight.get(id)?.controller.abort(new CancelledError());
     } catch (err) {
       this.logger.error({ err }, 'heartbeat failed');
     }

@@ -20,6 +20,10 @@ export type InitiatorType = (typeof INITIATOR_TYPES)[number];
 
 /** Channel NOTIFY'd (once per enqueue batch) so idle workers wake at once. */
 export const JOBS_CHANNEL = 'stepwise_jobs';
+/** Channel NOTIFY'd with a job id when its cancellation is requested. */
+export const CANCEL_CHANNEL = 'stepwise_cancel';
+/** Channel NOTIFY'd when a concurrency limit changes, so workers re-read them at once. */
+export const LIMITS_CHANNEL = 'stepwise_limits';
 
 export interface Job {
   id: string;
@@ -46,6 +50,11 @@ export interface Job {
   startedAt: Date | null;
   completedAt: Date | null;
   durationMs: number | null;
+  retryCount: number;
+  maxRetries: number;
+  maxRetriesReached: boolean;
+  deadlineAt: Date | null;
+  cancelRequestedAt: Date | null;
 }
 
 interface JobRow {
@@ -73,12 +82,17 @@ interface JobRow {
   started_at: Date | null;
   completed_at: Date | null;
   duration_ms: number | null;
+  retry_count: number;
+  max_retries: number;
+  max_retries_reached: boolean;
+  deadline_at: Date | null;
+  cancel_requested_at: Date | null;
 }
 
 const JOB_COLUMNS = `id, organization_id, workflow_id, workflow_version, client_id, run_number, status,
   initiator_type, retry_of_job_id, priority, attempts, idempotency_key, input, result, error_code,
   error_message, error_step, steps_total, steps_completed, last_seq, created_at, started_at,
-  completed_at, duration_ms`;
+  completed_at, duration_ms, retry_count, max_retries, max_retries_reached, deadline_at, cancel_requested_at`;
 
 function toJob(row: JobRow): Job {
   return {
@@ -106,6 +120,11 @@ function toJob(row: JobRow): Job {
     startedAt: row.started_at,
     completedAt: row.completed_at,
     durationMs: row.duration_ms,
+    retryCount: row.retry_count,
+    maxRetries: row.max_retries,
+    maxRetriesReached: row.max_retries_reached,
+    deadlineAt: row.deadline_at,
+    cancelRequestedAt: row.cancel_requested_at,
   };
 }
 
@@ -160,7 +179,7 @@ export async function findJobsByIdempotencyKeys(
 export async function enqueueJobs(
   tx: Queryable,
   organizationId: string,
-  workflow: { id: string; version: number; stepsTotal: number },
+  workflow: { id: string; version: number; stepsTotal: number; maxRetries?: number; timeoutMs?: number },
   jobs: NewJob[],
 ): Promise<EnqueuedJob[]> {
   if (jobs.length === 0) return [];
@@ -200,16 +219,17 @@ export async function enqueueJobs(
     await tx.query(
       `WITH ins AS (
          INSERT INTO stepwise.jobs (id, organization_id, workflow_id, workflow_version, client_id, run_number,
-                                    initiator_type, retry_of_job_id, priority, idempotency_key, input, steps_total)
+                                    initiator_type, retry_of_job_id, priority, idempotency_key, input, steps_total,
+                                    max_retries, timeout_ms)
          SELECT u.id, $1, $2, $3, u.client_id, u.run_number, u.initiator_type, u.retry_of_job_id, u.priority,
-                u.idempotency_key, u.input, $4
+                u.idempotency_key, u.input, $4, $14, $15
            FROM unnest($5::uuid[], $6::uuid[], $7::bigint[], $8::text[], $9::uuid[], $10::smallint[], $11::text[],
                        $12::jsonb[], $13::timestamptz[])
              AS u(id, client_id, run_number, initiator_type, retry_of_job_id, priority, idempotency_key, input, run_at)
          RETURNING id, priority
        )
-       INSERT INTO stepwise.job_queue (job_id, organization_id, priority, run_at)
-       SELECT ins.id, $1, ins.priority, coalesce(u.run_at, now())
+       INSERT INTO stepwise.job_queue (job_id, organization_id, workflow_id, priority, run_at)
+       SELECT ins.id, $1, $2, ins.priority, coalesce(u.run_at, now())
          FROM ins JOIN unnest($5::uuid[], $13::timestamptz[]) AS u(id, run_at) ON u.id = ins.id`,
       [
         organizationId,
@@ -225,6 +245,8 @@ export async function enqueueJobs(
         fresh.map((f) => f.job.idempotencyKey ?? null),
         fresh.map((f) => (f.job.input === undefined ? null : JSON.stringify(f.job.input))),
         fresh.map((f) => (f.job.runAt ? f.job.runAt.toISOString() : null)),
+        workflow.maxRetries ?? 0,
+        workflow.timeoutMs ?? null,
       ],
     );
     await tx.query(`SELECT pg_notify($1, '')`, [JOBS_CHANNEL]);

@@ -1,5 +1,13 @@
-import type { Queryable } from '../db/index.js';
+import type { Db, Queryable } from '../db/index.js';
 import type { JobStatus } from './jobs.js';
+
+/** Where a resumed job picks up (see execution_checkpoints). */
+export interface Checkpoint {
+  nextStep: number;
+  outputs: Record<string, unknown>;
+  failedSteps: string[];
+  state: Record<string, unknown>;
+}
 
 /** A job as a worker receives it from a claim. */
 export interface ClaimedJob {
@@ -13,6 +21,13 @@ export interface ClaimedJob {
   lastSeq: number;
   input: unknown;
   createdAt: Date;
+  /** Status before this claim: PENDING for a new or retried job, WAITING when a delay or wait wakes it. */
+  priorStatus: JobStatus;
+  retryCount: number;
+  maxRetries: number;
+  deadlineAt: Date | null;
+  cancelRequested: boolean;
+  checkpoint: Checkpoint | null;
 }
 
 interface ClaimedRow {
@@ -26,36 +41,19 @@ interface ClaimedRow {
   last_seq: number;
   input: unknown;
   created_at: Date;
+  prior_status: JobStatus;
+  retry_count: number;
+  max_retries: number;
+  deadline_at: Date | null;
+  cancel_requested_at: Date | null;
+  next_step: number | null;
+  outputs: Record<string, unknown> | null;
+  failed_steps: string[] | null;
+  state: Record<string, unknown> | null;
 }
 
-/**
- * Claim up to `limit` runnable jobs in one statement: pick from the small
- * queue table with FOR UPDATE SKIP LOCKED (concurrent claimers skip each
- * other's rows instead of waiting), stamp the lease, and flip the jobs to
- * RUNNING. A row whose lease expired (its worker died) is runnable again.
- */
-export async function claimJobs(db: Queryable, workerId: string, limit: number, leaseMs: number): Promise<ClaimedJob[]> {
-  const { rows } = await db.query<ClaimedRow>(
-    `WITH picked AS (
-       SELECT job_id FROM stepwise.job_queue
-        WHERE run_at <= now() AND (locked_until IS NULL OR locked_until < now())
-        ORDER BY priority DESC, run_at, job_id
-        LIMIT $2
-        FOR UPDATE SKIP LOCKED
-     ), leased AS (
-       UPDATE stepwise.job_queue q
-          SET locked_by = $1, locked_until = now() + make_interval(secs => $3::double precision / 1000)
-         FROM picked WHERE q.job_id = picked.job_id
-       RETURNING q.job_id
-     )
-     UPDATE stepwise.jobs j
-        SET status = 'RUNNING', started_at = coalesce(j.started_at, now()), attempts = j.attempts + 1
-       FROM leased WHERE j.id = leased.job_id
-     RETURNING j.id, j.organization_id, j.workflow_id, j.workflow_version, j.client_id, j.run_number,
-               j.attempts, j.last_seq, j.input, j.created_at`,
-    [workerId, limit, leaseMs],
-  );
-  return rows.map((r) => ({
+function toClaimed(r: ClaimedRow): ClaimedJob {
+  return {
     id: r.id,
     organizationId: r.organization_id,
     workflowId: r.workflow_id,
@@ -66,20 +64,90 @@ export async function claimJobs(db: Queryable, workerId: string, limit: number, 
     lastSeq: r.last_seq,
     input: r.input,
     createdAt: r.created_at,
-  }));
+    priorStatus: r.prior_status,
+    retryCount: r.retry_count,
+    maxRetries: r.max_retries,
+    deadlineAt: r.deadline_at,
+    cancelRequested: r.cancel_requested_at !== null,
+    checkpoint:
+      r.next_step === null
+        ? null
+        : { nextStep: r.next_step, outputs: r.outputs ?? {}, failedSteps: r.failed_steps ?? [], state: r.state ?? {} },
+  };
 }
 
-/** Heartbeat: extend the leases this worker still holds, in one statement. Returns the ids still held. */
-export async function renewLeases(db: Queryable, workerId: string, jobIds: string[], leaseMs: number): Promise<string[]> {
-  if (jobIds.length === 0) return [];
-  const { rows } = await db.query<{ job_id: string }>(
-    `UPDATE stepwise.job_queue
-        SET locked_until = now() + make_interval(secs => $3::double precision / 1000)
-      WHERE job_id = ANY($2::uuid[]) AND locked_by = $1
-      RETURNING job_id`,
+/** Shared end of both claims: mark the leased jobs RUNNING and return them with their checkpoints. */
+const CLAIM_TAIL = `prior AS (
+       SELECT j.id, j.status FROM stepwise.jobs j JOIN leased l ON l.job_id = j.id
+     )
+     UPDATE stepwise.jobs j
+        SET status = 'RUNNING',
+            started_at = coalesce(j.started_at, now()),
+            attempts = j.attempts + CASE WHEN p.status = 'WAITING' THEN 0 ELSE 1 END,
+            deadline_at = coalesce(j.deadline_at, now() + make_interval(secs => j.timeout_ms::double precision / 1000))
+       FROM prior p LEFT JOIN stepwise.execution_checkpoints c ON c.job_id = p.id
+      WHERE j.id = p.id
+     RETURNING j.id, j.organization_id, j.workflow_id, j.workflow_version, j.client_id, j.run_number,
+               j.attempts, j.last_seq, j.input, j.created_at, p.status AS prior_status, j.retry_count,
+               j.max_retries, j.deadline_at, j.cancel_requested_at,
+               c.next_step, c.outputs, c.failed_steps, c.state`;
+
+/**
+ * Claim up to `limit` runnable jobs in one statement: pick from the small
+ * queue table with FOR UPDATE SKIP LOCKED (concurrent claimers skip each
+ * other's rows instead of waiting), stamp the lease, flip the jobs to
+ * RUNNING, and return each with its checkpoint (LEFT JOIN: one round trip
+ * whether or not the job resumes). A row whose lease expired (its worker
+ * died) is runnable again. A job woken from WAITING is not a new attempt.
+ */
+export async function claimJobs(db: Queryable, workerId: string, limit: number, leaseMs: number): Promise<ClaimedJob[]> {
+  const { rows } = await db.query<ClaimedRow>(
+    `WITH picked AS (
+       SELECT job_id FROM stepwise.job_queue
+        WHERE run_at <= now()
+          -- Never this worker's own expired lease: it still runs that job
+          -- (its heartbeat was late), and a second copy must not start.
+          AND (locked_until IS NULL OR (locked_until < now() AND locked_by <> $1))
+        ORDER BY priority DESC, run_at, job_id
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+     ), leased AS (
+       UPDATE stepwise.job_queue q
+          SET locked_by = $1, locked_until = now() + make_interval(secs => $3::double precision / 1000),
+              wake_requested = false
+         FROM picked WHERE q.job_id = picked.job_id
+       RETURNING q.job_id
+     ),
+     ${CLAIM_TAIL}`,
+    [workerId, limit, leaseMs],
+  );
+  return rows.map(toClaimed);
+}
+
+/**
+ * Heartbeat: extend the leases this worker still holds, in one statement.
+ * Returns the ids still held and, among them, those whose cancellation was
+ * requested (the worker aborts them).
+ */
+export async function renewLeases(
+  db: Queryable,
+  workerId: string,
+  jobIds: string[],
+  leaseMs: number,
+): Promise<{ held: string[]; cancelled: string[] }> {
+  if (jobIds.length === 0) return { held: [], cancelled: [] };
+  const { rows } = await db.query<{ job_id: string; cancel: boolean }>(
+    `WITH renewed AS (
+       UPDATE stepwise.job_queue
+          SET locked_until = now() + make_interval(secs => $3::double precision / 1000)
+        WHERE job_id = ANY($2::uuid[]) AND locked_by = $1
+       RETURNING job_id
+     )
+     SELECT r.job_id, j.cancel_requested_at IS NOT NULL AS cancel
+       FROM renewed r JOIN stepwise.jobs j ON j.id = r.job_id`,
     [workerId, jobIds, leaseMs],
   );
-  return rows.map((r) => r.job_id);
+  return { held: rows.map((r) => r.job_id), cancelled: rows.filter((r) => r.cancel).map((r) => r.job_id) };
 }
 
 /** Highest sequence number already in the stream per job (for jobs taken over after a crash). */
@@ -94,79 +162,85 @@ export async function findLastSeqs(db: Queryable, jobIds: string[]): Promise<Map
   return out;
 }
 
-export interface JobCompletion {
-  jobId: string;
-  status: JobStatus;
-  completedAt: Date;
-  result: unknown;
-  errorCode: string | null;
-  errorMessage: string | null;
-  errorStep: string | null;
-  stepsCompleted: number;
-  lastSeq: number;
+
+/** Concurrency limits in force: organizations and workflows with max_concurrent_runs set. */
+export interface ConcurrencyLimits {
+  organizations: Map<string, number>;
+  workflows: Map<string, number>;
 }
+
+/** Admin read (workers serve every tenant): all limits, in one query. */
+export async function findConcurrencyLimits(db: Queryable): Promise<ConcurrencyLimits> {
+  const { rows } = await db.query<{ scope: 'o' | 'w'; id: string; max: number }>(
+    `SELECT 'o' AS scope, id, max_concurrent_runs AS max FROM stepwise.organizations WHERE max_concurrent_runs IS NOT NULL
+     UNION ALL
+     SELECT 'w', id, max_concurrent_runs FROM stepwise.workflows WHERE max_concurrent_runs IS NOT NULL`,
+  );
+  const limits: ConcurrencyLimits = { organizations: new Map(), workflows: new Map() };
+  for (const r of rows) (r.scope === 'o' ? limits.organizations : limits.workflows).set(r.id, r.max);
+  return limits;
+}
+
+/** Key of the advisory lock that serialises claims while limits are in force (counts must not race). */
+const LIMITED_CLAIM_LOCK_KEY = 727_003;
 
 /**
- * Release this worker's queue rows for the given jobs. Only rows it still
- * holds are released, so a worker whose lease was taken over cannot finish a
- * job twice. Returns the ids it held.
+ * Claim under concurrency limits. Claims are serialised by an advisory lock
+ * taken in its own statement, so the claim statement's snapshot sees every
+ * lease committed before it and the running counts are exact. Among the
+ * next `limit × 4` runnable rows, each organization and workflow gets at
+ * most its free slots, in queue order.
  */
-export async function releaseOwned(tx: Queryable, workerId: string, jobIds: string[]): Promise<Set<string>> {
-  if (jobIds.length === 0) return new Set();
-  const { rows } = await tx.query<{ job_id: string }>(
-    `DELETE FROM stepwise.job_queue WHERE job_id = ANY($2::uuid[]) AND locked_by = $1 RETURNING job_id`,
-    [workerId, jobIds],
-  );
-  return new Set(rows.map((r) => r.job_id));
-}
-
-/** Write final outcomes of a batch of jobs in one statement (after releaseOwned, same transaction). */
-export async function completeJobs(tx: Queryable, completions: JobCompletion[]): Promise<void> {
-  if (completions.length === 0) return;
-  await tx.query(
-    `UPDATE stepwise.jobs j
-        SET status = u.status, completed_at = u.completed_at, result = u.result,
-            error_code = u.error_code, error_message = u.error_message, error_step = u.error_step,
-            steps_completed = u.steps_completed, last_seq = u.last_seq,
-            duration_ms = greatest(0, (extract(epoch FROM (u.completed_at - j.started_at)) * 1000)::int)
-       FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::text[], $6::text[], $7::text[],
-                   $8::int[], $9::int[])
-         AS u(id, status, completed_at, result, error_code, error_message, error_step, steps_completed, last_seq)
-      WHERE j.id = u.id`,
-    [
-      completions.map((c) => c.jobId),
-      completions.map((c) => c.status),
-      completions.map((c) => c.completedAt.toISOString()),
-      completions.map((c) => (c.result === undefined ? null : JSON.stringify(c.result))),
-      completions.map((c) => c.errorCode),
-      completions.map((c) => c.errorMessage),
-      completions.map((c) => c.errorStep),
-      completions.map((c) => c.stepsCompleted),
-      completions.map((c) => c.lastSeq),
-    ],
-  );
-}
-
-/**
- * Hand jobs back to the queue (graceful shutdown): unlock the queue rows this
- * worker holds and set the jobs PENDING so any worker can take them at once.
- */
-export async function handBackJobs(
-  tx: Queryable,
+export async function claimJobsLimited(
+  db: Db,
   workerId: string,
-  jobs: { jobId: string; lastSeq: number }[],
-): Promise<number> {
-  if (jobs.length === 0) return 0;
-  const { rowCount } = await tx.query(
-    `WITH back AS (
-       UPDATE stepwise.job_queue SET locked_by = NULL, locked_until = NULL, run_at = now()
-        WHERE job_id = ANY($2::uuid[]) AND locked_by = $1
-       RETURNING job_id
-     )
-     UPDATE stepwise.jobs j SET status = 'PENDING', last_seq = u.last_seq
-       FROM back JOIN unnest($2::uuid[], $3::int[]) AS u(id, last_seq) ON u.id = back.job_id
-      WHERE j.id = back.job_id`,
-    [workerId, jobs.map((j) => j.jobId), jobs.map((j) => j.lastSeq)],
-  );
-  return rowCount;
+  limit: number,
+  leaseMs: number,
+  limits: ConcurrencyLimits,
+): Promise<ClaimedJob[]> {
+  const orgs = [...limits.organizations];
+  const wfs = [...limits.workflows];
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [LIMITED_CLAIM_LOCK_KEY]);
+    const { rows } = await tx.query<ClaimedRow>(
+      `WITH lim_o AS (SELECT * FROM unnest($4::uuid[], $5::int[]) AS l(id, max)),
+            lim_w AS (SELECT * FROM unnest($6::uuid[], $7::int[]) AS l(id, max)),
+            running_o AS (SELECT organization_id AS id, count(*)::int AS n FROM stepwise.job_queue
+                           WHERE locked_until > now() AND organization_id = ANY($4::uuid[]) GROUP BY 1),
+            running_w AS (SELECT workflow_id AS id, count(*)::int AS n FROM stepwise.job_queue
+                           WHERE locked_until > now() AND workflow_id = ANY($6::uuid[]) GROUP BY 1),
+            cand AS (
+              SELECT job_id, organization_id, workflow_id, priority, run_at FROM stepwise.job_queue
+               WHERE run_at <= now() AND (locked_until IS NULL OR (locked_until < now() AND locked_by <> $1))
+               ORDER BY priority DESC, run_at, job_id
+               LIMIT $2 * 4
+               FOR UPDATE SKIP LOCKED
+            ),
+            ranked AS (
+              SELECT c.*,
+                     row_number() OVER (PARTITION BY organization_id ORDER BY priority DESC, run_at, job_id) AS r_o,
+                     row_number() OVER (PARTITION BY workflow_id ORDER BY priority DESC, run_at, job_id) AS r_w
+                FROM cand c
+            ),
+            picked AS (
+              SELECT r.job_id FROM ranked r
+                LEFT JOIN lim_o lo ON lo.id = r.organization_id LEFT JOIN running_o ro ON ro.id = r.organization_id
+                LEFT JOIN lim_w lw ON lw.id = r.workflow_id LEFT JOIN running_w rw ON rw.id = r.workflow_id
+               WHERE (lo.max IS NULL OR r.r_o <= lo.max - coalesce(ro.n, 0))
+                 AND (lw.max IS NULL OR r.r_w <= lw.max - coalesce(rw.n, 0))
+               ORDER BY r.priority DESC, r.run_at, r.job_id
+               LIMIT $2
+            ),
+            leased AS (
+              UPDATE stepwise.job_queue q
+                 SET locked_by = $1, locked_until = now() + make_interval(secs => $3::double precision / 1000),
+                     wake_requested = false
+                FROM picked WHERE q.job_id = picked.job_id
+              RETURNING q.job_id
+            ),
+            ${CLAIM_TAIL}`,
+      [workerId, limit, leaseMs, orgs.map((o) => o[0]), orgs.map((o) => o[1]), wfs.map((w) => w[0]), wfs.map((w) => w[1])],
+    );
+    return rows.map(toClaimed);
+  });
 }

@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/index.js';
 import { uuidv7 } from '../util/ids.js';
+import type { WorkflowDefinition } from '../engine/definition/types.js';
 import type { WorkflowStatus } from './workflows.js';
 
 export const MISFIRE_POLICIES = ['SKIP', 'RUN_ONCE'] as const;
@@ -240,7 +241,7 @@ export interface DueSchedule extends Schedule {
   workflowStatus: WorkflowStatus;
   workflowDeleted: boolean;
   workflowVersion: number;
-  stepsTotal: number;
+  definition: WorkflowDefinition;
 }
 
 /**
@@ -251,13 +252,13 @@ export interface DueSchedule extends Schedule {
  */
 export async function findDueSchedules(tx: Queryable, now: Date, limit: number): Promise<DueSchedule[]> {
   const { rows } = await tx.query<
-    ScheduleRow & { workflow_status: WorkflowStatus; workflow_deleted: boolean; workflow_version: number; steps_total: number }
+    ScheduleRow & { workflow_status: WorkflowStatus; workflow_deleted: boolean; workflow_version: number; definition: WorkflowDefinition }
   >(
     `SELECT s.id, s.organization_id, s.workflow_id, s.name, s.cron, s.timezone, s.input, s.enabled, s.misfire_policy,
             s.next_fire_at, s.last_fired_at, s.created_at, s.updated_at, s.deleted_at,
             w.status AS workflow_status, (w.deleted_at IS NOT NULL) AS workflow_deleted,
             w.current_version AS workflow_version,
-            coalesce(jsonb_array_length(v.definition -> 'steps'), 0) AS steps_total
+            v.definition
        FROM stepwise.schedules s
        JOIN stepwise.workflows w ON w.organization_id = s.organization_id AND w.id = s.workflow_id
        JOIN stepwise.workflow_versions v ON v.workflow_id = w.id AND v.version = w.current_version
@@ -272,7 +273,7 @@ export async function findDueSchedules(tx: Queryable, now: Date, limit: number):
     workflowStatus: r.workflow_status,
     workflowDeleted: r.workflow_deleted,
     workflowVersion: r.workflow_version,
-    stepsTotal: r.steps_total,
+    definition: r.definition,
   }));
 }
 

@@ -1,11 +1,13 @@
 import type { Queryable } from '../db/index.js';
 import { kindName, levelName, type LogLevel, type StreamKind } from './stream-codes.js';
+import { isoMicros } from '../util/clock.js';
 
 /** One row of a job's stream as the engine writes it (codes, not names). */
 export interface StreamRow {
   organizationId: string;
   jobId: string;
-  ts: Date;
+  /** Epoch milliseconds with a fraction (util/clock.ts preciseNow): stored to the microsecond. */
+  tsMs: number;
   seq: number;
   stepIndex: number | null;
   kind: number;
@@ -38,7 +40,7 @@ export async function insertStreamRows(tx: Queryable, rows: StreamRow[]): Promis
     [
       rows.map((r) => r.organizationId),
       rows.map((r) => r.jobId),
-      rows.map((r) => r.ts.toISOString()),
+      rows.map((r) => isoMicros(r.tsMs)),
       rows.map((r) => r.seq),
       rows.map((r) => r.stepIndex),
       rows.map((r) => r.kind),

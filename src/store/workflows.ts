@@ -1,6 +1,7 @@
 import type { Queryable } from '../db/index.js';
 import type { WorkflowDefinition } from '../engine/definition/types.js';
 import { uuidv7 } from '../util/ids.js';
+import { LIMITS_CHANNEL } from './jobs.js';
 
 export type WorkflowStatus = 'ACTIVE' | 'PAUSED' | 'ARCHIVED' | 'DRAFT';
 
@@ -13,6 +14,8 @@ export interface Workflow {
   status: WorkflowStatus;
   version: number;
   definition: WorkflowDefinition;
+  /** Most jobs of this workflow running at once (null: no limit). */
+  maxConcurrentRuns: number | null;
   createdAt: Date;
   updatedAt: Date;
   deletedAt: Date | null;
@@ -27,6 +30,7 @@ interface WorkflowRow {
   status: WorkflowStatus;
   current_version: number;
   definition: WorkflowDefinition;
+  max_concurrent_runs: number | null;
   created_at: Date;
   updated_at: Date;
   deleted_at: Date | null;
@@ -42,6 +46,7 @@ function toWorkflow(row: WorkflowRow): Workflow {
     status: row.status,
     version: row.current_version,
     definition: row.definition,
+    maxConcurrentRuns: row.max_concurrent_runs,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     deletedAt: row.deleted_at,
@@ -50,7 +55,7 @@ function toWorkflow(row: WorkflowRow): Workflow {
 
 const SELECT_WORKFLOW = `
   SELECT w.id, w.organization_id, w.name, w.description, w.category, w.status, w.current_version,
-         v.definition, w.created_at, w.updated_at, w.deleted_at
+         v.definition, w.max_concurrent_runs, w.created_at, w.updated_at, w.deleted_at
     FROM stepwise.workflows w
     JOIN stepwise.workflow_versions v ON v.workflow_id = w.id AND v.version = w.current_version`;
 
@@ -59,6 +64,7 @@ export interface NewWorkflow {
   description?: string | null;
   category?: string | null;
   status?: WorkflowStatus;
+  maxConcurrentRuns?: number | null;
   definition: WorkflowDefinition;
 }
 
@@ -66,14 +72,15 @@ export interface NewWorkflow {
 export async function createWorkflow(tx: Queryable, organizationId: string, input: NewWorkflow): Promise<Workflow> {
   const id = uuidv7();
   await tx.query(
-    `INSERT INTO stepwise.workflows (id, organization_id, name, description, category, status)
-     VALUES ($1, $2, $3, $4, $5, $6)`,
-    [id, organizationId, input.name, input.description ?? null, input.category ?? null, input.status ?? 'ACTIVE'],
+    `INSERT INTO stepwise.workflows (id, organization_id, name, description, category, status, max_concurrent_runs)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [id, organizationId, input.name, input.description ?? null, input.category ?? null, input.status ?? 'ACTIVE', input.maxConcurrentRuns ?? null],
   );
   await tx.query(
     `INSERT INTO stepwise.workflow_versions (workflow_id, version, organization_id, definition) VALUES ($1, 1, $2, $3)`,
     [id, organizationId, JSON.stringify(input.definition)],
   );
+  if (input.maxConcurrentRuns != null) await tx.query(`SELECT pg_notify($1, '')`, [LIMITS_CHANNEL]);
   return (await findWorkflow(tx, organizationId, id))!;
 }
 
@@ -114,6 +121,7 @@ export interface WorkflowChanges {
   description?: string | null | undefined;
   category?: string | null | undefined;
   status?: WorkflowStatus | undefined;
+  maxConcurrentRuns?: number | null | undefined;
   /** A new definition makes a new immutable version. */
   definition?: WorkflowDefinition | undefined;
 }
@@ -132,6 +140,7 @@ export async function updateWorkflow(
             category = CASE WHEN $6::boolean THEN $7 ELSE category END,
             status = coalesce($8, status),
             current_version = current_version + CASE WHEN $9::boolean THEN 1 ELSE 0 END,
+            max_concurrent_runs = CASE WHEN $10::boolean THEN $11::int ELSE max_concurrent_runs END,
             updated_at = now()
       WHERE organization_id = $1 AND id = $2 AND deleted_at IS NULL
       RETURNING current_version`,
@@ -145,9 +154,12 @@ export async function updateWorkflow(
       changes.category ?? null,
       changes.status ?? null,
       changes.definition !== undefined,
+      changes.maxConcurrentRuns !== undefined,
+      changes.maxConcurrentRuns ?? null,
     ],
   );
   if (!rows[0]) return null;
+  if (changes.maxConcurrentRuns !== undefined) await tx.query(`SELECT pg_notify($1, '')`, [LIMITS_CHANNEL]);
   if (changes.definition !== undefined) {
     await tx.query(
       `INSERT INTO stepwise.workflow_versions (workflow_id, version, organization_id, definition) VALUES ($1, $2, $3, $4)`,

@@ -61,6 +61,7 @@ describe('workflows: create, get, list', () => {
       status: 'ACTIVE',
       version: 1,
       definition,
+      maxConcurrentRuns: null,
       createdAt: expect.stringMatching(ISO),
       updatedAt: expect.stringMatching(ISO),
       archivedAt: null,

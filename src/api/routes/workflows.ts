@@ -12,6 +12,7 @@ const editable = {
   description: { type: ['string', 'null'], maxLength: 2000 },
   category: { type: ['string', 'null'], maxLength: 100 },
   status: { type: 'string', enum: ['ACTIVE', 'PAUSED', 'DRAFT'] },
+  maxConcurrentRuns: { type: ['integer', 'null'], minimum: 1, maximum: 100_000 },
   definition: anyJson,
 } as const;
 
@@ -20,6 +21,7 @@ interface WorkflowBody {
   description?: string | null;
   category?: string | null;
   status?: Exclude<WorkflowStatus, 'ARCHIVED'>;
+  maxConcurrentRuns?: number | null;
   definition: unknown;
 }
 

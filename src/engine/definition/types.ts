@@ -5,10 +5,27 @@ export type LogLevelName = (typeof LOG_LEVEL_NAMES)[number];
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
 export type HttpMethod = (typeof HTTP_METHODS)[number];
 
+/** Per-step retry policy; `on` limits retries to these error codes (default: any). */
+export interface RetryPolicy {
+  maxAttempts: number;
+  initialMs?: number;
+  maxMs?: number;
+  multiplier?: number;
+  jitter?: boolean;
+  on?: string[];
+}
+
 interface StepBase {
   /** Unique within the workflow; later steps read this step's output as `steps.<id>`. */
   id: string;
   name?: string;
+  retry?: RetryPolicy;
+  /** Per-attempt timeout; aborts the step (its AbortSignal reaches the http request). */
+  timeoutMs?: number;
+  /** A failure of this step does not fail the job; the job ends PARTIAL_SUCCESS. */
+  continueOnError?: boolean;
+  /** Undo action run (in reverse step order) when the job fails and the workflow says onFailure: compensate. */
+  compensate?: { step: ActionStep };
 }
 
 export interface TransformStep extends StepBase {
@@ -37,9 +54,32 @@ export interface NoopStep extends StepBase {
   type: 'noop';
 }
 
-export type StepDefinition = TransformStep | HttpStep | LogStep | NoopStep;
+/** A durable timer: the job waits (WAITING, no worker held) for a duration or until a time. */
+export interface DelayStep extends StepBase {
+  type: 'delay';
+  durationMs?: number;
+  until?: string;
+}
+
+/** Wait for a named signal (POST /v1/jobs/:id/signals/:name); output is the signal's payload. */
+export interface WaitStep extends StepBase {
+  type: 'wait';
+  signal: string;
+  timeoutMs?: number;
+  onTimeout?: 'fail' | 'continue';
+}
+
+/** Steps that do something in one go (usable as compensations). */
+export type ActionStep = TransformStep | HttpStep | LogStep | NoopStep;
+export type StepDefinition = ActionStep | DelayStep | WaitStep;
 export type StepType = StepDefinition['type'];
 
 export interface WorkflowDefinition {
   steps: StepDefinition[];
+  /** Whole-job deadline from its first start; past it the job ends TIMED_OUT. */
+  timeoutMs?: number;
+  /** Times a FAILED job is run again (from its failed step) before it stays FAILED. */
+  maxRetries?: number;
+  /** `compensate`: on failure, run the compensations of completed steps in reverse order. */
+  onFailure?: 'fail' | 'compensate';
 }

@@ -1,14 +1,38 @@
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
 import { PayloadTooLargeError, ValidationError } from '../../errors/index.js';
 import { jsonByteLength } from '../../util/json.js';
 import { checkTemplates, compileExpression } from './expressions.js';
 import { definitionSchema } from './schema.js';
-import type { WorkflowDefinition } from './types.js';
+import type { ActionStep, WorkflowDefinition } from './types.js';
+
+const STEP_TYPES = ['transform', 'http', 'log', 'noop', 'delay', 'wait'];
+
+/** Compile every expression and template an action step holds. */
+function checkActionStep(step: ActionStep, path: string): void {
+  switch (step.type) {
+    case 'transform':
+      compileExpression(step.expression, `${path}/expression`);
+      break;
+    case 'http':
+      checkTemplates(step.url, `${path}/url`);
+      checkTemplates(step.headers ?? {}, `${path}/headers`);
+      checkTemplates(step.body, `${path}/body`);
+      break;
+    case 'log':
+      checkTemplates(step.message, `${path}/message`);
+      break;
+    case 'noop':
+      break;
+  }
+}
 
 /** Largest definition accepted, as compact JSON text (the database CHECK is a looser backstop). */
 export const MAX_DEFINITION_BYTES = 1024 * 1024;
 
 const ajv = new Ajv2020({ allErrors: false, discriminator: true, strict: true, strictRequired: false });
+// ajv-formats is CommonJS: under ESM its plugin function is the module's `default` property.
+addFormatsModule.default(ajv, ['date-time']);
 const check = ajv.compile<WorkflowDefinition>(definitionSchema);
 
 function describe(err: ErrorObject): { path: string; message: string } {
@@ -24,7 +48,7 @@ function describe(err: ErrorObject): { path: string; message: string } {
     message = 'is not a known property';
   } else if (err.keyword === 'discriminator') {
     path = `${path}/type`;
-    message = 'must be one of transform, http, log, noop';
+    message = `must be one of ${STEP_TYPES.join(', ')}`;
   } else if (err.keyword === 'enum') {
     const allowed = (err.params as { allowedValues?: unknown[] }).allowedValues ?? [];
     message = `must be one of ${allowed.join(', ')}`;
@@ -44,28 +68,29 @@ export function validateDefinition(value: unknown): WorkflowDefinition {
     const first = describe(check.errors![0]!);
     throw new ValidationError(`${first.path} ${first.message}`, { path: first.path });
   }
-  const seen = new Map<string, number>();
+  const seen = new Map<string, string>();
+  const claim = (id: string, path: string) => {
+    const prior = seen.get(id);
+    if (prior !== undefined) throw new ValidationError(`${path} "${id}" is already used at ${prior}`, { path });
+    seen.set(id, path);
+  };
   value.steps.forEach((step, i) => {
     const path = `/definition/steps/${i}`;
-    const prior = seen.get(step.id);
-    if (prior !== undefined) {
-      throw new ValidationError(`${path}/id "${step.id}" is already used by step ${prior}`, { path: `${path}/id` });
-    }
-    seen.set(step.id, i);
+    claim(step.id, `${path}/id`);
     switch (step.type) {
-      case 'transform':
-        compileExpression(step.expression, `${path}/expression`);
+      case 'delay':
+        if ((step.durationMs === undefined) === (step.until === undefined)) {
+          throw new ValidationError(`${path} needs exactly one of durationMs and until`, { path: `${path}/durationMs` });
+        }
         break;
-      case 'http':
-        checkTemplates(step.url, `${path}/url`);
-        checkTemplates(step.headers ?? {}, `${path}/headers`);
-        checkTemplates(step.body, `${path}/body`);
+      case 'wait':
         break;
-      case 'log':
-        checkTemplates(step.message, `${path}/message`);
-        break;
-      case 'noop':
-        break;
+      default:
+        checkActionStep(step, path);
+    }
+    if (step.compensate) {
+      claim(step.compensate.step.id, `${path}/compensate/step/id`);
+      checkActionStep(step.compensate.step, `${path}/compensate/step`);
     }
   });
   return value;

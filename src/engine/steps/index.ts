@@ -1,4 +1,4 @@
-import type { StepDefinition } from '../definition/types.js';
+import type { ActionStep } from '../definition/types.js';
 import { runHttp } from './http.js';
 import { runLog } from './log.js';
 import { runNoop } from './noop.js';
@@ -8,8 +8,8 @@ import type { StepContext } from './types.js';
 export { StepError, type StepContext, type StepHandler } from './types.js';
 export type { HttpOutput } from './http.js';
 
-/** Dispatch one step to its handler (exhaustive over the step types). */
-export function runStep(step: StepDefinition, ctx: StepContext): Promise<unknown> {
+/** Dispatch one action step to its handler (exhaustive; delay and wait are handled by the executor). */
+export function runStep(step: ActionStep, ctx: StepContext): Promise<unknown> {
   switch (step.type) {
     case 'transform':
       return runTransform(step, ctx);

@@ -1,0 +1,71 @@
+import type { FastifyInstance } from 'fastify';
+import type { Db } from '../../db/index.js';
+import { cancelJob, retryJob, sendSignal, type RetryFrom } from '../../engine/control.js';
+import { findJob } from '../../store/index.js';
+import { anyJson, responses, uuid } from '../schemas.js';
+
+const jobParams = { type: 'object', properties: { id: uuid }, required: ['id'], additionalProperties: false } as const;
+
+export function jobControlRoutes(app: FastifyInstance, db: Db): void {
+  app.post<{ Params: { id: string; name: string }; Body: { payload?: unknown } }>(
+    '/v1/jobs/:id/signals/:name',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'Send a signal to a job; stored, so it counts even before the job reaches its wait step',
+        params: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['id', 'name'],
+          properties: { id: uuid, name: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,100}$' } },
+        },
+        body: { type: 'object', additionalProperties: false, properties: { payload: anyJson } },
+        response: responses({ 202: { type: 'object', properties: { signalId: uuid } } }),
+      },
+      preValidation: async (req) => {
+        if (req.body === undefined || req.body === null) req.body = {};
+      },
+    },
+    async (req, reply) =>
+      reply.status(202).send(await sendSignal(db, req.principal.organizationId, req.params.id, req.params.name, req.body.payload)),
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/jobs/:id/cancel',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'Cancel a job: honoured mid-step; compensations run if the workflow has them',
+        params: jobParams,
+        response: responses({ 202: { type: 'object', properties: { jobId: uuid, status: { type: 'string' } } } }),
+      },
+    },
+    async (req, reply) => {
+      await cancelJob(db, req.principal.organizationId, req.params.id);
+      const job = await findJob(db, req.principal.organizationId, req.params.id);
+      return reply.status(202).send({ jobId: req.params.id, status: job?.status ?? 'CANCELLED' });
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { from?: RetryFrom } }>(
+    '/v1/jobs/:id/retry',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'Run a FAILED, TIMED_OUT or CANCELLED job again as a new linked job, from the failed step (reusing outputs) or from the start',
+        params: jobParams,
+        body: { type: 'object', additionalProperties: false, properties: { from: { type: 'string', enum: ['failed-step', 'start'], default: 'failed-step' } } },
+        response: responses({
+          202: { type: 'object', properties: { jobId: uuid, runNumber: { type: 'integer' }, status: { type: 'string' }, retryOf: uuid } },
+        }),
+      },
+      preValidation: async (req) => {
+        if (req.body === undefined || req.body === null) req.body = {};
+      },
+    },
+    async (req, reply) => {
+      const created = await retryJob(db, req.principal.organizationId, req.params.id, req.body.from ?? 'failed-step');
+      return reply.status(202).send({ jobId: created.id, runNumber: created.runNumber, status: created.status, retryOf: req.params.id });
+    },
+  );
+}

@@ -1,0 +1,96 @@
+import type { Db } from '../db/index.js';
+import { ConflictError, NotFoundError, PayloadTooLargeError } from '../errors/index.js';
+import {
+  CANCEL_CHANNEL,
+  createSignal,
+  enqueueJobs,
+  findCheckpoint,
+  findDefinitions,
+  findJob,
+  TERMINAL_STATUSES,
+  upsertCheckpoints,
+  versionKey,
+  wakeJob,
+  type EnqueuedJob,
+  type Job,
+} from '../store/index.js';
+import { jsonByteLength } from '../util/json.js';
+import { jobSettings, MAX_INPUT_BYTES } from './service.js';
+
+async function liveJob(db: Db, organizationId: string, jobId: string, action: string): Promise<Job> {
+  const job = await findJob(db, organizationId, jobId);
+  if (!job) throw new NotFoundError('job', jobId);
+  if (TERMINAL_STATUSES.includes(job.status)) {
+    throw new ConflictError(`job ${jobId} already ended ${job.status}; cannot ${action}`, { status: job.status });
+  }
+  return job;
+}
+
+/** Deliver a signal; stored, so it counts even if the job has not reached its wait step yet. */
+export async function sendSignal(db: Db, organizationId: string, jobId: string, name: string, payload: unknown): Promise<{ signalId: string }> {
+  const bytes = jsonByteLength(payload);
+  if (bytes > MAX_INPUT_BYTES) throw new PayloadTooLargeError('payload', bytes, MAX_INPUT_BYTES);
+  await liveJob(db, organizationId, jobId, 'signal it');
+  const { id } = await db.transaction((tx) => createSignal(tx, organizationId, jobId, name, payload));
+  return { signalId: id };
+}
+
+/**
+ * Request cancellation. A worker running the job aborts it at once (NOTIFY,
+ * or its next heartbeat); a queued or waiting job is woken so a worker
+ * records the cancellation (and runs compensations if the workflow has them).
+ */
+export async function cancelJob(db: Db, organizationId: string, jobId: string): Promise<void> {
+  await liveJob(db, organizationId, jobId, 'cancel it');
+  await db.transaction(async (tx) => {
+    const { rowCount } = await tx.query(
+      `UPDATE stepwise.jobs SET cancel_requested_at = coalesce(cancel_requested_at, now())
+        WHERE organization_id = $1 AND id = $2 AND status NOT IN ('COMPLETED','PARTIAL_SUCCESS','FAILED','CANCELLED','TIMED_OUT')`,
+      [organizationId, jobId],
+    );
+    if (rowCount === 0) throw new ConflictError(`job ${jobId} ended meanwhile; cannot cancel it`);
+    await wakeJob(tx, jobId);
+    await tx.query(`SELECT pg_notify($1, $2)`, [CANCEL_CHANNEL, jobId]);
+  });
+}
+
+export type RetryFrom = 'failed-step' | 'start';
+
+/**
+ * Run an ended, unsuccessful job again as a new job (initiator RETRY,
+ * linked to the old one, same pinned workflow version and input). From the
+ * failed step, the new job starts with the old job's checkpoint: the steps
+ * that succeeded are not run again, their outputs are reused.
+ */
+export async function retryJob(db: Db, organizationId: string, jobId: string, from: RetryFrom): Promise<EnqueuedJob> {
+  const job = await findJob(db, organizationId, jobId);
+  if (!job) throw new NotFoundError('job', jobId);
+  if (!['FAILED', 'TIMED_OUT', 'CANCELLED'].includes(job.status)) {
+    throw new ConflictError(`job ${jobId} is ${job.status}; only FAILED, TIMED_OUT or CANCELLED jobs can be retried`, { status: job.status });
+  }
+  const checkpoint = from === 'failed-step' ? await findCheckpoint(db, organizationId, jobId) : null;
+  if (from === 'failed-step' && !checkpoint) {
+    throw new ConflictError(`job ${jobId} has no checkpoint left (expired or never written); retry with from: "start"`, { path: 'from' });
+  }
+  const defs = await findDefinitions(db, [{ organizationId, workflowId: job.workflowId, version: job.workflowVersion }]);
+  const definition = defs.get(versionKey(job.workflowId, job.workflowVersion))!;
+  return db.transaction(async (tx) => {
+    const [created] = await enqueueJobs(
+      tx,
+      organizationId,
+      jobSettings(job.workflowId, job.workflowVersion, definition),
+      [{ input: job.input ?? undefined, clientId: job.clientId, priority: job.priority, initiatorType: 'RETRY', retryOfJobId: job.id }],
+    );
+    if (checkpoint) {
+      await upsertCheckpoints(tx, [
+        {
+          jobId: created!.id,
+          organizationId,
+          checkpoint: { nextStep: checkpoint.nextStep, outputs: checkpoint.outputs, failedSteps: checkpoint.failedSteps, state: {} },
+          expiresAt: new Date(Date.now() + 24 * 3600 * 1000),
+        },
+      ]);
+    }
+    return created!;
+  });
+}

@@ -1,0 +1,81 @@
+import type { ActionStep } from './definition/types.js';
+import { ExpressionError } from './definition/expressions.js';
+import { isRetryable, retryDelayMs, sleep } from './backoff.js';
+import type { JobRun } from './job-run.js';
+import { runStep, StepError } from './steps/index.js';
+import { truncate } from '../util/json.js';
+import { LIMITS } from './limits.js';
+
+export interface StepFailureInfo {
+  code: string;
+  message: string;
+  data?: Record<string, unknown>;
+}
+
+export type AttemptsResult = { ok: true; output: unknown; durationMs: number } | { ok: false; failure: StepFailureInfo };
+
+export interface AttemptOptions {
+  stepTimeoutMs: number;
+  httpMaxResponseBytes: number;
+}
+
+function describe(err: unknown, attemptSignal: AbortSignal): StepFailureInfo {
+  if (attemptSignal.aborted && (attemptSignal.reason as Error | undefined)?.name === 'TimeoutError') {
+    return { code: 'STEP_TIMEOUT', message: 'step timed out' };
+  }
+  if (err instanceof StepError) return { code: err.code, message: err.message, ...(err.data ? { data: err.data } : {}) };
+  if (err instanceof ExpressionError) return { code: err.code, message: err.message };
+  return { code: 'STEP_ERROR', message: err instanceof Error ? err.message : String(err) };
+}
+
+/**
+ * Run one action step under its retry policy. Every attempt is in the
+ * stream: STEP_STARTED, then STEP_COMPLETED, or STEP_FAILED followed by
+ * RETRY_SCHEDULED when another attempt follows. When `jobSignal` aborts
+ * (cancel, job timeout, shutdown, lost lease) its reason is thrown as is.
+ */
+export async function runAttempts(
+  run: JobRun,
+  step: ActionStep,
+  index: number,
+  jobSignal: AbortSignal,
+  options: AttemptOptions,
+  label: 'step' | 'compensation' = 'step',
+): Promise<AttemptsResult> {
+  const maxAttempts = step.retry?.maxAttempts ?? 1;
+  for (let attempt = 1; ; attempt++) {
+    const data = label === 'compensation' ? { compensation: true, ...(attempt > 1 ? { attempt } : {}) } : attempt > 1 ? { attempt } : null;
+    run.emit('STEP_STARTED', 'INFO', index, step.id, data);
+    // Only http awaits anything a signal can abort; transform, log and noop
+    // run to the end regardless, so they skip the per-attempt timer and
+    // composite signal (bench `steps`, same loaded machine: 4.7k → 8.9k steps/s).
+    const attemptSignal =
+      step.type === 'http' ? AbortSignal.any([jobSignal, AbortSignal.timeout(step.timeoutMs ?? options.stepTimeoutMs)]) : jobSignal;
+    const t0 = performance.now();
+    try {
+      const output = await runStep(step, {
+        scope: run.scope,
+        signal: attemptSignal,
+        log: (level, message, logData) => run.emit('LOG', level, index, truncate(message, LIMITS.logMessage), logData),
+        limits: { httpMaxResponseBytes: options.httpMaxResponseBytes },
+      });
+      return { ok: true, output: output === undefined ? null : output, durationMs: Math.round((performance.now() - t0) * 1000) / 1000 };
+    } catch (err) {
+      if (jobSignal.aborted) throw jobSignal.reason;
+      const failure = describe(err, attemptSignal);
+      const durationMs = Math.round((performance.now() - t0) * 1000) / 1000;
+      const retry = isRetryable(step.retry, failure.code, attempt);
+      run.emit('STEP_FAILED', 'ERROR', index, truncate(failure.message, LIMITS.errorMessage), {
+        durationMs,
+        code: failure.code,
+        ...(maxAttempts > 1 ? { attempt } : {}),
+        ...(label === 'compensation' ? { compensation: true } : {}),
+        ...failure.data,
+      });
+      if (!retry) return { ok: false, failure };
+      const delayMs = retryDelayMs(step.retry!, attempt);
+      run.emit('RETRY_SCHEDULED', 'WARN', index, step.id, { attempt: attempt + 1, of: maxAttempts, delayMs, code: failure.code });
+      await sleep(delayMs, jobSignal);
+    }
+  }
+}

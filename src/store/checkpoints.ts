@@ -1,0 +1,49 @@
+import type { Queryable } from '../db/index.js';
+import type { Checkpoint } from './queue.js';
+
+export interface CheckpointWrite {
+  jobId: string;
+  organizationId: string;
+  checkpoint: Checkpoint;
+  expiresAt: Date;
+}
+
+/** Save the latest checkpoint of each job in one statement (the recorder keeps only the newest per job). */
+export async function upsertCheckpoints(tx: Queryable, writes: CheckpointWrite[]): Promise<void> {
+  if (writes.length === 0) return;
+  await tx.query(
+    `INSERT INTO stepwise.execution_checkpoints (job_id, organization_id, next_step, outputs, failed_steps, state, expires_at, updated_at)
+     SELECT u.job_id, u.organization_id, u.next_step, u.outputs, u.failed_steps, u.state, u.expires_at, now()
+       FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::jsonb[], $5::jsonb[], $6::jsonb[], $7::timestamptz[])
+         AS u(job_id, organization_id, next_step, outputs, failed_steps, state, expires_at)
+     ON CONFLICT (job_id) DO UPDATE
+        SET next_step = excluded.next_step, outputs = excluded.outputs, failed_steps = excluded.failed_steps,
+            state = excluded.state, expires_at = excluded.expires_at, updated_at = now()`,
+    [
+      writes.map((w) => w.jobId),
+      writes.map((w) => w.organizationId),
+      writes.map((w) => w.checkpoint.nextStep),
+      writes.map((w) => JSON.stringify(w.checkpoint.outputs)),
+      writes.map((w) => JSON.stringify(w.checkpoint.failedSteps)),
+      writes.map((w) => JSON.stringify(w.checkpoint.state)),
+      writes.map((w) => w.expiresAt.toISOString()),
+    ],
+  );
+}
+
+/** A job's checkpoint (retry from the failed step reads the failed job's). */
+export async function findCheckpoint(db: Queryable, organizationId: string, jobId: string): Promise<Checkpoint | null> {
+  const { rows } = await db.query<{ next_step: number; outputs: Record<string, unknown>; failed_steps: string[]; state: Record<string, unknown> }>(
+    `SELECT next_step, outputs, failed_steps, state FROM stepwise.execution_checkpoints
+      WHERE organization_id = $1 AND job_id = $2 AND expires_at > now()`,
+    [organizationId, jobId],
+  );
+  const r = rows[0];
+  return r ? { nextStep: r.next_step, outputs: r.outputs, failedSteps: r.failed_steps, state: r.state } : null;
+}
+
+/** Delete expired checkpoints (maintenance). Returns how many went. */
+export async function deleteExpiredCheckpoints(db: Queryable, now: Date = new Date()): Promise<number> {
+  const { rowCount } = await db.query(`DELETE FROM stepwise.execution_checkpoints WHERE expires_at <= $1`, [now.toISOString()]);
+  return rowCount;
+}

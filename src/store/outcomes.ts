@@ -1,0 +1,117 @@
+import type { Queryable } from '../db/index.js';
+import type { JobStatus } from './jobs.js';
+
+export interface JobCompletion {
+  jobId: string;
+  status: JobStatus;
+  completedAt: Date;
+  result: unknown;
+  errorCode: string | null;
+  errorMessage: string | null;
+  errorStep: string | null;
+  stepsCompleted: number;
+  lastSeq: number;
+  /** Job-level retries ran out (seed 003 max_retries_reached). */
+  maxRetriesReached?: boolean;
+}
+
+/**
+ * Release this worker's queue rows for the given jobs. Only rows it still
+ * holds are released, so a worker whose lease was taken over cannot finish a
+ * job twice. Returns the ids it held.
+ */
+export async function releaseOwned(tx: Queryable, workerId: string, jobIds: string[]): Promise<Set<string>> {
+  if (jobIds.length === 0) return new Set();
+  const { rows } = await tx.query<{ job_id: string }>(
+    `DELETE FROM stepwise.job_queue WHERE job_id = ANY($2::uuid[]) AND locked_by = $1 RETURNING job_id`,
+    [workerId, jobIds],
+  );
+  return new Set(rows.map((r) => r.job_id));
+}
+
+/**
+ * Write final outcomes of a batch of jobs in one statement (after
+ * releaseOwned, same transaction). Checkpoints of successful jobs go with
+ * them; an unsuccessful job's (FAILED, TIMED_OUT, CANCELLED) stays until it
+ * expires, so a retry can resume from the failed step.
+ */
+export async function completeJobs(tx: Queryable, completions: JobCompletion[]): Promise<void> {
+  if (completions.length === 0) return;
+  await tx.query(
+    `UPDATE stepwise.jobs j
+        SET status = u.status, completed_at = u.completed_at, result = u.result,
+            error_code = u.error_code, error_message = u.error_message, error_step = u.error_step,
+            steps_completed = u.steps_completed, last_seq = u.last_seq, max_retries_reached = u.max_retries_reached,
+            duration_ms = greatest(0, (extract(epoch FROM (u.completed_at - j.started_at)) * 1000)::int)
+       FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::text[], $6::text[], $7::text[],
+                   $8::int[], $9::int[], $10::boolean[])
+         AS u(id, status, completed_at, result, error_code, error_message, error_step, steps_completed, last_seq,
+              max_retries_reached)
+      WHERE j.id = u.id`,
+    [
+      completions.map((c) => c.jobId),
+      completions.map((c) => c.status),
+      completions.map((c) => c.completedAt.toISOString()),
+      completions.map((c) => (c.result === undefined ? null : JSON.stringify(c.result))),
+      completions.map((c) => c.errorCode),
+      completions.map((c) => c.errorMessage),
+      completions.map((c) => c.errorStep),
+      completions.map((c) => c.stepsCompleted),
+      completions.map((c) => c.lastSeq),
+      completions.map((c) => c.maxRetriesReached ?? false),
+    ],
+  );
+  const done = completions.filter((c) => c.status === 'COMPLETED' || c.status === 'PARTIAL_SUCCESS').map((c) => c.jobId);
+  if (done.length > 0) await tx.query(`DELETE FROM stepwise.execution_checkpoints WHERE job_id = ANY($1::uuid[])`, [done]);
+}
+
+/** A job put back in the queue by its worker: handed back, waiting, or scheduled for a job-level retry. */
+export interface JobSuspension {
+  jobId: string;
+  /** PENDING (hand-back, retry) or WAITING (delay, wait for a signal). */
+  status: 'PENDING' | 'WAITING';
+  runAt: Date;
+  lastSeq: number;
+  /** Set for a job-level retry: counts it and keeps the failure visible meanwhile. */
+  retry?: { errorCode: string; errorMessage: string; errorStep: string | null };
+}
+
+/**
+ * Unlock this worker's queue rows for the given jobs with a new run_at, and
+ * set the jobs' status; rows another worker has taken over are left alone.
+ */
+export async function suspendJobs(tx: Queryable, workerId: string, suspensions: JobSuspension[]): Promise<number> {
+  if (suspensions.length === 0) return 0;
+  const { rowCount } = await tx.query(
+    `WITH u AS (
+       SELECT * FROM unnest($2::uuid[], $3::text[], $4::timestamptz[], $5::int[], $6::boolean[], $7::text[], $8::text[], $9::text[])
+         AS u(id, status, run_at, last_seq, retry, error_code, error_message, error_step)
+     ), back AS (
+       UPDATE stepwise.job_queue q
+          SET locked_by = NULL, locked_until = NULL, wake_requested = false,
+              run_at = CASE WHEN q.wake_requested THEN now() ELSE u.run_at END
+         FROM u WHERE q.job_id = u.id AND q.locked_by = $1
+       RETURNING q.job_id
+     )
+     UPDATE stepwise.jobs j
+        SET status = u.status, last_seq = u.last_seq,
+            retry_count = j.retry_count + CASE WHEN u.retry THEN 1 ELSE 0 END,
+            error_code = CASE WHEN u.retry THEN u.error_code ELSE j.error_code END,
+            error_message = CASE WHEN u.retry THEN u.error_message ELSE j.error_message END,
+            error_step = CASE WHEN u.retry THEN u.error_step ELSE j.error_step END
+       FROM back JOIN u ON u.id = back.job_id
+      WHERE j.id = back.job_id`,
+    [
+      workerId,
+      suspensions.map((s) => s.jobId),
+      suspensions.map((s) => s.status),
+      suspensions.map((s) => s.runAt.toISOString()),
+      suspensions.map((s) => s.lastSeq),
+      suspensions.map((s) => s.retry !== undefined),
+      suspensions.map((s) => s.retry?.errorCode ?? null),
+      suspensions.map((s) => s.retry?.errorMessage ?? null),
+      suspensions.map((s) => s.retry?.errorStep ?? null),
+    ],
+  );
+  return rowCount;
+}

@@ -1,0 +1,64 @@
+import type { Queryable } from '../db/index.js';
+import { uuidv7 } from '../util/ids.js';
+import { JOBS_CHANNEL } from './jobs.js';
+
+/**
+ * Store a signal for a job and, if the job sleeps in the queue (WAITING),
+ * make it runnable now so its wait step sees the signal at once.
+ */
+export async function createSignal(
+  tx: Queryable,
+  organizationId: string,
+  jobId: string,
+  name: string,
+  payload: unknown,
+): Promise<{ id: string }> {
+  const id = uuidv7();
+  await tx.query(
+    `INSERT INTO stepwise.job_signals (id, organization_id, job_id, name, payload) VALUES ($1, $2, $3, $4, $5)`,
+    [id, organizationId, jobId, name, payload === undefined ? null : JSON.stringify(payload)],
+  );
+  await wakeJob(tx, jobId);
+  return { id };
+}
+
+/**
+ * Make a queued job look at its state again now: runnable at once if no
+ * worker holds it; if one does, `wake_requested` makes its suspend (delay,
+ * wait) come straight back instead of sleeping past the news.
+ */
+export async function wakeJob(tx: Queryable, jobId: string): Promise<void> {
+  await tx.query(
+    `UPDATE stepwise.job_queue
+        SET wake_requested = true, run_at = CASE WHEN locked_by IS NULL THEN now() ELSE run_at END
+      WHERE job_id = $1`,
+    [jobId],
+  );
+  await tx.query(`SELECT pg_notify($1, '')`, [JOBS_CHANNEL]);
+}
+
+/**
+ * The oldest unconsumed signal of this name for the job, or null. Reading
+ * does not consume: the worker marks it consumed (markSignalsConsumed) in the
+ * same transaction as the wait step's checkpoint, so a crash in between
+ * leaves the signal for the resumed job.
+ */
+export async function findPendingSignal(
+  db: Queryable,
+  organizationId: string,
+  jobId: string,
+  name: string,
+): Promise<{ id: string; payload: unknown } | null> {
+  const { rows } = await db.query<{ id: string; payload: unknown }>(
+    `SELECT id, payload FROM stepwise.job_signals
+      WHERE organization_id = $1 AND job_id = $2 AND name = $3 AND consumed_at IS NULL
+      ORDER BY created_at, id LIMIT 1`,
+    [organizationId, jobId, name],
+  );
+  return rows[0] ?? null;
+}
+
+export async function markSignalsConsumed(tx: Queryable, signalIds: string[]): Promise<void> {
+  if (signalIds.length === 0) return;
+  await tx.query(`UPDATE stepwise.job_signals SET consumed_at = now() WHERE id = ANY($1::uuid[]) AND consumed_at IS NULL`, [signalIds]);
+}

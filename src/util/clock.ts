@@ -1,0 +1,29 @@
+/**
+ * Wall-clock time with sub-millisecond resolution for stream timestamps:
+ * steps that take 50 µs would otherwise all share one millisecond and the
+ * record could not show how long anything took. `performance.now()` is
+ * monotonic but drifts from the wall clock over hours, so it is re-anchored
+ * to Date.now() every few seconds.
+ */
+let anchor = Date.now() - performance.now();
+let anchoredAt = performance.now();
+const REANCHOR_MS = 5_000;
+
+/** Milliseconds since the epoch, with a fraction. */
+export function preciseNow(): number {
+  const p = performance.now();
+  if (p - anchoredAt > REANCHOR_MS) {
+    // Never step backwards: a fresh anchor behind the old one would reorder events.
+    anchor = Math.max(anchor, Date.now() - p);
+    anchoredAt = p;
+  }
+  return anchor + p;
+}
+
+/** ISO 8601 with microseconds (PostgreSQL timestamptz keeps all six digits). */
+export function isoMicros(ms: number): string {
+  const whole = Math.floor(ms);
+  const micros = Math.floor((ms - whole) * 1000);
+  const iso = new Date(whole).toISOString(); // …ss.mmmZ
+  return `${iso.slice(0, -1)}${String(micros).padStart(3, '0')}Z`;
+}
