@@ -10,6 +10,7 @@ import { healthRoutes } from './routes/health.js';
 import { workflowRoutes } from './routes/workflows.js';
 import { jobRoutes } from './routes/jobs.js';
 import { jobControlRoutes } from './routes/job-control.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { clientRoutes } from './routes/clients.js';
 import { organizationRoutes } from './routes/organization.js';
 import { scheduleRoutes } from './routes/schedules.js';
@@ -61,6 +62,7 @@ export async function buildApp({ db, logger, version }: AppOptions): Promise<Fas
   clientRoutes(app, db);
   organizationRoutes(app, db);
   scheduleRoutes(app, db);
+  webhookRoutes(app, db);
   await app.ready();
   return app;
 }

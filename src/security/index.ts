@@ -1,1 +1,2 @@
 export { createApiKey, authenticate, type Principal } from './api-keys.js';
+export * from './webhooks.js';

@@ -10,3 +10,4 @@ export * from './signals.js';
 export * from './stream.js';
 export * from './stream-codes.js';
 export * from './schedules.js';
+export * from './webhooks.js';
