@@ -91,6 +91,7 @@ export class JobRun {
       stepsCompleted: this.nextStep,
       lastSeq: this.seq,
       maxRetriesReached,
+      hasCheckpoint: this.resumed,
     });
   }
 

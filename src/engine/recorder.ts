@@ -60,6 +60,8 @@ export class Recorder {
   private readonly flushedListeners = new Set<() => void>();
   /** Resolved when everything buffered before they were added is committed. */
   private durableWaiters: (() => void)[] = [];
+  /** Jobs of this worker with a checkpoint row in the database (to delete it when they succeed). */
+  private readonly persisted = new Set<string>();
 
   constructor(
     private readonly db: Db,
@@ -232,10 +234,17 @@ export class Recorder {
         [...checkpoints.values()].filter((w) => !lost.has(w.jobId) && !succeeding.has(w.jobId)),
       );
       await markSignalsConsumed(tx, signals);
-      await completeJobs(tx, lost.size === 0 ? completions : completions.filter((c) => owned.has(c.jobId)));
+      const finished = (lost.size === 0 ? completions : completions.filter((c) => owned.has(c.jobId))).map((c) =>
+        this.persisted.has(c.jobId) ? { ...c, hasCheckpoint: true } : c,
+      );
+      await completeJobs(tx, finished);
       await suspendJobs(tx, this.workerId, suspensions);
       if (lost.size > 0) this.logger.warn({ jobs: [...lost] }, 'lease lost before completion was recorded');
     });
+    for (const w of checkpoints.values()) this.persisted.add(w.jobId);
+    for (const c of completions) this.persisted.delete(c.jobId);
+    // A suspended job may resume on another worker; its claim reports the checkpoint then.
+    for (const s of suspensions) this.persisted.delete(s.jobId);
   }
 }
 

@@ -271,27 +271,27 @@ export async function findJob(db: Queryable, organizationId: string, jobId: stri
 export interface JobFilter {
   statuses?: JobStatus[] | undefined;
   workflowId?: string | undefined;
-  /** Keyset cursor: return jobs with ids below this one. */
-  before?: string | undefined;
+  /** Keyset cursor: return jobs with run numbers below this one. */
+  before?: number | undefined;
   limit: number;
 }
 
-/** Newest first, keyset-paginated on the UUIDv7 id (index (organization_id, id desc)). */
+/** Newest first, keyset-paginated on the run number (unique index (organization_id, run_number)). */
 export async function listJobs(
   db: Queryable,
   organizationId: string,
   filter: JobFilter,
-): Promise<{ items: Job[]; nextCursor: string | null }> {
+): Promise<{ items: Job[]; nextCursor: number | null }> {
   const { rows } = await db.query<JobRow>(
     `SELECT ${JOB_COLUMNS} FROM stepwise.jobs
       WHERE organization_id = $1
         AND ($2::text[] IS NULL OR status = ANY($2::text[]))
         AND ($3::uuid IS NULL OR workflow_id = $3::uuid)
-        AND ($4::uuid IS NULL OR id < $4::uuid)
-      ORDER BY id DESC
+        AND ($4::bigint IS NULL OR run_number < $4::bigint)
+      ORDER BY run_number DESC
       LIMIT $5`,
     [organizationId, filter.statuses ?? null, filter.workflowId ?? null, filter.before ?? null, filter.limit + 1],
   );
   const items = rows.slice(0, filter.limit).map(toJob);
-  return { items, nextCursor: rows.length > filter.limit ? items[items.length - 1]!.id : null };
+  return { items, nextCursor: rows.length > filter.limit ? items[items.length - 1]!.runNumber : null };
 }

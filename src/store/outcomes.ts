@@ -13,6 +13,8 @@ export interface JobCompletion {
   lastSeq: number;
   /** Job-level retries ran out (seed 003 max_retries_reached). */
   maxRetriesReached?: boolean;
+  /** A checkpoint row may exist for this job (it resumed, or one was flushed): delete it on success. */
+  hasCheckpoint?: boolean;
 }
 
 /**
@@ -61,7 +63,10 @@ export async function completeJobs(tx: Queryable, completions: JobCompletion[]):
       completions.map((c) => c.maxRetriesReached ?? false),
     ],
   );
-  const done = completions.filter((c) => c.status === 'COMPLETED' || c.status === 'PARTIAL_SUCCESS').map((c) => c.jobId);
+  // Most jobs finish inside one flush and never had a checkpoint row: no delete for them.
+  const done = completions
+    .filter((c) => c.hasCheckpoint && (c.status === 'COMPLETED' || c.status === 'PARTIAL_SUCCESS'))
+    .map((c) => c.jobId);
   if (done.length > 0) await tx.query(`DELETE FROM stepwise.execution_checkpoints WHERE job_id = ANY($1::uuid[])`, [done]);
 }
 

@@ -76,9 +76,15 @@ function toClaimed(r: ClaimedRow): ClaimedJob {
   };
 }
 
-/** Shared end of both claims: mark the leased jobs RUNNING and return them with their checkpoints. */
+/**
+ * Shared end of both claims: mark the leased jobs RUNNING and return them
+ * with their checkpoints. Ids are passed on as `= ANY (ARRAY(…))` rather
+ * than joined to the CTE: joined, the planner (which guesses CTE sizes)
+ * hashed whole tables — 32 ms for 500 jobs over a 20k-row queue here, most
+ * of it two sequential scans.
+ */
 const CLAIM_TAIL = `prior AS (
-       SELECT j.id, j.status FROM stepwise.jobs j JOIN leased l ON l.job_id = j.id
+       SELECT j.id, j.status FROM stepwise.jobs j WHERE j.id = ANY (ARRAY(SELECT job_id FROM leased))
      )
      UPDATE stepwise.jobs j
         SET status = 'RUNNING',
@@ -115,7 +121,7 @@ export async function claimJobs(db: Queryable, workerId: string, limit: number, 
        UPDATE stepwise.job_queue q
           SET locked_by = $1, locked_until = now() + make_interval(secs => $3::double precision / 1000),
               wake_requested = false
-         FROM picked WHERE q.job_id = picked.job_id
+        WHERE q.job_id = ANY (ARRAY(SELECT job_id FROM picked))
        RETURNING q.job_id
      ),
      ${CLAIM_TAIL}`,
@@ -235,7 +241,7 @@ export async function claimJobsLimited(
               UPDATE stepwise.job_queue q
                  SET locked_by = $1, locked_until = now() + make_interval(secs => $3::double precision / 1000),
                      wake_requested = false
-                FROM picked WHERE q.job_id = picked.job_id
+               WHERE q.job_id = ANY (ARRAY(SELECT job_id FROM picked))
               RETURNING q.job_id
             ),
             ${CLAIM_TAIL}`,

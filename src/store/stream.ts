@@ -1,6 +1,5 @@
 import type { Queryable } from '../db/index.js';
 import { kindName, levelName, type LogLevel, type StreamKind } from './stream-codes.js';
-import { isoMicros } from '../util/clock.js';
 
 /** One row of a job's stream as the engine writes it (codes, not names). */
 export interface StreamRow {
@@ -34,13 +33,16 @@ export interface StreamEntry {
 export async function insertStreamRows(tx: Queryable, rows: StreamRow[]): Promise<void> {
   if (rows.length === 0) return;
   await tx.query(
+    // ts travels as epoch milliseconds (float8): formatting 100k ISO strings
+    // with microseconds cost more than the conversion in SQL.
     `INSERT INTO stepwise.execution_log (organization_id, job_id, ts, seq, step_index, kind, level, message, data)
-     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::int[], $5::smallint[], $6::smallint[],
-                          $7::smallint[], $8::text[], $9::jsonb[])`,
+     SELECT u.org, u.job, to_timestamp(u.ts / 1000), u.seq, u.step, u.kind, u.level, u.message, u.data
+       FROM unnest($1::uuid[], $2::uuid[], $3::float8[], $4::int[], $5::smallint[], $6::smallint[],
+                   $7::smallint[], $8::text[], $9::jsonb[]) AS u(org, job, ts, seq, step, kind, level, message, data)`,
     [
       rows.map((r) => r.organizationId),
       rows.map((r) => r.jobId),
-      rows.map((r) => isoMicros(r.tsMs)),
+      rows.map((r) => r.tsMs),
       rows.map((r) => r.seq),
       rows.map((r) => r.stepIndex),
       rows.map((r) => r.kind),

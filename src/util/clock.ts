@@ -19,11 +19,3 @@ export function preciseNow(): number {
   }
   return anchor + p;
 }
-
-/** ISO 8601 with microseconds (PostgreSQL timestamptz keeps all six digits). */
-export function isoMicros(ms: number): string {
-  const whole = Math.floor(ms);
-  const micros = Math.floor((ms - whole) * 1000);
-  const iso = new Date(whole).toISOString(); // …ss.mmmZ
-  return `${iso.slice(0, -1)}${String(micros).padStart(3, '0')}Z`;
-}

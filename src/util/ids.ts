@@ -1,7 +1,23 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 let lastMs = 0;
 let counter = 0;
+
+// Random bytes drawn 4 KiB at a time: one randomFillSync per 256 ids instead
+// of one per id (a visible cost when enqueueing 20,000 runs at once).
+const POOL_SIZE = 4096;
+const pool = Buffer.alloc(POOL_SIZE);
+let poolOffset = POOL_SIZE;
+
+function random16(): Buffer {
+  if (poolOffset + 16 > POOL_SIZE) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const b = Buffer.from(pool.subarray(poolOffset, poolOffset + 16));
+  poolOffset += 16;
+  return b;
+}
 
 /**
  * UUIDv7 (RFC 9562): 48-bit unix-ms timestamp, then random bits. Time-ordered
@@ -21,7 +37,7 @@ export function uuidv7(now: number = Date.now()): string {
     counter = 0;
   }
   const ms = lastMs;
-  const b = randomBytes(16);
+  const b = random16();
   b[0] = Math.floor(ms / 2 ** 40) & 0xff;
   b[1] = Math.floor(ms / 2 ** 32) & 0xff;
   b[2] = (ms >>> 24) & 0xff;

@@ -70,3 +70,20 @@ describe('templates', () => {
     expect(await renderTemplates({ deep: ['{{ $sum(steps.s.list) }}', 'x'] }, scope)).toEqual({ deep: [3, 'x'] });
   });
 });
+
+describe('template fast path', () => {
+  it('resolves plain dotted paths exactly as JSONata does', async () => {
+    const { compileExpression, evaluate } = await import('../../src/engine/definition/index.js');
+    const scope = {
+      input: { member: 'M-1', n: 0, nil: null, nested: { deep: { x: 'y' } }, list: [1, 2], objs: [{ a: 1 }, { a: 2 }], str: 'abc', f: false },
+      steps: { s: { body: { ok: true } } },
+    };
+    const paths = ['input.member', 'input.n', 'input.nil', 'input.nested', 'input.nested.deep.x', 'input.missing', 'input.missing.more',
+      'input.list', 'input.objs.a', 'input.str.length', 'input.f', 'steps.s.body.ok', 'steps.nope', 'input'];
+    for (const p of paths) {
+      const viaTemplate = await renderTemplates(`{{ ${p} }}`, scope);
+      const viaJsonata = await evaluate(compileExpression(p, p), scope);
+      expect(viaTemplate, p).toEqual(viaJsonata);
+    }
+  });
+});

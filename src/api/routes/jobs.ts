@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Db } from '../../db/index.js';
 import { NotFoundError } from '../../errors/index.js';
 import { findJob, JOB_STATUSES, listJobs, listStream, LOG_LEVELS, type JobStatus, type LogLevel } from '../../store/index.js';
-import { decodeCursor, encodeCursor } from '../cursor.js';
+import { decodeNumberCursor, encodeNumberCursor } from '../cursor.js';
 import { idParams, pageQuery, responses, uuid } from '../schemas.js';
 import { jobView } from '../views.js';
 
@@ -40,10 +40,10 @@ export function jobRoutes(app: FastifyInstance, db: Db): void {
       const page = await listJobs(db, req.principal.organizationId, {
         statuses: req.query.status,
         workflowId: req.query.workflowId,
-        before: decodeCursor(req.query.cursor),
+        before: decodeNumberCursor(req.query.cursor),
         limit: req.query.limit,
       });
-      return { items: page.items.map(jobView), nextCursor: encodeCursor(page.nextCursor) };
+      return { items: page.items.map(jobView), nextCursor: encodeNumberCursor(page.nextCursor) };
     },
   );
 
