@@ -47,6 +47,15 @@ export function check(condition: boolean, message: string): asserts condition {
 }
 
 /**
+ * How often a run polls for "all jobs done". Each system's poll is one
+ * `SELECT EXISTS (…)` that stops at the first unfinished job (≈1 ms);
+ * a `count(*)` over a table full of just-dead rows cost 12 ms a poll here,
+ * which at a 10 ms interval took a third of a core from the 2-core machine
+ * under test. 20 ms bounds the timing error to ≈1% of a 2 s run.
+ */
+export const POLL_MS = 20;
+
+/**
  * Poll `done` every `intervalMs` until it returns true. Fails after
  * `timeoutMs` with `describe()`'s state, so a stuck system shows where it
  * stopped instead of hanging the bench.
@@ -133,12 +142,53 @@ export async function withScratchDatabase<T>(prefix: string, fn: (db: ScratchDat
   }
 }
 
+/**
+ * What each system's database gets after its warm-up, before the timed part
+ * (`--stats`, default `vacuum-analyze`).
+ *
+ * Every run starts on a fresh database whose tables were never analysed,
+ * which no production database is: autovacuum vacuums and analyses within
+ * a minute of traffic. On never-analysed tables a planner can pick plans
+ * nobody runs in practice. Measured here: pg-boss's batch completion
+ * (`UPDATE … WHERE id IN (SELECT unnest($2))`) on its never-analysed queue
+ * partition chose a nested loop over every active row (171 ms for 1,000
+ * ids; 8.9 ms after ANALYZE), and 2 workers × 1,000 jobs took 5.9 s
+ * instead of 0.9 s. So by default every system's database gets what
+ * autovacuum would do, `VACUUM ANALYZE`, applied the same way to all.
+ *
+ * `analyze` (ANALYZE without VACUUM, as an analyze-only autovacuum pass or
+ * a DBA would do) and `none` (fresh-database statistics) exist to reproduce
+ * plan problems; see bench/README.md for what they show.
+ */
+export const STATS_MODES = ['vacuum-analyze', 'analyze', 'none'] as const;
+export type StatsMode = (typeof STATS_MODES)[number];
+
+/**
+ * Prepare a database for the timed part, the same way for every system:
+ * the `--stats` statement, then a CHECKPOINT so that no checkpoint started
+ * by an earlier run (or by the 5-minute timer) lands inside the timed part
+ * and every system pays the same full-page-write cost after it. Without it,
+ * repeated runs of one configuration here spread by ±25%.
+ */
+export async function settle(exec: (sql: string) => Promise<unknown>, mode: StatsMode): Promise<void> {
+  if (mode === 'vacuum-analyze') await exec('VACUUM ANALYZE');
+  if (mode === 'analyze') await exec('ANALYZE');
+  try {
+    await exec('CHECKPOINT');
+  } catch (err) {
+    // Needs superuser or pg_checkpoint; without it the runs are just noisier.
+    log(`CHECKPOINT not allowed (${err instanceof Error ? err.message : String(err)}); continuing without`);
+  }
+}
+
 /** Options every scenario receives from the command line. */
 export interface BenchOptions {
   /** Timed jobs per system. */
   jobs: number;
   /** Untimed jobs run first on each system (JIT, connections, plan caches). */
   warmup: number;
+  /** What each database gets after the warm-up (see StatsMode). */
+  stats: StatsMode;
 }
 
 export interface PeerResult {

@@ -1,16 +1,19 @@
 /**
- * Benchmark entry point: `npm run -s bench -- <scenario> [--jobs N] [--warmup N]`.
+ * Benchmark entry point: `npm run -s bench -- <scenario> [--jobs N] [--warmup N] [--stats MODE]`.
  * Results are JSON lines on stdout; progress goes to stderr.
  */
-import { log, type BenchOptions } from './lib.js';
+import { log, STATS_MODES, type BenchOptions, type StatsMode } from './lib.js';
+import { steps } from './steps.js';
 import { throughput } from './throughput.js';
 
-const SCENARIOS: Record<string, (opts: BenchOptions) => Promise<void>> = {
-  throughput,
-};
+// A Map, not an object literal: `bench -- toString` must be an unknown scenario.
+const SCENARIOS = new Map<string, (opts: BenchOptions) => Promise<void>>([
+  ['throughput', throughput],
+  ['steps', steps],
+]);
 
-const USAGE = `usage: npm run -s bench -- <scenario> [--jobs N] [--warmup N]
-scenarios: ${Object.keys(SCENARIOS).join(', ')}`;
+const USAGE = `usage: npm run -s bench -- <scenario> [--jobs N] [--warmup N] [--stats ${STATS_MODES.join('|')}]
+scenarios: ${[...SCENARIOS.keys()].join(', ')}`;
 
 class UsageError extends Error {}
 
@@ -22,12 +25,18 @@ function positiveInt(flag: string, raw: string | undefined, min: number): number
   return value;
 }
 
+function isStatsMode(value: string | undefined): value is StatsMode {
+  return STATS_MODES.some((m) => m === value);
+}
+
 function parseOptions(args: string[]): BenchOptions {
-  const opts: BenchOptions = { jobs: 20_000, warmup: 500 };
+  const opts: BenchOptions = { jobs: 20_000, warmup: 500, stats: 'vacuum-analyze' };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const value = () => inline ?? args[++i];
+    // Both `--jobs 5000` and `--jobs=5000`.
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const value = (): string | undefined => (eq > 0 ? arg.slice(eq + 1) : args[++i]);
     switch (flag) {
       case '--jobs':
         opts.jobs = positiveInt('--jobs', value(), 1);
@@ -35,6 +44,12 @@ function parseOptions(args: string[]): BenchOptions {
       case '--warmup':
         opts.warmup = positiveInt('--warmup', value(), 0);
         break;
+      case '--stats': {
+        const mode = value();
+        if (!isStatsMode(mode)) throw new UsageError(`--stats needs one of ${STATS_MODES.join(', ')}, got "${mode ?? ''}"`);
+        opts.stats = mode;
+        break;
+      }
       default:
         throw new UsageError(`unknown option "${arg}"`);
     }
@@ -44,7 +59,7 @@ function parseOptions(args: string[]): BenchOptions {
 
 async function main(argv: string[]): Promise<number> {
   const name = argv[0];
-  const scenario = name === undefined ? undefined : SCENARIOS[name];
+  const scenario = name === undefined ? undefined : SCENARIOS.get(name);
   if (!scenario) {
     process.stderr.write(`${name === undefined ? 'no scenario given' : `unknown scenario "${name}"`}\n${USAGE}\n`);
     return 2;

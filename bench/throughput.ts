@@ -8,7 +8,9 @@ import {
   jobsPerSecond,
   log,
   now,
+  POLL_MS,
   round,
+  settle,
   stderrLogger,
   waitUntil,
   withScratchDatabase,
@@ -39,17 +41,19 @@ export interface StepwiseSettings {
 }
 
 /**
- * Chosen by sweeping on the 2-core machine this was written on (numbers in
- * bench/README.md). The server: one Worker with a large claim batch beats
- * several small ones, because each claim and each flush is one statement
- * whatever its size and the Node process is the bottleneck; a 20 ms flush
- * interval lets a flush carry a few hundred completions (≈4 statements
- * per flush). PGlite is one connection, so a second Worker only adds
- * queueing; its flushes are slower, so they are allowed to grow larger.
+ * Chosen by sweeping on the 2-core machine this was written on (README has
+ * the numbers). Server: two Workers of 1,000 concurrent jobs claiming 500 at
+ * a time, flushing every 20 ms. Each claim and each flush is a few
+ * statements whatever its size, so big batches amortise round trips; two
+ * Workers let one claim or flush while the other's runs, which keeps both
+ * cores busy (≈5% better than one Worker, within the run-to-run spread).
+ * Smaller batches (300/100, 500/250) were 10–20% slower, larger (2,000/1,000)
+ * no better. PGlite is one connection: a second Worker was no better there
+ * (within a ±30% run-to-run spread), nor were other batch sizes.
  */
 export const STEPWISE_SETTINGS: Record<'postgres' | 'pglite', StepwiseSettings> = {
   postgres: {
-    workers: 1,
+    workers: 2,
     worker: { concurrency: 1000, claimBatchSize: 500, flushIntervalMs: 20, pollIntervalMs: 100 },
     enqueueBatch: 2000,
     poolSize: 8,
@@ -75,14 +79,13 @@ async function enqueue(db: Db, orgId: string, workflowId: string, count: number,
 /**
  * A job leaves `job_queue` in the same transaction that records its outcome
  * (releaseOwned + completeJobs), so an empty queue after the last enqueue
- * means every job has finished. Counting the queue (a few thousand live rows
- * at most) is far cheaper than counting COMPLETED over all of `jobs`, which
- * has no status index by design, and lets the poll run every 10 ms without
- * slowing the system it measures. The outcome is verified separately.
+ * means every job has finished; the outcome is verified afterwards. EXISTS
+ * stops at the first live row, where counting COMPLETED would scan all of
+ * `jobs` (no status index, by design) on every poll.
  */
 async function queueEmpty(db: Db): Promise<boolean> {
-  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM stepwise.job_queue`);
-  return rows[0]!.n === 0;
+  const { rows } = await db.query<{ busy: boolean }>(`SELECT EXISTS (SELECT 1 FROM stepwise.job_queue) AS busy`);
+  return !rows[0]!.busy;
 }
 
 async function describeJobs(db: Db): Promise<string> {
@@ -97,6 +100,9 @@ interface StreamSize {
   bytes: number;
   heapBytes: number;
   indexBytes: number;
+  /** For the diagnostics line: the jobs table, all of it (heap, indexes, toast). */
+  jobs: number;
+  jobsBytes: number;
 }
 
 /**
@@ -119,7 +125,17 @@ async function streamSize(db: Db): Promise<StreamSize> {
        FROM pg_partition_tree('stepwise.execution_log') WHERE isleaf`,
   );
   const { rows: count } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM stepwise.execution_log`);
-  return { rows: count[0]!.n, bytes: Number(rows[0]!.total), heapBytes: Number(rows[0]!.heap), indexBytes: Number(rows[0]!.idx) };
+  const { rows: jobs } = await db.query<{ n: number; bytes: number }>(
+    `SELECT count(*)::int AS n, pg_total_relation_size('stepwise.jobs')::bigint AS bytes FROM stepwise.jobs`,
+  );
+  return {
+    rows: count[0]!.n,
+    bytes: Number(rows[0]!.total),
+    heapBytes: Number(rows[0]!.heap),
+    indexBytes: Number(rows[0]!.idx),
+    jobs: jobs[0]!.n,
+    jobsBytes: Number(jobs[0]!.bytes),
+  };
 }
 
 export interface StepwiseResult {
@@ -144,13 +160,14 @@ export async function runStepwise(db: Db, opts: BenchOptions, settings: Stepwise
   const workers = Array.from({ length: settings.workers }, (_, i) => new Worker(db, config, logger, `bench-${i}`));
   await Promise.all(workers.map((w) => w.start()));
   const waitDone = (what: string) =>
-    waitUntil(() => queueEmpty(db), { intervalMs: 10, timeoutMs: 240_000, what, describe: () => describeJobs(db) });
+    waitUntil(() => queueEmpty(db), { intervalMs: POLL_MS, timeoutMs: 240_000, what, describe: () => describeJobs(db) });
   let seconds: number;
   try {
     if (opts.warmup > 0) {
       await enqueue(db, warmOrg.id, warmWf.id, opts.warmup, settings.enqueueBatch);
       await waitDone('the warm-up jobs');
     }
+    await settle((sql) => db.exec(sql), opts.stats);
     const t0 = now();
     await enqueue(db, org.id, wf.id, opts.jobs, settings.enqueueBatch);
     const enqueued = now();
@@ -190,7 +207,8 @@ export async function runStepwise(db: Db, opts: BenchOptions, settings: Stepwise
   const size = await streamSize(db);
   log(
     `${db.backend}: execution_log ${size.rows} rows (incl. warm-up), ${size.bytes} bytes ` +
-      `(heap ${round(size.heapBytes / size.rows, 1)} B/row, indexes ${round(size.indexBytes / size.rows, 1)} B/row)`,
+      `(heap ${round(size.heapBytes / size.rows, 1)} B/row, indexes ${round(size.indexBytes / size.rows, 1)} B/row); ` +
+      `jobs ${size.jobs} rows, ${round(size.jobsBytes / size.jobs, 0)} B/job`,
   );
   return { jobs: opts.jobs, seconds, streamRows, bytesPerStreamRow: round(size.bytes / size.rows, 1) };
 }

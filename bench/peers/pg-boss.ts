@@ -1,6 +1,6 @@
 import PgBoss from 'pg-boss';
 import pg from 'pg';
-import { check, log, now, round, waitUntil, withScratchDatabase, type BenchOptions, type PeerResult } from '../lib.js';
+import { check, log, now, POLL_MS, round, waitUntil, settle, withScratchDatabase, type BenchOptions, type PeerResult } from '../lib.js';
 
 /**
  * pg-boss 10 (API checked against node_modules/pg-boss/types.d.ts). Its
@@ -14,7 +14,7 @@ import { check, log, now, round, waitUntil, withScratchDatabase, type BenchOptio
  */
 export const PG_BOSS_SETTINGS = {
   workers: 2,
-  batchSize: 1000,
+  batchSize: 2000,
   pollingIntervalSeconds: 0.5,
   /** Skip the polling sleep after a full batch (boss.notifyWorker). */
   notifyOnFullBatch: true,
@@ -71,9 +71,17 @@ export async function runPgBoss(opts: BenchOptions): Promise<PeerResult> {
           [QUEUE],
         )
       ).rows[0]!;
-    const waitDone = (what: string, expected: number) =>
-      waitUntil(async () => (await states()).completed === expected, {
-        intervalMs: 10,
+    // job_state is an enum ordered created < retry < active < completed < cancelled < failed.
+    const finished = async () =>
+      !(
+        await counter.query<{ busy: boolean }>(
+          `SELECT EXISTS (SELECT 1 FROM pgboss.job WHERE name = $1 AND state < 'completed') AS busy`,
+          [QUEUE],
+        )
+      ).rows[0]!.busy;
+    const waitDone = (what: string) =>
+      waitUntil(finished, {
+        intervalMs: POLL_MS,
         timeoutMs: 240_000,
         what,
         describe: async () => JSON.stringify({ ...(await states()), executed, errors }),
@@ -81,15 +89,17 @@ export async function runPgBoss(opts: BenchOptions): Promise<PeerResult> {
     try {
       if (opts.warmup > 0) {
         await insertNoops(boss, opts.warmup, s.insertBatch);
-        await waitDone('pg-boss warm-up', opts.warmup);
+        await waitDone('pg-boss warm-up');
       }
+      await settle((sql) => counter.query(sql), opts.stats);
       const t0 = now();
       await insertNoops(boss, opts.jobs, s.insertBatch);
       const inserted = now();
-      await waitDone(`${opts.jobs} pg-boss jobs`, opts.warmup + opts.jobs);
+      await waitDone(`${opts.jobs} pg-boss jobs`);
       const seconds = (now() - t0) / 1000;
       log(`pg-boss: inserted in ${round((inserted - t0) / 1000, 3)} s, all done in ${round(seconds, 3)} s`);
       const final = await states();
+      check(final.completed === opts.warmup + opts.jobs, `pg-boss: ${final.completed} of ${opts.warmup + opts.jobs} jobs completed`);
       check(final.total === opts.warmup + opts.jobs, `pg-boss: ${final.total} jobs exist, expected ${opts.warmup + opts.jobs}`);
       check(errors === 0, `pg-boss: ${errors} errors`);
       check(executed === opts.jobs + opts.warmup, `pg-boss: ${executed} executions, expected ${opts.jobs + opts.warmup}`);
