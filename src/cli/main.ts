@@ -10,6 +10,7 @@ import { serve } from './serve.js';
 import { runWorker } from './worker.js';
 import { runWorkflow } from './run.js';
 import { scheduleCommands } from './schedules.js';
+import { jobCommands } from './jobs.js';
 
 function intOption(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -105,6 +106,7 @@ program
   });
 
 scheduleCommands(program, (cmd) => config(cmd));
+jobCommands(program, (cmd) => config(cmd));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (isStepwiseError(err)) {

@@ -4,15 +4,11 @@ import type { Config } from '../config/index.js';
 import type { Db } from '../db/index.js';
 import { compileCron } from '../engine/schedule-timing.js';
 import { defineSchedule, pauseSchedule, removeSchedule, resumeSchedule } from '../engine/schedules.js';
-import { DataDirLockedError, UnauthorizedError, ValidationError } from '../errors/index.js';
-import { authenticate, type Principal } from '../security/index.js';
+import { ValidationError } from '../errors/index.js';
+import type { Principal } from '../security/index.js';
 import { findSchedules, type MisfirePolicy } from '../store/index.js';
 import { isUuid } from '../util/ids.js';
-import { openRuntime } from './runtime.js';
-
-interface KeyOption {
-  key?: string;
-}
+import { jsonOption, withOrg, type KeyOption } from './context.js';
 
 interface CreateOptions extends KeyOption {
   workflow: string;
@@ -35,42 +31,9 @@ function uuidArg(name: string, value: string): string {
   return value;
 }
 
-function parseInput(text: string | undefined): unknown {
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new ValidationError('--input is not valid JSON', { path: '--input' });
-  }
-}
-
-/**
- * Open the database, resolve the key to its organization (as `stepwise run`
- * does) and run `fn`. Changes are audited as 'cli:<key id>': the change came
- * from the CLI, and the key says who.
- */
-async function withOrg(config: Config, opts: KeyOption, fn: (db: Db, principal: Principal, actor: string) => Promise<unknown>): Promise<void> {
-  const key = opts.key ?? process.env.STEPWISE_API_KEY;
-  if (!key) throw new ValidationError('an API key is needed: --key or STEPWISE_API_KEY', { path: '--key' });
-  let runtime;
-  try {
-    runtime = await openRuntime(config);
-  } catch (err) {
-    if (err instanceof DataDirLockedError) {
-      process.stderr.write(`hint: a running service owns the data directory; use its API at http://${config.host}:${config.port}/v1/schedules\n`);
-    }
-    throw err;
-  }
-  const { db } = runtime;
-  try {
-    const principal = await authenticate(db, key).catch(() => {
-      throw new UnauthorizedError('the API key is not valid for this database');
-    });
-    const out = await fn(db, principal, `cli:${principal.apiKeyId}`);
-    process.stdout.write(`${JSON.stringify(out)}\n`);
-  } finally {
-    await db.close();
-  }
+/** Changes are audited as 'cli:<key id>': the change came from the CLI, and the key says who. */
+function withScheduleOrg(config: Config, opts: KeyOption, fn: (db: Db, principal: Principal, actor: string) => Promise<unknown>): Promise<void> {
+  return withOrg(config, opts, '/v1/schedules', (db, principal) => fn(db, principal, `cli:${principal.apiKeyId}`));
 }
 
 /** `stepwise schedule …`: create, list, pause, resume and delete cron schedules straight on the database. */
@@ -93,8 +56,8 @@ export function scheduleCommands(program: Command, config: (cmd: Command) => Con
       // Checked before the database is opened, naming the flags rather than API fields.
       const workflowId = uuidArg('--workflow', opts.workflow);
       compileCron({ cron: opts.cron, timezone: opts.timezone ?? 'UTC' }, { cron: '--cron', timezone: '--timezone' });
-      const input = parseInput(opts.input);
-      await withOrg(config(cmd), opts, async (db, p, actor) =>
+      const input = jsonOption('--input', opts.input);
+      await withScheduleOrg(config(cmd), opts, async (db, p, actor) =>
         scheduleView(
           await defineSchedule(db, p.organizationId, actor, {
             workflowId,
@@ -114,7 +77,7 @@ export function scheduleCommands(program: Command, config: (cmd: Command) => Con
     .description("list the organization's schedules, newest first")
     .option(...keyOption)
     .action(async (opts: KeyOption, cmd: Command) => {
-      await withOrg(config(cmd), opts, async (db, p) => {
+      await withScheduleOrg(config(cmd), opts, async (db, p) => {
         const items = [];
         let after: string | undefined;
         do {
@@ -133,7 +96,7 @@ export function scheduleCommands(program: Command, config: (cmd: Command) => Con
       .option(...keyOption)
       .action(async (id: string, opts: KeyOption, cmd: Command) => {
         const scheduleId = uuidArg('<id>', id);
-        await withOrg(config(cmd), opts, async (db, p, actor) => scheduleView(await fn(db, p.organizationId, actor, scheduleId)));
+        await withScheduleOrg(config(cmd), opts, async (db, p, actor) => scheduleView(await fn(db, p.organizationId, actor, scheduleId)));
       });
   change('pause', 'stop a schedule firing until resumed', pauseSchedule);
   change('resume', 'fire again from the next fire time after now', (db, org, actor, id) => resumeSchedule(db, org, actor, id));
