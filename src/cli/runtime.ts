@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../config/index.js';
 import { ensureStreamPartitions, migrate, openDb, type Db } from '../db/index.js';
 import { createLogger, type Logger } from '../util/logger.js';
+import { deleteExpiredCheckpoints } from '../store/index.js';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -30,14 +31,24 @@ export async function openRuntime(config: Config, opts: { migrate?: boolean } = 
   return { config, db, logger };
 }
 
-/** Create partitions ahead once a day, for as long as the process runs. */
-export function schedulePartitionMaintenance(db: Db, logger: Logger): () => void {
+/** How often housekeeping runs in serve and worker processes. */
+const MAINTENANCE_INTERVAL_MS = 3600 * 1000;
+
+/**
+ * Hourly housekeeping for as long as the process runs: month partitions
+ * created ahead (idempotent, advisory-locked) and expired checkpoints deleted.
+ */
+export function scheduleMaintenance(db: Db, logger: Logger): () => void {
   const timer = setInterval(() => {
     ensureStreamPartitions(db).then(
       (created) => created.length > 0 && logger.info({ created }, 'stream partitions created'),
       (err: unknown) => logger.error({ err }, 'partition maintenance failed'),
     );
-  }, 24 * 3600 * 1000);
+    deleteExpiredCheckpoints(db).then(
+      (deleted) => deleted > 0 && logger.info({ deleted }, 'expired checkpoints deleted'),
+      (err: unknown) => logger.error({ err }, 'checkpoint cleanup failed'),
+    );
+  }, MAINTENANCE_INTERVAL_MS);
   timer.unref();
   return () => clearInterval(timer);
 }

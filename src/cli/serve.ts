@@ -4,7 +4,7 @@ import { Worker } from '../engine/index.js';
 import { Scheduler } from '../engine/scheduler.js';
 import { createApiKey } from '../security/index.js';
 import { createOrganization, getOrganizationCount } from '../store/index.js';
-import { onShutdownSignal, openRuntime, schedulePartitionMaintenance, VERSION } from './runtime.js';
+import { onShutdownSignal, openRuntime, scheduleMaintenance, VERSION } from './runtime.js';
 
 /**
  * API + worker in one process (the only way in embedded mode, where the
@@ -25,7 +25,7 @@ export async function serve(config: Config, opts: { worker: boolean }): Promise<
   const worker = opts.worker ? new Worker(db, config.worker, logger) : undefined;
   // Every process runs a scheduler; an advisory lock makes one of them the leader per tick.
   const scheduler = new Scheduler(db, {}, logger);
-  const stopMaintenance = schedulePartitionMaintenance(db, logger);
+  const stopMaintenance = scheduleMaintenance(db, logger);
   const address = await app.listen({ port: config.port, host: config.host });
   await worker?.start();
   scheduler.start();

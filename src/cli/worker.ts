@@ -2,7 +2,7 @@ import type { Config } from '../config/index.js';
 import { ValidationError } from '../errors/index.js';
 import { Worker } from '../engine/index.js';
 import { Scheduler } from '../engine/scheduler.js';
-import { onShutdownSignal, openRuntime, schedulePartitionMaintenance } from './runtime.js';
+import { onShutdownSignal, openRuntime, scheduleMaintenance } from './runtime.js';
 
 /** Workers alone: any number of these processes can share one PostgreSQL server. */
 export async function runWorker(config: Config): Promise<void> {
@@ -16,7 +16,7 @@ export async function runWorker(config: Config): Promise<void> {
   const worker = new Worker(db, config.worker, logger);
   // Every process runs a scheduler; an advisory lock makes one of them the leader per tick.
   const scheduler = new Scheduler(db, {}, logger);
-  const stopMaintenance = schedulePartitionMaintenance(db, logger);
+  const stopMaintenance = scheduleMaintenance(db, logger);
   await worker.start();
   scheduler.start();
   process.stdout.write(`Stepwise worker ${worker.id} running (concurrency ${config.worker.concurrency})\n`);

@@ -147,3 +147,39 @@ describe('database layer', () => {
     expect(await ensureStreamPartitions(t.db, far, 1)).toEqual([]);
   });
 });
+
+describe('queue order and housekeeping', () => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await createTestDb();
+  });
+  afterAll(() => t?.close());
+
+  it('claims higher priority first, then oldest first', async () => {
+    const { seedOrg } = await import('../helpers/fixtures.js');
+    const { defineWorkflow, startRuns } = await import('../../src/engine/index.js');
+    const { claimJobs } = await import('../../src/store/index.js');
+    const { organizationId } = await seedOrg(t.db);
+    const wf = await defineWorkflow(t.db, organizationId, { name: 'p', definition: { steps: [{ id: 'n', type: 'noop' }] } });
+    const [low1, low2] = await startRuns(t.db, organizationId, wf.id, [{}, {}]);
+    const [high] = await startRuns(t.db, organizationId, wf.id, [{ priority: 10 }]);
+    const order: string[] = [];
+    for (let i = 0; i < 3; i++) order.push(...(await claimJobs(t.db, 'w', 1, 30_000)).map((j) => j.id));
+    expect(order).toEqual([high!.id, low1!.id, low2!.id]);
+  });
+
+  it('deletes expired checkpoints and keeps live ones', async () => {
+    const { deleteExpiredCheckpoints, upsertCheckpoints } = await import('../../src/store/index.js');
+    const { rows } = await t.db.query<{ id: string; organization_id: string }>('SELECT id, organization_id FROM stepwise.jobs ORDER BY run_number LIMIT 2');
+    const cp = { nextStep: 1, outputs: {}, failedSteps: [], state: {} };
+    await t.db.transaction((tx) =>
+      upsertCheckpoints(tx, [
+        { jobId: rows[0]!.id, organizationId: rows[0]!.organization_id, checkpoint: cp, expiresAt: new Date(Date.now() - 1000) },
+        { jobId: rows[1]!.id, organizationId: rows[1]!.organization_id, checkpoint: cp, expiresAt: new Date(Date.now() + 3600_000) },
+      ]),
+    );
+    expect(await deleteExpiredCheckpoints(t.db)).toBe(1);
+    const left = await t.db.query<{ job_id: string }>('SELECT job_id FROM stepwise.execution_checkpoints');
+    expect(left.rows.map((r) => r.job_id)).toEqual([rows[1]!.id]);
+  });
+});
