@@ -5,12 +5,14 @@ import {
   STREAM_KINDS,
   completeJobs,
   insertStreamRows,
+  markJobsRunning,
   markSignalsConsumed,
   releaseOwned,
   suspendJobs,
   upsertCheckpoints,
   type CheckpointWrite,
   type JobCompletion,
+  type JobStart,
   type JobSuspension,
   type StreamRow,
 } from '../store/index.js';
@@ -26,6 +28,8 @@ export interface RecorderOptions {
 }
 
 interface Batch {
+  /** Claimed jobs whose start (RUNNING, attempt) is not written yet. */
+  starts: Map<string, JobStart>;
   rows: StreamRow[];
   completions: JobCompletion[];
   suspensions: JobSuspension[];
@@ -34,11 +38,11 @@ interface Batch {
 }
 
 function emptyBatch(): Batch {
-  return { rows: [], completions: [], suspensions: [], checkpoints: new Map(), signals: [] };
+  return { starts: new Map(), rows: [], completions: [], suspensions: [], checkpoints: new Map(), signals: [] };
 }
 
 function isEmpty(b: Batch): boolean {
-  return b.rows.length === 0 && b.completions.length === 0 && b.suspensions.length === 0 && b.checkpoints.size === 0 && b.signals.length === 0;
+  return b.starts.size === 0 && b.rows.length === 0 && b.completions.length === 0 && b.suspensions.length === 0 && b.checkpoints.size === 0 && b.signals.length === 0;
 }
 
 /**
@@ -69,6 +73,12 @@ export class Recorder {
     private readonly options: RecorderOptions,
     private readonly logger: Logger,
   ) {}
+
+  /** A claimed job started: RUNNING is written with its first flush (or with its outcome, if that comes first). */
+  start(start: JobStart): void {
+    this.pending.starts.set(start.jobId, start);
+    this.schedule();
+  }
 
   append(row: StreamRow): void {
     this.pending.rows.push(row);
@@ -195,7 +205,9 @@ export class Recorder {
   private requeue(batch: Batch): void {
     const newer = this.pending;
     for (const [jobId, cp] of newer.checkpoints) batch.checkpoints.set(jobId, cp);
+    for (const [jobId, s] of newer.starts) batch.starts.set(jobId, s);
     this.pending = {
+      starts: batch.starts,
       rows: batch.rows.concat(newer.rows),
       completions: batch.completions.concat(newer.completions),
       suspensions: batch.suspensions.concat(newer.suspensions),
@@ -216,7 +228,17 @@ export class Recorder {
   }
 
   private async write(batch: Batch): Promise<void> {
-    const { rows, completions, suspensions, checkpoints, signals } = batch;
+    const { rows, checkpoints, signals } = batch;
+    // A start travels with the job's outcome when both are in this batch: one UPDATE per job, not two.
+    const starts = new Map(batch.starts);
+    const withStart = <T extends { jobId: string; start?: JobStart }>(item: T): T => {
+      const start = starts.get(item.jobId);
+      if (!start) return item;
+      starts.delete(item.jobId);
+      return { ...item, start };
+    };
+    const completions = batch.completions.map(withStart);
+    const suspensions = batch.suspensions.map(withStart);
     await this.db.transaction(async (tx) => {
       const finishing = completions.map((c) => c.jobId);
       const owned = await releaseOwned(tx, this.workerId, finishing);
@@ -234,6 +256,7 @@ export class Recorder {
         [...checkpoints.values()].filter((w) => !lost.has(w.jobId) && !succeeding.has(w.jobId)),
       );
       await markSignalsConsumed(tx, signals);
+      await markJobsRunning(tx, this.workerId, [...starts.values()]);
       const finished = (lost.size === 0 ? completions : completions.filter((c) => owned.has(c.jobId))).map((c) =>
         this.persisted.has(c.jobId) ? { ...c, hasCheckpoint: true } : c,
       );
@@ -264,6 +287,7 @@ function splitByJob(batch: Batch): Batch[] {
   for (const c of batch.completions) group(c.jobId).completions.push(c);
   for (const s of batch.suspensions) group(s.jobId).suspensions.push(s);
   for (const [jobId, cp] of batch.checkpoints) group(jobId).checkpoints.set(jobId, cp);
+  for (const [jobId, s] of batch.starts) group(jobId).starts.set(jobId, s);
   // Signal ids carry no job id; they ride with the first group (a refused group drops them, to be re-read).
   const all = [...groups.values()];
   if (all[0]) all[0].signals.push(...batch.signals);
@@ -285,5 +309,5 @@ function refusal(group: Batch, err: unknown): Batch {
   const completions: JobCompletion[] = finishing
     ? [{ ...finishing, status: 'FAILED', result: null, errorCode: 'RECORD_REFUSED', errorMessage: reason, errorStep: null }]
     : [];
-  return { ...emptyBatch(), rows, completions, suspensions: group.suspensions };
+  return { ...emptyBatch(), starts: group.starts, rows, completions, suspensions: group.suspensions };
 }

@@ -199,6 +199,7 @@ export class Worker {
       const definition = this.definitions.get(versionKey(job.workflowId, job.workflowVersion));
       if (!definition) throw new Error(`definition ${job.workflowId}@${job.workflowVersion} missing`); // FK makes this impossible
       const claimed = { ...job, lastSeq: Math.max(job.lastSeq, lastSeqs.get(job.id) ?? 0) };
+      this.recorder.start({ jobId: job.id, attempts: job.attempts, startedAt: job.startedAt, deadlineAt: job.deadlineAt });
       const controller = new AbortController();
       const done = executeJob(
         claimed,

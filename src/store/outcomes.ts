@@ -1,6 +1,38 @@
 import type { Queryable } from '../db/index.js';
 import type { JobStatus } from './jobs.js';
 
+/** What a claim started, written with the job's first flush (see store/queue.ts CLAIM_TAIL). */
+export interface JobStart {
+  jobId: string;
+  attempts: number;
+  startedAt: Date;
+  deadlineAt: Date | null;
+}
+
+/**
+ * Mark started jobs RUNNING with their attempt, start time and deadline, in
+ * one statement; only jobs this worker still holds (a lost lease's new owner
+ * records its own start).
+ */
+export async function markJobsRunning(tx: Queryable, workerId: string, starts: JobStart[]): Promise<void> {
+  if (starts.length === 0) return;
+  await tx.query(
+    `UPDATE stepwise.jobs j
+        SET status = 'RUNNING', attempts = u.attempts, started_at = coalesce(j.started_at, u.started_at),
+            deadline_at = coalesce(j.deadline_at, u.deadline_at)
+       FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::timestamptz[]) AS u(id, attempts, started_at, deadline_at)
+      WHERE j.id = u.id
+        AND EXISTS (SELECT 1 FROM stepwise.job_queue q WHERE q.job_id = u.id AND q.locked_by = $5)`,
+    [
+      starts.map((s) => s.jobId),
+      starts.map((s) => s.attempts),
+      starts.map((s) => s.startedAt.toISOString()),
+      starts.map((s) => s.deadlineAt?.toISOString() ?? null),
+      workerId,
+    ],
+  );
+}
+
 export interface JobCompletion {
   jobId: string;
   status: JobStatus;
@@ -15,6 +47,8 @@ export interface JobCompletion {
   maxRetriesReached?: boolean;
   /** A checkpoint row may exist for this job (it resumed, or one was flushed): delete it on success. */
   hasCheckpoint?: boolean;
+  /** Set when the job's start was not flushed yet: recorded together with the outcome. */
+  start?: JobStart;
 }
 
 /**
@@ -44,11 +78,13 @@ export async function completeJobs(tx: Queryable, completions: JobCompletion[]):
         SET status = u.status, completed_at = u.completed_at, result = u.result,
             error_code = u.error_code, error_message = u.error_message, error_step = u.error_step,
             steps_completed = u.steps_completed, last_seq = u.last_seq, max_retries_reached = u.max_retries_reached,
-            duration_ms = greatest(0, (extract(epoch FROM (u.completed_at - j.started_at)) * 1000)::int)
+            attempts = coalesce(u.attempts, j.attempts),
+            started_at = coalesce(j.started_at, u.started_at),
+            duration_ms = greatest(0, (extract(epoch FROM (u.completed_at - coalesce(j.started_at, u.started_at))) * 1000)::int)
        FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::text[], $6::text[], $7::text[],
-                   $8::int[], $9::int[], $10::boolean[])
+                   $8::int[], $9::int[], $10::boolean[], $11::int[], $12::timestamptz[])
          AS u(id, status, completed_at, result, error_code, error_message, error_step, steps_completed, last_seq,
-              max_retries_reached)
+              max_retries_reached, attempts, started_at)
       WHERE j.id = u.id`,
     [
       completions.map((c) => c.jobId),
@@ -61,6 +97,8 @@ export async function completeJobs(tx: Queryable, completions: JobCompletion[]):
       completions.map((c) => c.stepsCompleted),
       completions.map((c) => c.lastSeq),
       completions.map((c) => c.maxRetriesReached ?? false),
+      completions.map((c) => c.start?.attempts ?? null),
+      completions.map((c) => c.start?.startedAt.toISOString() ?? null),
     ],
   );
   // Most jobs finish inside one flush and never had a checkpoint row: no delete for them.
@@ -79,6 +117,8 @@ export interface JobSuspension {
   lastSeq: number;
   /** Set for a job-level retry: counts it and keeps the failure visible meanwhile. */
   retry?: { errorCode: string; errorMessage: string; errorStep: string | null };
+  /** Set when the job's start was not flushed yet: recorded together with the suspension. */
+  start?: JobStart;
 }
 
 /**
@@ -89,8 +129,9 @@ export async function suspendJobs(tx: Queryable, workerId: string, suspensions: 
   if (suspensions.length === 0) return 0;
   const { rowCount } = await tx.query(
     `WITH u AS (
-       SELECT * FROM unnest($2::uuid[], $3::text[], $4::timestamptz[], $5::int[], $6::boolean[], $7::text[], $8::text[], $9::text[])
-         AS u(id, status, run_at, last_seq, retry, error_code, error_message, error_step)
+       SELECT * FROM unnest($2::uuid[], $3::text[], $4::timestamptz[], $5::int[], $6::boolean[], $7::text[], $8::text[], $9::text[],
+                            $10::int[], $11::timestamptz[], $12::timestamptz[])
+         AS u(id, status, run_at, last_seq, retry, error_code, error_message, error_step, attempts, started_at, deadline_at)
      ), back AS (
        UPDATE stepwise.job_queue q
           SET locked_by = NULL, locked_until = NULL, wake_requested = false,
@@ -100,6 +141,9 @@ export async function suspendJobs(tx: Queryable, workerId: string, suspensions: 
      )
      UPDATE stepwise.jobs j
         SET status = u.status, last_seq = u.last_seq,
+            attempts = coalesce(u.attempts, j.attempts),
+            started_at = coalesce(j.started_at, u.started_at),
+            deadline_at = coalesce(j.deadline_at, u.deadline_at),
             retry_count = j.retry_count + CASE WHEN u.retry THEN 1 ELSE 0 END,
             error_code = CASE WHEN u.retry THEN u.error_code ELSE j.error_code END,
             error_message = CASE WHEN u.retry THEN u.error_message ELSE j.error_message END,
@@ -116,6 +160,9 @@ export async function suspendJobs(tx: Queryable, workerId: string, suspensions: 
       suspensions.map((s) => s.retry?.errorCode ?? null),
       suspensions.map((s) => s.retry?.errorMessage ?? null),
       suspensions.map((s) => s.retry?.errorStep ?? null),
+      suspensions.map((s) => s.start?.attempts ?? null),
+      suspensions.map((s) => s.start?.startedAt.toISOString() ?? null),
+      suspensions.map((s) => s.start?.deadlineAt?.toISOString() ?? null),
     ],
   );
   return rowCount;

@@ -26,6 +26,8 @@ export interface ClaimedJob {
   retryCount: number;
   maxRetries: number;
   deadlineAt: Date | null;
+  /** When the job first started (this claim's time for a new job). */
+  startedAt: Date;
   cancelRequested: boolean;
   checkpoint: Checkpoint | null;
 }
@@ -45,6 +47,7 @@ interface ClaimedRow {
   retry_count: number;
   max_retries: number;
   deadline_at: Date | null;
+  started_at: Date;
   cancel_requested_at: Date | null;
   next_step: number | null;
   outputs: Record<string, unknown> | null;
@@ -68,6 +71,7 @@ function toClaimed(r: ClaimedRow): ClaimedJob {
     retryCount: r.retry_count,
     maxRetries: r.max_retries,
     deadlineAt: r.deadline_at,
+    startedAt: r.started_at,
     cancelRequested: r.cancel_requested_at !== null,
     checkpoint:
       r.next_step === null
@@ -78,7 +82,11 @@ function toClaimed(r: ClaimedRow): ClaimedJob {
 
 /**
  * Shared end of both claims, after a `picked` CTE of job ids: stamp the
- * lease, mark the jobs RUNNING and return them with their checkpoints. Ids are passed on as `= ANY (ARRAY(…))` rather
+ * lease and return the jobs with their checkpoints and what their start
+ * will record (attempt, start time, deadline). The jobs row is not updated
+ * here: the worker writes RUNNING with its first flush, in the same UPDATE
+ * that records the outcome when the job ends within that flush, which is one
+ * write per job less (the claim was a third of the worker's database time). Ids are passed on as `= ANY (ARRAY(…))` rather
  * than joined to the CTE: joined, the planner (which guesses CTE sizes)
  * hashed whole tables — 32 ms for 500 jobs over a 20k-row queue here, most
  * of it two sequential scans.
@@ -89,20 +97,15 @@ const CLAIM_TAIL = `leased AS (
               wake_requested = false
         WHERE q.job_id = ANY (ARRAY(SELECT job_id FROM picked))
        RETURNING q.job_id
-     ), prior AS (
-       SELECT j.id, j.status FROM stepwise.jobs j WHERE j.id = ANY (ARRAY(SELECT job_id FROM leased))
      )
-     UPDATE stepwise.jobs j
-        SET status = 'RUNNING',
-            started_at = coalesce(j.started_at, now()),
-            attempts = j.attempts + CASE WHEN p.status = 'WAITING' THEN 0 ELSE 1 END,
-            deadline_at = coalesce(j.deadline_at, now() + make_interval(secs => j.timeout_ms::double precision / 1000))
-       FROM prior p LEFT JOIN stepwise.execution_checkpoints c ON c.job_id = p.id
-      WHERE j.id = p.id
-     RETURNING j.id, j.organization_id, j.workflow_id, j.workflow_version, j.client_id, j.run_number,
-               j.attempts, j.last_seq, j.input, j.created_at, p.status AS prior_status, j.retry_count,
-               j.max_retries, j.deadline_at, j.cancel_requested_at,
-               c.next_step, c.outputs, c.failed_steps, c.state`;
+     SELECT j.id, j.organization_id, j.workflow_id, j.workflow_version, j.client_id, j.run_number,
+            j.attempts + CASE WHEN j.status = 'WAITING' THEN 0 ELSE 1 END AS attempts,
+            j.last_seq, j.input, j.created_at, j.status AS prior_status, j.retry_count, j.max_retries,
+            coalesce(j.started_at, now()) AS started_at,
+            coalesce(j.deadline_at, now() + make_interval(secs => j.timeout_ms::double precision / 1000)) AS deadline_at,
+            j.cancel_requested_at, c.next_step, c.outputs, c.failed_steps, c.state
+       FROM stepwise.jobs j LEFT JOIN stepwise.execution_checkpoints c ON c.job_id = j.id
+      WHERE j.id = ANY (ARRAY(SELECT job_id FROM leased))`;
 
 /**
  * Claim up to `limit` runnable jobs in one statement: pick from the small

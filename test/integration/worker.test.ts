@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresDb, type Db } from '../../src/db/index.js';
 import { defineWorkflow, startRuns, type Worker } from '../../src/engine/index.js';
-import { claimJobs, listStream } from '../../src/store/index.js';
+import { claimJobs, findJob, listStream, markJobsRunning } from '../../src/store/index.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg, startWorker, waitForJob } from '../helpers/fixtures.js';
 
@@ -111,11 +111,17 @@ describe('workers', () => {
     // A "worker" claims with a 1 s lease and dies: it never heartbeats or completes.
     const claimed = await claimJobs(t.db, 'dead-worker', 10, 1_000);
     expect(claimed.map((c) => c.id)).toContain(run!.id);
-    await t.db.query(
-      `INSERT INTO stepwise.execution_log (organization_id, job_id, ts, seq, kind, level, message)
-       VALUES ($1, $2, now(), 1, 1, 3, 'run started (dead worker)')`,
-      [orgId, run!.id],
-    );
+    // What its first flush would have written: the start and a stream row.
+    const mine = claimed.find((c) => c.id === run!.id)!;
+    await t.db.transaction(async (tx) => {
+      await markJobsRunning(tx, 'dead-worker', [{ jobId: mine.id, attempts: mine.attempts, startedAt: mine.startedAt, deadlineAt: null }]);
+      await tx.query(
+        `INSERT INTO stepwise.execution_log (organization_id, job_id, ts, seq, kind, level, message)
+         VALUES ($1, $2, now(), 1, 1, 3, 'run started (dead worker)')`,
+        [orgId, run!.id],
+      );
+    });
+    expect((await findJob(t.db, orgId, run!.id))!.status).toBe('RUNNING');
     const rescuer: Worker = startWorker(t.db, { pollIntervalMs: 100 }, 'rescuer');
     try {
       const job = await waitForJob(t.db, orgId, run!.id, 20_000);
