@@ -1,5 +1,6 @@
 import { ValidationError } from '../errors/index.js';
 import { isUuid } from '../util/ids.js';
+import { isPlainObject } from '../util/json.js';
 
 /**
  * Opaque keyset cursors: clients pass back what they got and must not build
@@ -10,17 +11,23 @@ export function encodeCursor(lastId: string | null): string | null {
   return lastId === null ? null : Buffer.from(JSON.stringify({ v: 1, id: lastId })).toString('base64url');
 }
 
-export function decodeCursor(cursor: string | undefined): string | undefined {
-  if (cursor === undefined || cursor === '') return undefined;
+/** The cursor's JSON object, or a ValidationError naming the cursor when it is not one of ours. */
+function parseCursor<T>(cursor: string, pick: (parsed: Record<string, unknown>) => T | undefined): T {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (typeof parsed === 'object' && parsed !== null && 'id' in parsed && typeof parsed.id === 'string' && isUuid(parsed.id)) {
-      return parsed.id;
+    if (isPlainObject(parsed)) {
+      const value = pick(parsed);
+      if (value !== undefined) return value;
     }
   } catch {
-    // fall through
+    // not base64url JSON: fall through to the same error
   }
   throw new ValidationError('/querystring/cursor is not a cursor this API returned', { path: '/querystring/cursor' });
+}
+
+export function decodeCursor(cursor: string | undefined): string | undefined {
+  if (cursor === undefined || cursor === '') return undefined;
+  return parseCursor(cursor, (p) => (typeof p.id === 'string' && isUuid(p.id) ? p.id : undefined));
 }
 
 /** Cursors over a numeric key (job run numbers), opaque the same way. */
@@ -30,13 +37,5 @@ export function encodeNumberCursor(last: number | null): string | null {
 
 export function decodeNumberCursor(cursor: string | undefined): number | undefined {
   if (cursor === undefined || cursor === '') return undefined;
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (typeof parsed === 'object' && parsed !== null && 'n' in parsed && Number.isSafeInteger(parsed.n) && Number(parsed.n) > 0) {
-      return Number(parsed.n);
-    }
-  } catch {
-    // fall through
-  }
-  throw new ValidationError('/querystring/cursor is not a cursor this API returned', { path: '/querystring/cursor' });
+  return parseCursor(cursor, (p) => (Number.isSafeInteger(p.n) && Number(p.n) > 0 ? Number(p.n) : undefined));
 }

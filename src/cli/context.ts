@@ -2,17 +2,47 @@ import type { Config } from '../config/index.js';
 import type { Db } from '../db/index.js';
 import { DataDirLockedError, UnauthorizedError, ValidationError } from '../errors/index.js';
 import { authenticate, type Principal } from '../security/index.js';
-import { openRuntime } from './runtime.js';
+import { openRuntime, type Runtime } from './runtime.js';
 
 export interface KeyOption {
   key?: string;
 }
 
 /**
- * Open the database, resolve the API key to its organization (the key names
- * the tenant, as on the API) and run `fn`, printing its result as JSON.
- * `apiPath` is where a running service offers the same operation, for the
- * hint when that service owns the embedded data directory.
+ * Open the database and resolve the API key to its organization (the key
+ * names the tenant, as on the API). `hint` is printed when a running service
+ * owns the embedded data directory, saying how to go through it instead.
+ * The caller closes `db`.
+ */
+export async function openForKey(config: Config, key: string, hint: string): Promise<Runtime & { principal: Principal }> {
+  let runtime: Runtime;
+  try {
+    runtime = await openRuntime(config);
+  } catch (err) {
+    if (err instanceof DataDirLockedError) process.stderr.write(`hint: a running service owns the data directory; ${hint}\n`);
+    throw err;
+  }
+  try {
+    const principal = await authenticate(runtime.db, key).catch(() => {
+      throw new UnauthorizedError('the API key is not valid for this database');
+    });
+    return { ...runtime, principal };
+  } catch (err) {
+    await runtime.db.close();
+    throw err;
+  }
+}
+
+/** The key from --key or STEPWISE_API_KEY, or a clear error. */
+export function requireKey(opts: KeyOption): string {
+  const key = opts.key ?? process.env.STEPWISE_API_KEY;
+  if (!key) throw new ValidationError('an API key is needed: --key or STEPWISE_API_KEY', { path: '--key' });
+  return key;
+}
+
+/**
+ * Run `fn` for the key's organization and print its result as JSON.
+ * `apiPath` is where a running service offers the same operation.
  */
 export async function withOrg(
   config: Config,
@@ -20,24 +50,9 @@ export async function withOrg(
   apiPath: string,
   fn: (db: Db, principal: Principal) => Promise<unknown>,
 ): Promise<void> {
-  const key = opts.key ?? process.env.STEPWISE_API_KEY;
-  if (!key) throw new ValidationError('an API key is needed: --key or STEPWISE_API_KEY', { path: '--key' });
-  let runtime;
+  const { db, principal } = await openForKey(config, requireKey(opts), `use its API at http://${config.host}:${config.port}${apiPath}`);
   try {
-    runtime = await openRuntime(config);
-  } catch (err) {
-    if (err instanceof DataDirLockedError) {
-      process.stderr.write(`hint: a running service owns the data directory; use its API at http://${config.host}:${config.port}${apiPath}\n`);
-    }
-    throw err;
-  }
-  const { db } = runtime;
-  try {
-    const principal = await authenticate(db, key).catch(() => {
-      throw new UnauthorizedError('the API key is not valid for this database');
-    });
-    const out = await fn(db, principal);
-    process.stdout.write(`${JSON.stringify(out)}\n`);
+    process.stdout.write(`${JSON.stringify(await fn(db, principal))}\n`);
   } finally {
     await db.close();
   }

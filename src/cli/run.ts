@@ -1,10 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/index.js';
-import { DataDirLockedError, UnauthorizedError, ValidationError } from '../errors/index.js';
+import { ValidationError } from '../errors/index.js';
 import { startRuns, Worker } from '../engine/index.js';
-import { authenticate } from '../security/index.js';
 import { findJob, listStream, TERMINAL_STATUSES, type Job } from '../store/index.js';
-import { openRuntime } from './runtime.js';
+import { openForKey, requireKey } from './context.js';
 
 export interface RunOptions {
   key?: string | undefined;
@@ -71,26 +70,13 @@ async function runOverHttp(workflowId: string, opts: RunOptions & { key: string;
  * until the job ends, so an embedded setup needs no server for a quick run).
  */
 export async function runWorkflow(config: Config, workflowId: string, opts: RunOptions): Promise<void> {
-  const key = opts.key ?? process.env.STEPWISE_API_KEY;
-  if (!key) throw new ValidationError('an API key is needed: --key or STEPWISE_API_KEY', { path: '--key' });
+  const key = requireKey(opts);
   const input = await readInput(opts);
   const url = opts.url ?? process.env.STEPWISE_URL;
   if (url) return runOverHttp(workflowId, { ...opts, key, url }, input);
 
-  let runtime;
+  const { db, logger, principal } = await openForKey(config, key, `run through it with --url http://${config.host}:${config.port}`);
   try {
-    runtime = await openRuntime(config);
-  } catch (err) {
-    if (err instanceof DataDirLockedError) {
-      process.stderr.write(`hint: a running service owns the data directory; run through it with --url http://${config.host}:${config.port}\n`);
-    }
-    throw err;
-  }
-  const { db, logger } = runtime;
-  try {
-    const principal = await authenticate(db, key).catch(() => {
-      throw new UnauthorizedError('the API key is not valid for this database');
-    });
     const [run] = await startRuns(db, principal.organizationId, workflowId, [
       { input, clientId: opts.clientId ?? null, idempotencyKey: opts.idempotencyKey ?? null, initiatorType: 'MANUAL' },
     ]);

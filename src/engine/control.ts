@@ -1,12 +1,12 @@
 import type { Db } from '../db/index.js';
 import { ConflictError, NotFoundError, PayloadTooLargeError } from '../errors/index.js';
 import {
-  CANCEL_CHANNEL,
   createSignal,
   enqueueJobs,
   findCheckpoint,
   findDefinitions,
   findJob,
+  requestCancel,
   TERMINAL_STATUSES,
   upsertCheckpoints,
   versionKey,
@@ -43,14 +43,8 @@ export async function sendSignal(db: Db, organizationId: string, jobId: string, 
 export async function cancelJob(db: Db, organizationId: string, jobId: string): Promise<void> {
   await liveJob(db, organizationId, jobId, 'cancel it');
   await db.transaction(async (tx) => {
-    const { rowCount } = await tx.query(
-      `UPDATE stepwise.jobs SET cancel_requested_at = coalesce(cancel_requested_at, now())
-        WHERE organization_id = $1 AND id = $2 AND status NOT IN ('COMPLETED','PARTIAL_SUCCESS','FAILED','CANCELLED','TIMED_OUT')`,
-      [organizationId, jobId],
-    );
-    if (rowCount === 0) throw new ConflictError(`job ${jobId} ended meanwhile; cannot cancel it`);
+    if (!(await requestCancel(tx, organizationId, jobId))) throw new ConflictError(`job ${jobId} ended meanwhile; cannot cancel it`);
     await wakeJob(tx, jobId);
-    await tx.query(`SELECT pg_notify($1, $2)`, [CANCEL_CHANNEL, jobId]);
   });
 }
 

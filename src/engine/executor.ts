@@ -147,7 +147,7 @@ function delayStep(run: JobRun, step: DelayStep, index: number): boolean {
 }
 
 /** Wait for a named signal (stored, so an early one counts). Returns true when suspended. */
-async function waitStep(run: JobRun, step: WaitStep, index: number, ports: WaitPorts): Promise<boolean> {
+async function waitStep(run: JobRun, step: WaitStep, index: number, ports: ExecutorPorts): Promise<boolean> {
   const now = Date.now();
   const waiting = run.state.step === step.id;
   if (!waiting) run.emit('STEP_STARTED', 'INFO', index, step.id);
@@ -191,8 +191,6 @@ async function waitStep(run: JobRun, step: WaitStep, index: number, ports: WaitP
   run.suspend('WAITING', new Date(wakeAt));
   return true;
 }
-
-type WaitPorts = ExecutorPorts;
 
 function succeed(run: JobRun): void {
   const steps = run.definition.steps;

@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/index.js';
 import { uuidv7 } from '../util/ids.js';
-import { JOBS_CHANNEL } from './jobs.js';
+import { CANCEL_CHANNEL, JOBS_CHANNEL, TERMINAL_STATUSES } from './jobs.js';
 
 /**
  * Store a signal for a job and, if the job sleeps in the queue (WAITING),
@@ -61,4 +61,18 @@ export async function findPendingSignal(
 export async function markSignalsConsumed(tx: Queryable, signalIds: string[]): Promise<void> {
   if (signalIds.length === 0) return;
   await tx.query(`UPDATE stepwise.job_signals SET consumed_at = now() WHERE id = ANY($1::uuid[]) AND consumed_at IS NULL`, [signalIds]);
+}
+
+/**
+ * Mark a job's cancellation as requested (first request wins the time).
+ * False when it ended meanwhile: a terminal job cannot be cancelled.
+ */
+export async function requestCancel(tx: Queryable, organizationId: string, jobId: string): Promise<boolean> {
+  const { rowCount } = await tx.query(
+    `UPDATE stepwise.jobs SET cancel_requested_at = coalesce(cancel_requested_at, now())
+      WHERE organization_id = $1 AND id = $2 AND status <> ALL ($3::text[])`,
+    [organizationId, jobId, TERMINAL_STATUSES],
+  );
+  if (rowCount > 0) await tx.query(`SELECT pg_notify($1, $2)`, [CANCEL_CHANNEL, jobId]);
+  return rowCount > 0;
 }

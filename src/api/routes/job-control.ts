@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Db } from '../../db/index.js';
 import { cancelJob, retryJob, sendSignal, type RetryFrom } from '../../engine/control.js';
 import { findJob } from '../../store/index.js';
+import { emptyBodyAsObject } from '../empty-body.js';
 import { anyJson, responses, uuid } from '../schemas.js';
 
 const jobParams = { type: 'object', properties: { id: uuid }, required: ['id'], additionalProperties: false } as const;
@@ -22,9 +23,7 @@ export function jobControlRoutes(app: FastifyInstance, db: Db): void {
         body: { type: 'object', additionalProperties: false, properties: { payload: anyJson } },
         response: responses({ 202: { type: 'object', properties: { signalId: uuid } } }),
       },
-      preValidation: async (req) => {
-        if (req.body === undefined || req.body === null) req.body = {};
-      },
+      preValidation: emptyBodyAsObject,
     },
     async (req, reply) =>
       reply.status(202).send(await sendSignal(db, req.principal.organizationId, req.params.id, req.params.name, req.body.payload)),
@@ -59,9 +58,7 @@ export function jobControlRoutes(app: FastifyInstance, db: Db): void {
           202: { type: 'object', properties: { jobId: uuid, runNumber: { type: 'integer' }, status: { type: 'string' }, retryOf: uuid } },
         }),
       },
-      preValidation: async (req) => {
-        if (req.body === undefined || req.body === null) req.body = {};
-      },
+      preValidation: emptyBodyAsObject,
     },
     async (req, reply) => {
       const created = await retryJob(db, req.principal.organizationId, req.params.id, req.body.from ?? 'failed-step');

@@ -4,6 +4,7 @@ import { defineWorkflow, reviseWorkflow, retireWorkflow, startRuns, type RunRequ
 import { NotFoundError } from '../../errors/index.js';
 import { findWorkflow, listWorkflows, type WorkflowStatus } from '../../store/index.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
+import { emptyBodyAsObject } from '../empty-body.js';
 import { anyJson, idParams, pageQuery, responses, uuid } from '../schemas.js';
 import { workflowView } from '../views.js';
 
@@ -150,9 +151,7 @@ export function workflowRoutes(app: FastifyInstance, db: Db): void {
         response: responses({ 200: runAccepted, 202: runAccepted }),
       },
       // Every field is optional, so a POST with no body at all is a run with no input.
-      preValidation: async (req) => {
-        if (req.body === undefined || req.body === null) req.body = {};
-      },
+      preValidation: emptyBodyAsObject,
     },
     async (req, reply) => {
       const headerKey = req.headers['idempotency-key'];
