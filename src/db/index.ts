@@ -6,3 +6,4 @@ export { openDb } from './open.js';
 export { migrate, loadMigrations, findAppliedMigrations, type Migration, type MigrateResult } from './migrate.js';
 export { ensureStreamPartitions } from './partitions.js';
 export { acquireDataDirLock } from './lockfile.js';
+export { pgArray, pgJsonArray } from './arrays.js';

@@ -1,7 +1,7 @@
 import type { ActionStep, DelayStep, WaitStep, WorkflowDefinition } from './definition/types.js';
 import type { ClaimedJob } from '../store/index.js';
 import type { Recorder } from './recorder.js';
-import { CancelledError, JobTimeoutError, LeaseLostError, ShutdownError } from './aborts.js';
+import { CancelledError, JobAbort, JobTimeoutError, LeaseLostError, ShutdownError } from './aborts.js';
 import { jobRetryDelayMs } from './backoff.js';
 import { JobRun, type JobError } from './job-run.js';
 import { runAttempts, type AttemptOptions, type StepFailureInfo } from './step-attempts.js';
@@ -44,21 +44,15 @@ export async function executeJob(
   job: ClaimedJob,
   definition: WorkflowDefinition,
   recorder: Recorder,
-  abort: AbortSignal,
+  abort: JobAbort,
   options: ExecutorOptions,
   ports: ExecutorPorts,
 ): Promise<void> {
   const run = new JobRun(job, definition, recorder, options.checkpointTtlMs);
   const deadline = job.deadlineAt?.getTime();
-  const signals = [abort];
-  let deadlineTimer: NodeJS.Timeout | undefined;
-  if (deadline !== undefined) {
-    const controller = new AbortController();
-    deadlineTimer = setTimeout(() => controller.abort(new JobTimeoutError()), Math.max(0, deadline - Date.now()));
-    signals.push(controller.signal);
-  }
-  // A composite signal per job showed in profiles; only build one when there are two sources.
-  const signal = signals.length === 1 ? abort : AbortSignal.any(signals);
+  // The deadline pulls the same switch as cancel and shutdown; whichever comes first is the outcome.
+  const deadlineTimer =
+    deadline === undefined ? undefined : setTimeout(() => abort.abort(new JobTimeoutError()), Math.max(0, deadline - Date.now()));
   try {
     if (job.cancelRequested) throw new CancelledError();
     if (deadline !== undefined && deadline <= Date.now()) throw new JobTimeoutError();
@@ -72,11 +66,11 @@ export async function executeJob(
       const suspended =
         step.type === 'delay' ? delayStep(run, step, i) : step.type === 'wait' ? await waitStep(run, step, i, ports) : false;
       if (suspended) return;
-      if (step.type !== 'delay' && step.type !== 'wait') await actionStep(run, step, i, signal, options);
+      if (step.type !== 'delay' && step.type !== 'wait') await actionStep(run, step, i, abort, options);
     }
     succeed(run);
   } catch (err) {
-    const reason = signal.aborted ? signal.reason : err;
+    const reason = abort.aborted ? abort.reason : err;
     if (reason instanceof LeaseLostError) return; // its new owner records it
     if (reason instanceof ShutdownError) {
       run.emit('JOB_HANDED_BACK', 'WARN', null, 'worker shutting down; job returned to the queue');
@@ -93,8 +87,8 @@ export async function executeJob(
   }
 }
 
-async function actionStep(run: JobRun, step: ActionStep, index: number, signal: AbortSignal, options: ExecutorOptions): Promise<void> {
-  const result = await runAttempts(run, step, index, signal, options);
+async function actionStep(run: JobRun, step: ActionStep, index: number, abort: JobAbort, options: ExecutorOptions): Promise<void> {
+  const result = await runAttempts(run, step, index, abort, options);
   if (result.ok) {
     run.outputs[step.id] = result.output;
     const bytes = result.output === null ? 0 : jsonByteLength(result.output);
@@ -258,7 +252,7 @@ async function compensate(run: JobRun, options: ExecutorOptions): Promise<void> 
     const step = steps[i]!;
     if (!step.compensate || run.failedSteps.includes(step.id)) continue;
     const action = step.compensate.step;
-    const result = await runAttempts(run, action, i, new AbortController().signal, options, 'compensation');
+    const result = await runAttempts(run, action, i, new JobAbort(), options, 'compensation');
     run.emit('COMPENSATED', result.ok ? 'INFO' : 'ERROR', i, step.id, {
       compensation: action.id,
       ok: result.ok,

@@ -19,7 +19,7 @@ import {
 } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
 import type { WorkflowDefinition } from './definition/types.js';
-import { CancelledError, LeaseLostError, ShutdownError } from './aborts.js';
+import { CancelledError, JobAbort, LeaseLostError, ShutdownError } from './aborts.js';
 import { executeJob, type ExecutorPorts } from './executor.js';
 import { Recorder } from './recorder.js';
 
@@ -31,7 +31,7 @@ const DEFINITION_CACHE_LIMIT = 5_000;
 
 interface InFlight {
   job: ClaimedJob;
-  controller: AbortController;
+  abort: JobAbort;
   done: Promise<void>;
 }
 
@@ -86,7 +86,7 @@ export class Worker {
       this.unlisten.push(await this.db.listen(JOBS_CHANNEL, () => this.wake()));
       // A cancel request names the job; whoever runs it aborts it at once (heartbeats catch a missed one).
       this.unlisten.push(await this.db.listen(LIMITS_CHANNEL, () => (this.limits = undefined)));
-      this.unlisten.push(await this.db.listen(CANCEL_CHANNEL, (jobId) => this.inFlight.get(jobId)?.controller.abort(new CancelledError())));
+      this.unlisten.push(await this.db.listen(CANCEL_CHANNEL, (jobId) => this.inFlight.get(jobId)?.abort.abort(new CancelledError())));
     } catch (err) {
       this.logger.warn({ err }, 'LISTEN failed; relying on polling and heartbeats');
     }
@@ -104,7 +104,7 @@ export class Worker {
     await Promise.all(this.unlisten.splice(0).map((u) => u().catch(() => undefined)));
     const graceOver = new Promise<void>((r) => setTimeout(r, this.config.shutdownGraceMs).unref());
     await Promise.race([Promise.all([...this.inFlight.values()].map((f) => f.done)), graceOver]);
-    for (const f of this.inFlight.values()) f.controller.abort(new ShutdownError());
+    for (const f of this.inFlight.values()) f.abort.abort(new ShutdownError());
     await Promise.race([
       Promise.all([...this.inFlight.values()].map((f) => f.done)),
       new Promise((r) => setTimeout(r, 5_000).unref()),
@@ -200,12 +200,12 @@ export class Worker {
       if (!definition) throw new Error(`definition ${job.workflowId}@${job.workflowVersion} missing`); // FK makes this impossible
       const claimed = { ...job, lastSeq: Math.max(job.lastSeq, lastSeqs.get(job.id) ?? 0) };
       this.recorder.start({ jobId: job.id, attempts: job.attempts, startedAt: job.startedAt, deadlineAt: job.deadlineAt });
-      const controller = new AbortController();
+      const abort = new JobAbort();
       const done = executeJob(
         claimed,
         definition,
         this.recorder,
-        controller.signal,
+        abort,
         {
           stepTimeoutMs: this.config.stepTimeoutMs,
           httpMaxResponseBytes: this.config.httpMaxResponseBytes,
@@ -226,7 +226,7 @@ export class Worker {
           this.wake();
         },
       );
-      this.inFlight.set(job.id, { job: claimed, controller, done });
+      this.inFlight.set(job.id, { job: claimed, abort, done });
     }
   }
 
@@ -239,10 +239,10 @@ export class Worker {
       for (const [id, f] of this.inFlight) {
         if (!keptSet.has(id)) {
           this.logger.warn({ jobId: id }, 'lease lost; abandoning job');
-          f.controller.abort(new LeaseLostError());
+          f.abort.abort(new LeaseLostError());
         }
       }
-      for (const id of cancelled) this.inFlight.get(id)?.controller.abort(new CancelledError());
+      for (const id of cancelled) this.inFlight.get(id)?.abort.abort(new CancelledError());
     } catch (err) {
       this.logger.error({ err }, 'heartbeat failed');
     }

@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/index.js';
+import { pgArray, type Queryable } from '../db/index.js';
 import type { Checkpoint } from './queue.js';
 
 export interface CheckpointWrite {
@@ -20,13 +20,13 @@ export async function upsertCheckpoints(tx: Queryable, writes: CheckpointWrite[]
         SET next_step = excluded.next_step, outputs = excluded.outputs, failed_steps = excluded.failed_steps,
             state = excluded.state, expires_at = excluded.expires_at, updated_at = now()`,
     [
-      writes.map((w) => w.jobId),
-      writes.map((w) => w.organizationId),
-      writes.map((w) => w.checkpoint.nextStep),
-      writes.map((w) => JSON.stringify(w.checkpoint.outputs)),
-      writes.map((w) => JSON.stringify(w.checkpoint.failedSteps)),
-      writes.map((w) => JSON.stringify(w.checkpoint.state)),
-      writes.map((w) => w.expiresAt.toISOString()),
+      pgArray(writes.map((w) => w.jobId)),
+      pgArray(writes.map((w) => w.organizationId)),
+      pgArray(writes.map((w) => w.checkpoint.nextStep)),
+      pgArray(writes.map((w) => JSON.stringify(w.checkpoint.outputs))),
+      pgArray(writes.map((w) => JSON.stringify(w.checkpoint.failedSteps))),
+      pgArray(writes.map((w) => JSON.stringify(w.checkpoint.state))),
+      pgArray(writes.map((w) => w.expiresAt.toISOString())),
     ],
   );
 }

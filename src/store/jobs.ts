@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/index.js';
+import { pgArray, type Queryable } from '../db/index.js';
 import { ConflictError } from '../errors/index.js';
 import { uuidv7 } from '../util/ids.js';
 
@@ -236,15 +236,15 @@ export async function enqueueJobs(
         workflow.id,
         workflow.version,
         workflow.stepsTotal,
-        ids,
-        fresh.map((f) => f.job.clientId ?? null),
-        fresh.map((_, i) => first + i),
-        fresh.map((f) => f.job.initiatorType ?? 'API'),
-        fresh.map((f) => f.job.retryOfJobId ?? null),
-        fresh.map((f) => f.job.priority ?? 0),
-        fresh.map((f) => f.job.idempotencyKey ?? null),
-        fresh.map((f) => (f.job.input === undefined ? null : JSON.stringify(f.job.input))),
-        fresh.map((f) => (f.job.runAt ? f.job.runAt.toISOString() : null)),
+        pgArray(ids),
+        pgArray(fresh.map((f) => f.job.clientId ?? null)),
+        pgArray(fresh.map((_, i) => first + i)),
+        pgArray(fresh.map((f) => f.job.initiatorType ?? 'API')),
+        pgArray(fresh.map((f) => f.job.retryOfJobId ?? null)),
+        pgArray(fresh.map((f) => f.job.priority ?? 0)),
+        pgArray(fresh.map((f) => f.job.idempotencyKey ?? null)),
+        pgArray(fresh.map((f) => (f.job.input === undefined ? null : JSON.stringify(f.job.input)))),
+        pgArray(fresh.map((f) => (f.job.runAt ? f.job.runAt.toISOString() : null))),
         workflow.maxRetries ?? 0,
         workflow.timeoutMs ?? null,
       ],

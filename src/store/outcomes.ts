@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/index.js';
+import { pgArray, type Queryable } from '../db/index.js';
 import type { JobStatus } from './jobs.js';
 
 /** What a claim started, written with the job's first flush (see store/queue.ts CLAIM_TAIL). */
@@ -24,10 +24,10 @@ export async function markJobsRunning(tx: Queryable, workerId: string, starts: J
       WHERE j.id = u.id
         AND EXISTS (SELECT 1 FROM stepwise.job_queue q WHERE q.job_id = u.id AND q.locked_by = $5)`,
     [
-      starts.map((s) => s.jobId),
-      starts.map((s) => s.attempts),
-      starts.map((s) => s.startedAt.toISOString()),
-      starts.map((s) => s.deadlineAt?.toISOString() ?? null),
+      pgArray(starts.map((s) => s.jobId)),
+      pgArray(starts.map((s) => s.attempts)),
+      pgArray(starts.map((s) => s.startedAt.toISOString())),
+      pgArray(starts.map((s) => s.deadlineAt?.toISOString() ?? null)),
       workerId,
     ],
   );
@@ -60,7 +60,7 @@ export async function releaseOwned(tx: Queryable, workerId: string, jobIds: stri
   if (jobIds.length === 0) return new Set();
   const { rows } = await tx.query<{ job_id: string }>(
     `DELETE FROM stepwise.job_queue WHERE job_id = ANY($2::uuid[]) AND locked_by = $1 RETURNING job_id`,
-    [workerId, jobIds],
+    [workerId, pgArray(jobIds)],
   );
   return new Set(rows.map((r) => r.job_id));
 }
@@ -87,18 +87,18 @@ export async function completeJobs(tx: Queryable, completions: JobCompletion[]):
               max_retries_reached, attempts, started_at)
       WHERE j.id = u.id`,
     [
-      completions.map((c) => c.jobId),
-      completions.map((c) => c.status),
-      completions.map((c) => c.completedAt.toISOString()),
-      completions.map((c) => (c.result === undefined ? null : JSON.stringify(c.result))),
-      completions.map((c) => c.errorCode),
-      completions.map((c) => c.errorMessage),
-      completions.map((c) => c.errorStep),
-      completions.map((c) => c.stepsCompleted),
-      completions.map((c) => c.lastSeq),
-      completions.map((c) => c.maxRetriesReached ?? false),
-      completions.map((c) => c.start?.attempts ?? null),
-      completions.map((c) => c.start?.startedAt.toISOString() ?? null),
+      pgArray(completions.map((c) => c.jobId)),
+      pgArray(completions.map((c) => c.status)),
+      pgArray(completions.map((c) => c.completedAt.toISOString())),
+      pgArray(completions.map((c) => (c.result === undefined ? null : JSON.stringify(c.result)))),
+      pgArray(completions.map((c) => c.errorCode)),
+      pgArray(completions.map((c) => c.errorMessage)),
+      pgArray(completions.map((c) => c.errorStep)),
+      pgArray(completions.map((c) => c.stepsCompleted)),
+      pgArray(completions.map((c) => c.lastSeq)),
+      pgArray(completions.map((c) => c.maxRetriesReached ?? false)),
+      pgArray(completions.map((c) => c.start?.attempts ?? null)),
+      pgArray(completions.map((c) => c.start?.startedAt.toISOString() ?? null)),
     ],
   );
   // Most jobs finish inside one flush and never had a checkpoint row: no delete for them.
@@ -152,17 +152,17 @@ export async function suspendJobs(tx: Queryable, workerId: string, suspensions: 
       WHERE j.id = back.job_id`,
     [
       workerId,
-      suspensions.map((s) => s.jobId),
-      suspensions.map((s) => s.status),
-      suspensions.map((s) => s.runAt.toISOString()),
-      suspensions.map((s) => s.lastSeq),
-      suspensions.map((s) => s.retry !== undefined),
-      suspensions.map((s) => s.retry?.errorCode ?? null),
-      suspensions.map((s) => s.retry?.errorMessage ?? null),
-      suspensions.map((s) => s.retry?.errorStep ?? null),
-      suspensions.map((s) => s.start?.attempts ?? null),
-      suspensions.map((s) => s.start?.startedAt.toISOString() ?? null),
-      suspensions.map((s) => s.start?.deadlineAt?.toISOString() ?? null),
+      pgArray(suspensions.map((s) => s.jobId)),
+      pgArray(suspensions.map((s) => s.status)),
+      pgArray(suspensions.map((s) => s.runAt.toISOString())),
+      pgArray(suspensions.map((s) => s.lastSeq)),
+      pgArray(suspensions.map((s) => s.retry !== undefined)),
+      pgArray(suspensions.map((s) => s.retry?.errorCode ?? null)),
+      pgArray(suspensions.map((s) => s.retry?.errorMessage ?? null)),
+      pgArray(suspensions.map((s) => s.retry?.errorStep ?? null)),
+      pgArray(suspensions.map((s) => s.start?.attempts ?? null)),
+      pgArray(suspensions.map((s) => s.start?.startedAt.toISOString() ?? null)),
+      pgArray(suspensions.map((s) => s.start?.deadlineAt?.toISOString() ?? null)),
     ],
   );
   return rowCount;
