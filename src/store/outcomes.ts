@@ -20,14 +20,15 @@ export async function markJobsRunning(tx: Queryable, workerId: string, starts: J
     `UPDATE stepwise.jobs j
         SET status = 'RUNNING', attempts = u.attempts, started_at = coalesce(j.started_at, u.started_at),
             deadline_at = coalesce(j.deadline_at, u.deadline_at)
-       FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::timestamptz[]) AS u(id, attempts, started_at, deadline_at)
+       FROM (SELECT id, attempts, to_timestamp(started_ms / 1000) AS started_at, to_timestamp(deadline_ms / 1000) AS deadline_at
+               FROM unnest($1::uuid[], $2::int[], $3::float8[], $4::float8[]) AS x(id, attempts, started_ms, deadline_ms)) AS u
       WHERE j.id = u.id
         AND EXISTS (SELECT 1 FROM stepwise.job_queue q WHERE q.job_id = u.id AND q.locked_by = $5)`,
     [
       pgArray(starts.map((s) => s.jobId)),
       pgArray(starts.map((s) => s.attempts)),
-      pgArray(starts.map((s) => s.startedAt.toISOString())),
-      pgArray(starts.map((s) => s.deadlineAt?.toISOString() ?? null)),
+      pgArray(starts.map((s) => s.startedAt.getTime())),
+      pgArray(starts.map((s) => s.deadlineAt?.getTime() ?? null)),
       workerId,
     ],
   );
@@ -66,6 +67,9 @@ export async function releaseOwned(tx: Queryable, workerId: string, jobIds: stri
 }
 
 /**
+ * Times travel as epoch milliseconds (float8), as in insertStreamRows:
+ * formatting two ISO strings per job was a visible part of a flush.
+ *
  * Write final outcomes of a batch of jobs in one statement (after
  * releaseOwned, same transaction). Checkpoints of successful jobs go with
  * them; an unsuccessful job's (FAILED, TIMED_OUT, CANCELLED) stays until it
@@ -81,15 +85,16 @@ export async function completeJobs(tx: Queryable, completions: JobCompletion[]):
             attempts = coalesce(u.attempts, j.attempts),
             started_at = coalesce(j.started_at, u.started_at),
             duration_ms = greatest(0, (extract(epoch FROM (u.completed_at - coalesce(j.started_at, u.started_at))) * 1000)::int)
-       FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::text[], $6::text[], $7::text[],
-                   $8::int[], $9::int[], $10::boolean[], $11::int[], $12::timestamptz[])
-         AS u(id, status, completed_at, result, error_code, error_message, error_step, steps_completed, last_seq,
-              max_retries_reached, attempts, started_at)
+       FROM (SELECT x.*, to_timestamp(x.completed_ms / 1000) AS completed_at, to_timestamp(x.started_ms / 1000) AS started_at
+               FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::jsonb[], $5::text[], $6::text[], $7::text[],
+                           $8::int[], $9::int[], $10::boolean[], $11::int[], $12::float8[])
+                 AS x(id, status, completed_ms, result, error_code, error_message, error_step, steps_completed, last_seq,
+                      max_retries_reached, attempts, started_ms)) AS u
       WHERE j.id = u.id`,
     [
       pgArray(completions.map((c) => c.jobId)),
       pgArray(completions.map((c) => c.status)),
-      pgArray(completions.map((c) => c.completedAt.toISOString())),
+      pgArray(completions.map((c) => c.completedAt.getTime())),
       pgArray(completions.map((c) => (c.result === undefined ? null : JSON.stringify(c.result)))),
       pgArray(completions.map((c) => c.errorCode)),
       pgArray(completions.map((c) => c.errorMessage)),
@@ -98,7 +103,7 @@ export async function completeJobs(tx: Queryable, completions: JobCompletion[]):
       pgArray(completions.map((c) => c.lastSeq)),
       pgArray(completions.map((c) => c.maxRetriesReached ?? false)),
       pgArray(completions.map((c) => c.start?.attempts ?? null)),
-      pgArray(completions.map((c) => c.start?.startedAt.toISOString() ?? null)),
+      pgArray(completions.map((c) => c.start?.startedAt.getTime() ?? null)),
     ],
   );
   // Most jobs finish inside one flush and never had a checkpoint row: no delete for them.
