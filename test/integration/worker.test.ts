@@ -50,7 +50,9 @@ describe('workers', () => {
     const runs = await startRuns(t.db, orgId, wf.id, Array.from({ length: 300 }, (_, n) => ({ input: { n } })));
     // On the server each worker gets its own pool, as separate processes would.
     const dbs: Db[] = t.url ? [new PostgresDb(t.url, 4), new PostgresDb(t.url, 4)] : [t.db, t.db];
-    const workers = dbs.map((db, i) => startWorker(db, { concurrency: 16, claimBatchSize: 8 }, `w${i}`));
+    // A lease far longer than the run: this test is about two claimers sharing one queue, not
+    // takeover, and on a machine loaded far past its cores a 5 s lease could lapse legitimately.
+    const workers = dbs.map((db, i) => startWorker(db, { concurrency: 16, claimBatchSize: 8, leaseMs: 60_000 }, `w${i}`));
     try {
       await waitAll(runs.map((r) => r.id));
     } finally {
