@@ -9,5 +9,6 @@ export * from './checkpoints.js';
 export * from './signals.js';
 export * from './stream.js';
 export * from './stream-codes.js';
+export * from './aggregates.js';
 export * from './schedules.js';
 export * from './webhooks.js';
