@@ -10,5 +10,6 @@ export * from './signals.js';
 export * from './stream.js';
 export * from './stream-codes.js';
 export * from './aggregates.js';
+export * from './read-model.js';
 export * from './schedules.js';
 export * from './webhooks.js';

@@ -36,7 +36,9 @@ CREATE TABLE stepwise.read_model_failures (
   source      varchar(40) NOT NULL,
   sqlstate    varchar(5),
   message     text NOT NULL,
-  row_count   integer NOT NULL
+  row_count   integer NOT NULL,
+  -- Set by `stepwise reconcile --repair` once the drift is repaired.
+  resolved_at timestamptz
 );
 
 -- ---------------------------------------------------------------------------
