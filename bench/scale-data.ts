@@ -297,7 +297,7 @@ SELECT organization_id, id, ts, q, step_index, kind,
  * holds a few hundred jobs. 1,000 jobs (~60,000 rows, a day's worth of
  * groups at most) per statement keeps it linear.
  */
-const STREAM_CHUNK_JOBS = 1000;
+const STREAM_CHUNK_JOBS = 500;
 
 /** Expected executed steps per job over the workflow mix (failures stop early; ignored: they are a few percent). */
 function expectedSteps(workflows: WorkflowSpec[]): number {
@@ -331,7 +331,7 @@ export async function generateScaleDataset(db: Db, options: Partial<ScaleDataOpt
   const salt = uuidv7();
   let jobs = 0;
   let streamRows = 0;
-  for (let m = 0; m < opts.months; m++) {
+  const generateMonth = async (m: number): Promise<void> => {
     const start = monthStart(first.getUTCFullYear(), first.getUTCMonth() + m);
     const next = monthStart(first.getUTCFullYear(), first.getUTCMonth() + m + 1);
     const span = (m === opts.months - 1 ? Math.min(next.getTime(), opts.end.getTime()) : next.getTime()) - start.getTime();
@@ -343,30 +343,47 @@ export async function generateScaleDataset(db: Db, options: Partial<ScaleDataOpt
       timings.push(`${what} ${((performance.now() - ts) / 1000).toFixed(1)} s`);
       return out;
     };
+    const errorArgs = [ERRORS.map((e) => e[0]), ERRORS.map((e) => e[1]), STEP_NAMES];
     const rows = await db.transaction(async (tx) => {
-      await timed('draw', () => tx.query(MONTH_JOBS_SQL, [
-        start.toISOString(), span, opts.jobsPerMonth, workflows.length,
-        workflows.map((w) => w.id), workflows.map((w) => w.organizationId), workflows.map((w) => w.steps),
-        workflows.map((w) => w.medianMs), workflows.map((w) => w.failRate), workflows.map((w) => w.orgIndex),
-        `${salt}:${m}`, m * opts.jobsPerMonth, clientIds, perOrg, avgLogs,
-      ]));
+      await timed('draw', () =>
+        tx.query(MONTH_JOBS_SQL, [
+          start.toISOString(), span, opts.jobsPerMonth, workflows.length,
+          workflows.map((w) => w.id), workflows.map((w) => w.organizationId), workflows.map((w) => w.steps),
+          workflows.map((w) => w.medianMs), workflows.map((w) => w.failRate), workflows.map((w) => w.orgIndex),
+          `${salt}:${m}`, m * opts.jobsPerMonth, clientIds, perOrg, avgLogs,
+        ]),
+      );
       // The planner knows nothing of a fresh temporary table (autovacuum never sees one).
       await tx.query('ANALYZE scale_month');
       await timed('enqueue', () => tx.query(MONTH_INSERT_SQL));
-      await timed('complete', () => tx.query(MONTH_COMPLETE_SQL, [ERRORS.map((e) => e[0]), ERRORS.map((e) => e[1]), STEP_NAMES]));
+      await timed('complete', () => tx.query(MONTH_COMPLETE_SQL, errorArgs));
       let rowCount = 0;
       await timed('stream', async () => {
         for (let lo = 0; lo < opts.jobsPerMonth; lo += STREAM_CHUNK_JOBS) {
-          const r = await tx.query(MONTH_STREAM_SQL, [ERRORS.map((e) => e[0]), ERRORS.map((e) => e[1]), STEP_NAMES, lo, lo + STREAM_CHUNK_JOBS]);
-          rowCount += r.rowCount;
+          rowCount += (await tx.query(MONTH_STREAM_SQL, [...errorArgs, lo, lo + STREAM_CHUNK_JOBS])).rowCount;
         }
       });
       return rowCount;
     });
     jobs += opts.jobsPerMonth;
     streamRows += rows;
-    progress(`month ${m + 1}/${opts.months} (${start.toISOString().slice(0, 7)}): ${opts.jobsPerMonth} jobs, ${rows} stream rows in ${((performance.now() - tm) / 1000).toFixed(1)} s (${timings.join(', ')})`);
-  }
+    progress(
+      `month ${m + 1}/${opts.months} (${start.toISOString().slice(0, 7)}): ${opts.jobsPerMonth} jobs, ${rows} stream rows ` +
+        `in ${((performance.now() - tm) / 1000).toFixed(1)} s (${timings.join(', ')})`,
+    );
+  };
+  // Two lanes on two connections, each its own half of the year in order:
+  // the first half's months and the second half's never run at the same
+  // time as a neighbour, so the two transactions never upsert the same
+  // aggregate or step-metrics row (a job finishing after its month's end
+  // touches the next month's first hours) and cannot deadlock on them.
+  const lanes = opts.months >= 4 ? 2 : 1;
+  const perLane = Math.ceil(opts.months / lanes);
+  await Promise.all(
+    Array.from({ length: lanes }, async (_, lane) => {
+      for (let m = lane * perLane; m < Math.min(opts.months, (lane + 1) * perLane); m++) await generateMonth(m);
+    }),
+  );
   await db.query(
     `UPDATE stepwise.organizations o SET run_counter = r.n
        FROM (SELECT organization_id, max(run_number) AS n FROM stepwise.jobs GROUP BY organization_id) r
@@ -385,4 +402,56 @@ export async function generateScaleDataset(db: Db, options: Partial<ScaleDataOpt
     streamRows,
     generationSeconds: (performance.now() - t0) / 1000,
   };
+}
+
+/** Counts that must agree between jobs and what the triggers derived from them. */
+export interface ScaleConsistency {
+  jobs: number;
+  metadataRows: number;
+  /** Sum of total_count over the (all, all, all) MONTH rows of aggregate_metrics. */
+  aggregatedJobs: number;
+  terminalJobs: number;
+  /** Sum of executions over step_metrics. */
+  stepExecutions: number;
+  /** Steps that ran according to jobs: steps_completed, plus the failing step of a job that stopped early. */
+  stepsRun: number;
+  readModelFailures: number;
+}
+
+/**
+ * A cheap consistency check of the derived tables against jobs (seconds,
+ * not a recount of 36,000,000 stream rows): one metadata row per job, every
+ * finished job counted once in the monthly "all" aggregates, one step
+ * execution per step that ran, no recorded trigger failure.
+ */
+export async function checkScaleDataset(db: Queryable): Promise<{ ok: boolean; counts: ScaleConsistency }> {
+  const { rows } = await db.query<Record<keyof ScaleConsistency, string>>(
+    `SELECT (SELECT count(*) FROM stepwise.jobs) AS "jobs",
+            (SELECT count(*) FROM stepwise.execution_metadata) AS "metadataRows",
+            (SELECT coalesce(sum(total_count), 0) FROM stepwise.aggregate_metrics
+              WHERE period = 'MONTH' AND workflow_id = $1 AND client_id = $1 AND initiator_type = 'all') AS "aggregatedJobs",
+            (SELECT count(*) FROM stepwise.jobs
+              WHERE status IN ('COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT')) AS "terminalJobs",
+            (SELECT coalesce(sum(executions), 0) FROM stepwise.step_metrics) AS "stepExecutions",
+            (SELECT coalesce(sum(steps_completed + CASE WHEN status IN ('FAILED', 'CANCELLED', 'TIMED_OUT') THEN 1 ELSE 0 END), 0)
+               FROM stepwise.jobs) AS "stepsRun",
+            (SELECT count(*) FROM stepwise.read_model_failures) AS "readModelFailures"`,
+    ['00000000-0000-0000-0000-000000000000'],
+  );
+  const r = rows[0]!;
+  const counts: ScaleConsistency = {
+    jobs: Number(r.jobs),
+    metadataRows: Number(r.metadataRows),
+    aggregatedJobs: Number(r.aggregatedJobs),
+    terminalJobs: Number(r.terminalJobs),
+    stepExecutions: Number(r.stepExecutions),
+    stepsRun: Number(r.stepsRun),
+    readModelFailures: Number(r.readModelFailures),
+  };
+  const ok =
+    counts.metadataRows === counts.jobs &&
+    counts.aggregatedJobs === counts.terminalJobs &&
+    counts.stepExecutions === counts.stepsRun &&
+    counts.readModelFailures === 0;
+  return { ok, counts };
 }
