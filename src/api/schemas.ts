@@ -227,7 +227,6 @@ export const jobStateSchema = {
     retryCount: { type: 'integer' },
     error: stepErrorSchema,
     steps: { type: 'array', items: { $ref: 'StepState#' } },
-    logs: { type: 'object', properties: { total: { type: 'integer' }, warnings: { type: 'integer' }, errors: { type: 'integer' } } },
   },
   required: ['atSeq', 'status', 'steps'],
 } as const;

@@ -53,7 +53,6 @@ export interface JobState {
   retryCount: number;
   error: StepError | null;
   steps: StepState[];
-  logs: { total: number; warnings: number; errors: number };
 }
 
 const JOB_END: Record<string, ReplayedJobStatus> = {
@@ -69,7 +68,7 @@ function record(data: unknown): Record<string, unknown> {
 }
 
 export function initialJobState(): JobState {
-  return { atSeq: 0, status: 'PENDING', currentStep: null, startedAt: null, endedAt: null, retryCount: 0, error: null, steps: [], logs: { total: 0, warnings: 0, errors: 0 } };
+  return { atSeq: 0, status: 'PENDING', currentStep: null, startedAt: null, endedAt: null, retryCount: 0, error: null, steps: [] };
 }
 
 function stepAt(state: JobState, index: number): StepState {
@@ -84,15 +83,13 @@ function stepAt(state: JobState, index: number): StepState {
 
 /** Apply one event to a state (returns a new state; the input is not changed). */
 export function applyJobEvent(prev: JobState, e: JobEvent): JobState {
-  const state: JobState = { ...prev, steps: prev.steps.map((s) => ({ ...s })), logs: { ...prev.logs }, atSeq: e.seq };
+  const state: JobState = { ...prev, steps: prev.steps.map((s) => ({ ...s })), atSeq: e.seq };
   const data = record(e.data);
   const compensation = data.compensation === true;
   const duration = typeof data.durationMs === 'number' ? data.durationMs : null;
   switch (e.kind) {
     case 'LOG':
-      state.logs.total++;
-      if (e.level === 'WARN') state.logs.warnings++;
-      if (e.level === 'ERROR' || e.level === 'FATAL') state.logs.errors++;
+      // Log lines are not state changes (and the readers leave them out).
       break;
     case 'JOB_STARTED':
     case 'SIGNAL_RECEIVED':
