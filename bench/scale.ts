@@ -107,7 +107,10 @@ async function loadContext(db: Db): Promise<ScaleContext> {
   );
   const { rows: jobs } = await db.query<{ id: string; organization_id: string; last_seq: number; created_us: string; run_number: string }>(
     `SELECT id, organization_id, last_seq, (extract(epoch FROM created_at) * 1000000)::bigint::text AS created_us, run_number
-       FROM stepwise.jobs TABLESAMPLE BERNOULLI (1) REPEATABLE (7) WHERE last_seq > 0 LIMIT $1`,
+       FROM stepwise.jobs TABLESAMPLE BERNOULLI (1) REPEATABLE (7)
+      WHERE last_seq > 0
+      -- Shuffled before the limit: the sample comes in physical order, i.e. oldest months first.
+      ORDER BY md5(id::text) LIMIT $1`,
     [SAMPLE_JOBS],
   );
   const { rows: span } = await db.query<{ from: Date; to: Date }>(
