@@ -1,8 +1,10 @@
 /**
- * Benchmark entry point: `npm run -s bench -- <scenario> [--jobs N] [--warmup N] [--stats MODE]`.
+ * Benchmark entry point: `npm run -s bench -- <scenario> [--jobs N] [--warmup N] [--stats MODE]`
+ * (`scale` takes its own options, see bench/scale.ts).
  * Results are JSON lines on stdout; progress goes to stderr.
  */
 import { log, STATS_MODES, type BenchOptions, type StatsMode } from './lib.js';
+import { scale, SCALE_USAGE, ScaleUsageError } from './scale.js';
 import { steps } from './steps.js';
 import { throughput } from './throughput.js';
 
@@ -12,8 +14,12 @@ const SCENARIOS = new Map<string, (opts: BenchOptions) => Promise<void>>([
   ['steps', steps],
 ]);
 
+/** Scenarios that parse their own options. */
+const OWN_OPTION_SCENARIOS = new Map<string, (args: string[]) => Promise<void>>([['scale', scale]]);
+
 const USAGE = `usage: npm run -s bench -- <scenario> [--jobs N] [--warmup N] [--stats ${STATS_MODES.join('|')}]
-scenarios: ${[...SCENARIOS.keys()].join(', ')}`;
+scenarios: ${[...SCENARIOS.keys(), ...OWN_OPTION_SCENARIOS.keys()].join(', ')}
+${SCALE_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -59,6 +65,20 @@ function parseOptions(args: string[]): BenchOptions {
 
 async function main(argv: string[]): Promise<number> {
   const name = argv[0];
+  const own = name === undefined ? undefined : OWN_OPTION_SCENARIOS.get(name);
+  if (own) {
+    try {
+      await own(argv.slice(1));
+      return 0;
+    } catch (err) {
+      if (err instanceof ScaleUsageError) {
+        process.stderr.write(`${err.message}\n${USAGE}\n`);
+        return 2;
+      }
+      log(`FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      return 1;
+    }
+  }
   const scenario = name === undefined ? undefined : SCENARIOS.get(name);
   if (!scenario) {
     process.stderr.write(`${name === undefined ? 'no scenario given' : `unknown scenario "${name}"`}\n${USAGE}\n`);

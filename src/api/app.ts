@@ -14,7 +14,21 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { clientRoutes } from './routes/clients.js';
 import { organizationRoutes } from './routes/organization.js';
 import { scheduleRoutes } from './routes/schedules.js';
-import { clientSchema, errorSchema, jobSchema, streamEntrySchema, workflowSchema } from './schemas.js';
+import { analyticsRoutes } from './routes/analytics.js';
+import {
+  clientSchema,
+  durationStatsSchema,
+  errorSchema,
+  jobListItemSchema,
+  jobSchema,
+  jobStateSchema,
+  stepStateSchema,
+  stepStatsSchema,
+  streamEntrySchema,
+  timeSeriesPointSchema,
+  workflowSchema,
+  workflowStatsSchema,
+} from './schemas.js';
 
 /**
  * Request bodies up to 2 MiB are parsed, so a 1 MB definition or input still
@@ -45,7 +59,22 @@ export async function buildApp({ db, logger, version }: AppOptions): Promise<Fas
       security: [{ bearer: [] }],
     },
   });
-  for (const schema of [errorSchema, workflowSchema, jobSchema, streamEntrySchema, clientSchema]) app.addSchema(schema);
+  for (const schema of [
+    errorSchema,
+    workflowSchema,
+    jobSchema,
+    jobListItemSchema,
+    streamEntrySchema,
+    clientSchema,
+    workflowStatsSchema,
+    durationStatsSchema,
+    timeSeriesPointSchema,
+    stepStatsSchema,
+    stepStateSchema,
+    jobStateSchema,
+  ]) {
+    app.addSchema(schema);
+  }
   installErrorHandling(app, logger, BODY_LIMIT);
   installAuth(app, db);
   app.addHook('preValidation', async (req) => rejectNulCharacters(req.body));
@@ -63,6 +92,7 @@ export async function buildApp({ db, logger, version }: AppOptions): Promise<Fas
   organizationRoutes(app, db);
   scheduleRoutes(app, db);
   webhookRoutes(app, db);
+  analyticsRoutes(app, db);
   await app.ready();
   return app;
 }

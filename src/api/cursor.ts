@@ -39,3 +39,28 @@ export function decodeNumberCursor(cursor: string | undefined): number | undefin
   if (cursor === undefined || cursor === '') return undefined;
   return parseCursor(cursor, (p) => (Number.isSafeInteger(p.n) && Number(p.n) > 0 ? Number(p.n) : undefined));
 }
+
+/** Position in the newest-first job listing: created_at in epoch microseconds and the run number. */
+export interface JobCursor {
+  createdUs: string;
+  runNumber: number;
+}
+
+/** The job list's cursor: {v:2, t: created_at µs, n: run number}, opaque like the others. */
+export function encodeJobCursor(last: JobCursor | null): string | null {
+  return last === null ? null : Buffer.from(JSON.stringify({ v: 2, t: last.createdUs, n: last.runNumber })).toString('base64url');
+}
+
+/**
+ * A job list cursor: the current form, or the run-number-only form earlier
+ * versions returned (still accepted, so a client paging across an upgrade
+ * keeps going).
+ */
+export function decodeJobCursor(cursor: string | undefined): JobCursor | { runNumber: number } | undefined {
+  if (cursor === undefined || cursor === '') return undefined;
+  return parseCursor<JobCursor | { runNumber: number }>(cursor, (p) => {
+    if (!Number.isSafeInteger(p.n) || Number(p.n) <= 0) return undefined;
+    if (p.v === 2) return typeof p.t === 'string' && /^-?\d{1,19}$/.test(p.t) ? { createdUs: p.t, runNumber: Number(p.n) } : undefined;
+    return { runNumber: Number(p.n) };
+  });
+}

@@ -123,3 +123,110 @@ export function responses(ok: Record<number, unknown>): Record<number, unknown> 
   const err = { $ref: 'Error#' };
   return { ...ok, 400: err, 401: err, 404: err, 409: err, 413: err };
 }
+
+const nullableNumber = { type: ['number', 'null'] } as const;
+
+/** A job in the dashboard list: the Job fields plus the names joined for the page. */
+export const jobListItemSchema = {
+  $id: 'JobListItem',
+  type: 'object',
+  properties: { ...jobSchema.properties, workflowName: nullableString, clientName: nullableString },
+  required: jobSchema.required,
+} as const;
+
+const outcomeProperties = {
+  total: { type: 'integer' },
+  completed: { type: 'integer' },
+  partialSuccess: { type: 'integer' },
+  failed: { type: 'integer' },
+  cancelled: { type: 'integer' },
+  timedOut: { type: 'integer' },
+  successRate: nullableNumber,
+} as const;
+
+const durationProperties = {
+  durationCount: { type: 'integer' },
+  avgDurationMs: nullableNumber,
+  minDurationMs: nullableNumber,
+  maxDurationMs: nullableNumber,
+  p50DurationMs: nullableNumber,
+  p95DurationMs: nullableNumber,
+  p99DurationMs: nullableNumber,
+} as const;
+
+export const workflowStatsSchema = {
+  $id: 'WorkflowStats',
+  type: 'object',
+  properties: { workflowId: uuid, workflowName: { type: 'string' }, ...outcomeProperties, ...durationProperties },
+  required: ['workflowId', 'workflowName', 'total'],
+} as const;
+
+export const durationStatsSchema = {
+  $id: 'DurationStats',
+  type: 'object',
+  properties: { ...outcomeProperties, ...durationProperties },
+  required: ['total', 'durationCount'],
+} as const;
+
+export const timeSeriesPointSchema = {
+  $id: 'TimeSeriesPoint',
+  type: 'object',
+  properties: { periodStart: dateTime, ...outcomeProperties, avgDurationMs: nullableNumber, p95DurationMs: nullableNumber },
+  required: ['periodStart', 'total'],
+} as const;
+
+export const stepStatsSchema = {
+  $id: 'StepStats',
+  type: 'object',
+  properties: {
+    stepIndex: { type: 'integer' },
+    stepName: nullableString,
+    executions: { type: 'integer' },
+    successes: { type: 'integer' },
+    failures: { type: 'integer' },
+    avgDurationMs: nullableNumber,
+    p50DurationMs: nullableNumber,
+    p95DurationMs: nullableNumber,
+    topErrors: {
+      type: 'array',
+      items: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, count: { type: 'integer' } } },
+    },
+  },
+  required: ['stepIndex', 'executions', 'successes', 'failures'],
+} as const;
+
+const stepErrorSchema = { type: ['object', 'null'], properties: { code: { type: 'string' }, message: { type: 'string' } } } as const;
+
+export const stepStateSchema = {
+  $id: 'StepState',
+  type: 'object',
+  properties: {
+    index: { type: 'integer' },
+    name: nullableString,
+    status: { type: 'string', enum: ['RUNNING', 'RETRYING', 'WAITING', 'COMPLETED', 'FAILED'] },
+    attempts: { type: 'integer' },
+    startedAt: nullableDateTime,
+    endedAt: nullableDateTime,
+    durationMs: nullableNumber,
+    error: stepErrorSchema,
+    output: anyJson,
+    compensated: { type: 'boolean' },
+  },
+  required: ['index', 'status', 'attempts'],
+} as const;
+
+export const jobStateSchema = {
+  $id: 'JobState',
+  type: 'object',
+  properties: {
+    atSeq: { type: 'integer' },
+    status: { type: 'string', enum: [...JOB_STATUSES] },
+    currentStep: { type: ['integer', 'null'] },
+    startedAt: nullableDateTime,
+    endedAt: nullableDateTime,
+    retryCount: { type: 'integer' },
+    error: stepErrorSchema,
+    steps: { type: 'array', items: { $ref: 'StepState#' } },
+  },
+  required: ['atSeq', 'status', 'steps'],
+} as const;

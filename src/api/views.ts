@@ -1,3 +1,4 @@
+import type { JobListItem } from '../read/index.js';
 import type { Client, Job, Workflow } from '../store/index.js';
 
 /** Domain objects → API JSON (explicit, so a new column is never exposed by accident). */
@@ -49,4 +50,8 @@ export function jobView(j: Job) {
 
 export function clientView(c: Client) {
   return { id: c.id, name: c.name, externalId: c.externalId, createdAt: c.createdAt };
+}
+
+export function jobListItemView(j: JobListItem) {
+  return { ...jobView(j), workflowName: j.workflowName, clientName: j.clientName };
 }

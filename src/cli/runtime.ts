@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/index.js';
-import { ensureStreamPartitions, migrate, openDb, type Db } from '../db/index.js';
+import { analyzeStreamParent, ensureStreamPartitions, migrate, openDb, type Db } from '../db/index.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { deleteExpiredCheckpoints } from '../store/index.js';
 
@@ -34,11 +34,17 @@ export async function openRuntime(config: Config, opts: { migrate?: boolean } = 
 /** How often housekeeping runs in serve and worker processes. */
 const MAINTENANCE_INTERVAL_MS = 3600 * 1000;
 
+/** The partitioned parent is analyzed at most this often (it re-samples every month partition). */
+const ANALYZE_INTERVAL_MS = 24 * 3600 * 1000;
+
 /**
- * Hourly housekeeping for as long as the process runs: month partitions
- * created ahead (idempotent, advisory-locked) and expired checkpoints deleted.
+ * Housekeeping for as long as the process runs: every hour, month
+ * partitions created ahead (idempotent, advisory-locked) and expired
+ * checkpoints deleted; once a day (the first hour after start, then every
+ * 24 h), ANALYZE of the partitioned stream parent.
  */
 export function scheduleMaintenance(db: Db, logger: Logger): () => void {
+  let lastAnalyze = 0;
   const timer = setInterval(() => {
     ensureStreamPartitions(db).then(
       (created) => created.length > 0 && logger.info({ created }, 'stream partitions created'),
@@ -48,6 +54,10 @@ export function scheduleMaintenance(db: Db, logger: Logger): () => void {
       (deleted) => deleted > 0 && logger.info({ deleted }, 'expired checkpoints deleted'),
       (err: unknown) => logger.error({ err }, 'checkpoint cleanup failed'),
     );
+    if (Date.now() - lastAnalyze >= ANALYZE_INTERVAL_MS) {
+      lastAnalyze = Date.now();
+      analyzeStreamParent(db).catch((err: unknown) => logger.error({ err }, 'ANALYZE of the stream parent failed'));
+    }
   }, MAINTENANCE_INTERVAL_MS);
   timer.unref();
   return () => clearInterval(timer);

@@ -9,5 +9,7 @@ export * from './checkpoints.js';
 export * from './signals.js';
 export * from './stream.js';
 export * from './stream-codes.js';
+export * from './aggregates.js';
+export * from './read-model.js';
 export * from './schedules.js';
 export * from './webhooks.js';

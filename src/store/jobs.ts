@@ -57,7 +57,8 @@ export interface Job {
   cancelRequestedAt: Date | null;
 }
 
-interface JobRow {
+/** A jobs row as the driver returns it (exported for the read side's joins). */
+export interface JobRow {
   id: string;
   organization_id: string;
   workflow_id: string;
@@ -94,7 +95,12 @@ const JOB_COLUMNS = `id, organization_id, workflow_id, workflow_version, client_
   error_message, error_step, steps_total, steps_completed, last_seq, created_at, started_at,
   completed_at, duration_ms, retry_count, max_retries, max_retries_reached, deadline_at, cancel_requested_at`;
 
-function toJob(row: JobRow): Job {
+/** The job columns, qualified by a table alias, for queries that join jobs to other tables. */
+export function jobColumns(alias: string): string {
+  return JOB_COLUMNS.split(',').map((c) => `${alias}.${c.trim()}`).join(', ');
+}
+
+export function toJob(row: JobRow): Job {
   return {
     id: row.id,
     organizationId: row.organization_id,

@@ -88,13 +88,15 @@ export interface StreamQuery {
 const CLOCK_SKEW_MS = 24 * 3600 * 1000;
 
 /**
- * A job's stream in sequence order. The time bound (from the job's creation)
- * lets PostgreSQL skip every month partition before the job existed.
+ * A job's stream in sequence order. The time bounds (the job's creation
+ * and, once it ended, its completion, each widened by the clock skew) let
+ * PostgreSQL read only the month partitions of the job's lifetime. Served by
+ * the (job_id, level) index; the job's rows are sorted by seq after.
  */
 export async function listStream(
   db: Queryable,
   organizationId: string,
-  job: { id: string; createdAt: Date },
+  job: { id: string; createdAt: Date; completedAt?: Date | null },
   q: StreamQuery,
 ): Promise<StreamEntry[]> {
   const { rows } = await db.query<{
@@ -108,11 +110,19 @@ export async function listStream(
   }>(
     `SELECT seq, ts, kind, level, step_index, message, data
        FROM stepwise.execution_log
-      WHERE organization_id = $1 AND job_id = $2 AND ts >= $3
+      WHERE organization_id = $1 AND job_id = $2 AND ts >= $3 AND ts < $7
         AND seq > $4 AND level >= $5
       ORDER BY seq
       LIMIT $6`,
-    [organizationId, job.id, new Date(job.createdAt.getTime() - CLOCK_SKEW_MS).toISOString(), q.afterSeq ?? 0, q.minLevel ?? 1, q.limit],
+    [
+      organizationId,
+      job.id,
+      new Date(job.createdAt.getTime() - CLOCK_SKEW_MS).toISOString(),
+      q.afterSeq ?? 0,
+      q.minLevel ?? 1,
+      q.limit,
+      job.completedAt ? new Date(job.completedAt.getTime() + CLOCK_SKEW_MS).toISOString() : 'infinity',
+    ],
   );
   return rows.map((r) => ({
     seq: r.seq,

@@ -1,18 +1,31 @@
 import type { FastifyInstance } from 'fastify';
 import type { Db } from '../../db/index.js';
-import { NotFoundError } from '../../errors/index.js';
-import { findJob, JOB_STATUSES, listJobs, listStream, LOG_LEVELS, type JobStatus, type LogLevel } from '../../store/index.js';
-import { decodeNumberCursor, encodeNumberCursor } from '../cursor.js';
+import { NotFoundError, ValidationError } from '../../errors/index.js';
+import { getJobStateAt, getJobTimeline, listJobSummaries } from '../../read/index.js';
+import { findJob, INITIATOR_TYPES, JOB_STATUSES, listStream, LOG_LEVELS, type InitiatorType, type JobStatus, type LogLevel } from '../../store/index.js';
+import { decodeJobCursor, encodeJobCursor } from '../cursor.js';
 import { idParams, pageQuery, responses, uuid } from '../schemas.js';
-import { jobView } from '../views.js';
+import { jobListItemView, jobView } from '../views.js';
+
+type JobListQuery = {
+  limit: number;
+  cursor?: string;
+  status?: JobStatus[];
+  workflowId?: string;
+  clientId?: string;
+  initiatorType?: InitiatorType;
+  createdFrom?: string;
+  createdTo?: string;
+  errorCode?: string;
+};
 
 export function jobRoutes(app: FastifyInstance, db: Db): void {
-  app.get<{ Querystring: { limit: number; cursor?: string; status?: JobStatus[]; workflowId?: string } }>(
+  app.get<{ Querystring: JobListQuery }>(
     '/v1/jobs',
     {
       schema: {
         tags: ['jobs'],
-        summary: 'List jobs, newest first, keyset-paginated',
+        summary: 'List jobs, newest first, keyset-paginated (served from the execution_metadata read model)',
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -21,12 +34,17 @@ export function jobRoutes(app: FastifyInstance, db: Db): void {
             // ?status=FAILED&status=TIMED_OUT or ?status=FAILED,TIMED_OUT (split in preValidation)
             status: { type: 'array', items: { type: 'string', enum: [...JOB_STATUSES] }, maxItems: JOB_STATUSES.length },
             workflowId: uuid,
+            clientId: uuid,
+            initiatorType: { type: 'string', enum: [...INITIATOR_TYPES] },
+            createdFrom: { type: 'string', format: 'date-time', description: 'inclusive' },
+            createdTo: { type: 'string', format: 'date-time', description: 'exclusive' },
+            errorCode: { type: 'string', minLength: 1, maxLength: 100 },
           },
         },
         response: responses({
           200: {
             type: 'object',
-            properties: { items: { type: 'array', items: { $ref: 'Job#' } }, nextCursor: { type: ['string', 'null'] } },
+            properties: { items: { type: 'array', items: { $ref: 'JobListItem#' } }, nextCursor: { type: ['string', 'null'] } },
           },
         }),
       },
@@ -37,13 +55,26 @@ export function jobRoutes(app: FastifyInstance, db: Db): void {
       },
     },
     async (req) => {
-      const page = await listJobs(db, req.principal.organizationId, {
-        statuses: req.query.status,
-        workflowId: req.query.workflowId,
-        before: decodeNumberCursor(req.query.cursor),
-        limit: req.query.limit,
+      const q = req.query;
+      const createdFrom = q.createdFrom !== undefined ? new Date(q.createdFrom) : undefined;
+      const createdTo = q.createdTo !== undefined ? new Date(q.createdTo) : undefined;
+      if (createdFrom && createdTo && createdFrom >= createdTo) {
+        throw new ValidationError('/querystring/createdFrom must be before /querystring/createdTo', { path: '/querystring/createdFrom' });
+      }
+      const cursor = decodeJobCursor(q.cursor);
+      const page = await listJobSummaries(db, req.principal.organizationId, {
+        statuses: q.status,
+        workflowId: q.workflowId,
+        clientId: q.clientId,
+        initiatorType: q.initiatorType,
+        createdFrom,
+        createdTo,
+        errorCode: q.errorCode,
+        after: cursor && 'createdUs' in cursor ? cursor : undefined,
+        beforeRunNumber: cursor && !('createdUs' in cursor) ? cursor.runNumber : undefined,
+        limit: q.limit,
       });
-      return { items: page.items.map(jobView), nextCursor: encodeNumberCursor(page.nextCursor) };
+      return { items: page.items.map(jobListItemView), nextCursor: encodeJobCursor(page.next) };
     },
   );
 
@@ -100,6 +131,51 @@ export function jobRoutes(app: FastifyInstance, db: Db): void {
         items,
         nextAfterSeq: items.length > 0 ? items[items.length - 1]!.seq : req.query.afterSeq,
       };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/jobs/:id/timeline',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'The step-by-step view of a job: per step its attempts, start, end, duration, status and error',
+        params: idParams,
+        response: responses({
+          200: {
+            type: 'object',
+            properties: { jobId: uuid, status: { type: 'string' }, steps: { type: 'array', items: { $ref: 'StepState#' } } },
+          },
+        }),
+      },
+    },
+    async (req) => {
+      const job = await findJob(db, req.principal.organizationId, req.params.id);
+      if (!job) throw new NotFoundError('job', req.params.id);
+      return { jobId: job.id, status: job.status, steps: await getJobTimeline(db, req.principal.organizationId, job) };
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { at: number } }>(
+    '/v1/jobs/:id/state',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: "The job's state rebuilt from its stream events up to and including sequence number `at` (event sourcing)",
+        params: idParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['at'],
+          properties: { at: { type: 'integer', minimum: 0, maximum: 2147483647 } },
+        },
+        response: responses({ 200: { $ref: 'JobState#' } }),
+      },
+    },
+    async (req) => {
+      const job = await findJob(db, req.principal.organizationId, req.params.id);
+      if (!job) throw new NotFoundError('job', req.params.id);
+      return getJobStateAt(db, req.principal.organizationId, job, req.query.at);
     },
   );
 }
