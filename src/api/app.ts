@@ -14,6 +14,7 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { clientRoutes } from './routes/clients.js';
 import { organizationRoutes } from './routes/organization.js';
 import { scheduleRoutes } from './routes/schedules.js';
+import { retentionRoutes } from './routes/retention.js';
 import { clientSchema, errorSchema, jobSchema, streamEntrySchema, workflowSchema } from './schemas.js';
 
 /**
@@ -63,6 +64,7 @@ export async function buildApp({ db, logger, version }: AppOptions): Promise<Fas
   organizationRoutes(app, db);
   scheduleRoutes(app, db);
   webhookRoutes(app, db);
+  retentionRoutes(app, db);
   await app.ready();
   return app;
 }

@@ -11,3 +11,4 @@ export * from './stream.js';
 export * from './stream-codes.js';
 export * from './schedules.js';
 export * from './webhooks.js';
+export * from './retention.js';
