@@ -12,3 +12,5 @@ export * from './stream-codes.js';
 export * from './schedules.js';
 export * from './webhooks.js';
 export * from './retention.js';
+export * from './archives.js';
+export * from './stream-partitions.js';

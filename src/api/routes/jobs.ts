@@ -1,12 +1,14 @@
 import type { FastifyInstance } from 'fastify';
+import type { BlobStore } from '../../blob/index.js';
 import type { Db } from '../../db/index.js';
 import { NotFoundError } from '../../errors/index.js';
-import { findJob, JOB_STATUSES, listJobs, listStream, LOG_LEVELS, type JobStatus, type LogLevel } from '../../store/index.js';
+import { readJobStream } from '../../lifecycle/index.js';
+import { findJob, JOB_STATUSES, listJobs, LOG_LEVELS, type JobStatus, type LogLevel } from '../../store/index.js';
 import { decodeNumberCursor, encodeNumberCursor } from '../cursor.js';
 import { idParams, pageQuery, responses, uuid } from '../schemas.js';
 import { jobView } from '../views.js';
 
-export function jobRoutes(app: FastifyInstance, db: Db): void {
+export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void {
   app.get<{ Querystring: { limit: number; cursor?: string; status?: JobStatus[]; workflowId?: string } }>(
     '/v1/jobs',
     {
@@ -63,6 +65,7 @@ export function jobRoutes(app: FastifyInstance, db: Db): void {
       schema: {
         tags: ['jobs'],
         summary: "A job's events and log lines in order; poll with afterSeq = the last seq seen",
+        description: 'Archived rows (past the retention hot window) are read back from blob storage transparently; archived is true when any of the stream is archived.',
         params: idParams,
         querystring: {
           type: 'object',
@@ -81,6 +84,7 @@ export function jobRoutes(app: FastifyInstance, db: Db): void {
               status: { type: 'string' },
               items: { type: 'array', items: { $ref: 'StreamEntry#' } },
               nextAfterSeq: { type: 'integer' },
+              archived: { type: 'boolean' },
             },
           },
         }),
@@ -89,7 +93,7 @@ export function jobRoutes(app: FastifyInstance, db: Db): void {
     async (req) => {
       const job = await findJob(db, req.principal.organizationId, req.params.id);
       if (!job) throw new NotFoundError('job', req.params.id);
-      const items = await listStream(db, req.principal.organizationId, job, {
+      const { items, archived } = await readJobStream(db, blobs, req.principal.organizationId, job, {
         afterSeq: req.query.afterSeq,
         minLevel: req.query.level ? LOG_LEVELS[req.query.level] : undefined,
         limit: req.query.limit,
@@ -99,6 +103,7 @@ export function jobRoutes(app: FastifyInstance, db: Db): void {
         status: job.status,
         items,
         nextAfterSeq: items.length > 0 ? items[items.length - 1]!.seq : req.query.afterSeq,
+        archived,
       };
     },
   );

@@ -26,8 +26,9 @@ CREATE TABLE stepwise.retention_policies (
     OR (archive_retention_days >= 2192 AND (delete_after_days IS NULL OR delete_after_days >= 2192)))
 );
 
--- One blob of archived data: many jobs of one organization, one gzip member
--- per job, so a reader decompresses only its job's member.
+-- One blob of archived data: many jobs of one organization in gzip members
+-- of up to 32 jobs (lifecycle/archive-format.ts), so a reader decompresses
+-- only the member holding its job.
 CREATE TABLE stepwise.archive_blobs (
   blob_key        varchar(512) PRIMARY KEY,
   organization_id uuid         NOT NULL,
@@ -49,7 +50,8 @@ CREATE TABLE stepwise.execution_log_archives (
   organization_id uuid         NOT NULL,
   job_id          uuid         NOT NULL,
   blob_key        varchar(512) NOT NULL REFERENCES stepwise.archive_blobs (blob_key),
-  -- Where this job's gzip member sits in the blob.
+  -- Where the gzip member holding this job sits in the blob (shared by the
+  -- member's jobs, as are compressed_size and sha256).
   byte_offset     bigint       NOT NULL CHECK (byte_offset >= 0),
   compressed_size integer      NOT NULL CHECK (compressed_size > 0),
   record_count    integer      NOT NULL CHECK (record_count > 0),
