@@ -16,6 +16,7 @@ import { clientRoutes } from './routes/clients.js';
 import { organizationRoutes } from './routes/organization.js';
 import { scheduleRoutes } from './routes/schedules.js';
 import { retentionRoutes } from './routes/retention.js';
+import { screenshotRoutes } from './routes/screenshots.js';
 import { clientSchema, errorSchema, jobSchema, streamEntrySchema, workflowSchema } from './schemas.js';
 
 /**
@@ -68,6 +69,7 @@ export async function buildApp({ db, logger, version, blobs }: AppOptions): Prom
   scheduleRoutes(app, db);
   webhookRoutes(app, db);
   retentionRoutes(app, db);
+  screenshotRoutes(app, db, blobs);
   await app.ready();
   return app;
 }

@@ -24,11 +24,6 @@ export interface BlobConfig {
   readonly azureConnectionString: string | undefined;
   /** STEPWISE_AZURE_CONTAINER: created on first use if missing. */
   readonly azureContainer: string;
-  /**
-   * STEPWISE_RESULT_INLINE_BYTES: a job result larger than this is stored as a blob and the
-   * jobs row keeps only a reference (seed 002 Phase 4; 64 KB keeps rows out of TOAST churn).
-   */
-  readonly resultInlineBytes: number;
 }
 
 export interface WorkerConfig {
@@ -50,6 +45,11 @@ export interface WorkerConfig {
   readonly shutdownGraceMs: number;
   /** How long a checkpoint lives (a FAILED job's is kept this long for retry-from-failed-step). */
   readonly checkpointTtlMs: number;
+  /**
+   * STEPWISE_RESULT_INLINE_BYTES: a job result larger than this goes to blob storage and the
+   * jobs row keeps only a reference (seed 002 Phase 4: Job.result holds a summary, not bulk).
+   */
+  readonly resultInlineBytes: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -97,6 +97,7 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
     httpMaxResponseBytes: int(env, 'STEPWISE_HTTP_MAX_RESPONSE_BYTES', 256 * 1024, 0, 64 * 1024 * 1024),
     shutdownGraceMs: int(env, 'STEPWISE_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     checkpointTtlMs: int(env, 'STEPWISE_CHECKPOINT_TTL_MS', 24 * 3600 * 1000, 60_000, 90 * 24 * 3600 * 1000),
+    resultInlineBytes: int(env, 'STEPWISE_RESULT_INLINE_BYTES', 64 * 1024, 0, 1024 * 1024),
     ...overrides.worker,
   };
   const dataDir = resolve(overrides.dataDir ?? env.STEPWISE_DATA_DIR ?? '.stepwise/data');
@@ -138,6 +139,5 @@ function loadBlobConfig(env: Env, dataDir: string): BlobConfig {
     dir: resolve(env.STEPWISE_BLOB_DIR || resolve(dataDir, 'blobs')),
     azureConnectionString,
     azureContainer,
-    resultInlineBytes: int(env, 'STEPWISE_RESULT_INLINE_BYTES', 64 * 1024, 0, 1024 * 1024),
   };
 }

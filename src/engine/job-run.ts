@@ -5,6 +5,7 @@ import {
   type Checkpoint,
   type ClaimedJob,
   type JobStatus,
+  type JobResultRef,
   type JobSuspension,
   type LogLevel,
   type StreamKind,
@@ -54,7 +55,8 @@ export class JobRun {
     return { input: this.job.input ?? null, steps: this.outputs };
   }
 
-  emit(kind: StreamKind, level: LogLevel, stepIndex: number | null, message: string, data?: unknown): void {
+  /** Append a stream row; returns its seq. */
+  emit(kind: StreamKind, level: LogLevel, stepIndex: number | null, message: string, data?: unknown): number {
     if (message.includes('\u0000')) message = String(storableJson(message).value);
     if (data !== undefined && data !== null) data = storableJson(data).value;
     this.recorder.append({
@@ -68,6 +70,7 @@ export class JobRun {
       message,
       data: data ?? null,
     });
+    return this.seq;
   }
 
   saveCheckpoint(): void {
@@ -79,7 +82,7 @@ export class JobRun {
     });
   }
 
-  finish(status: JobStatus, result: unknown, error?: JobError, maxRetriesReached = false): void {
+  finish(status: JobStatus, result: unknown, error?: JobError, maxRetriesReached = false, resultRef?: JobResultRef): void {
     this.recorder.complete({
       jobId: this.job.id,
       status,
@@ -92,6 +95,7 @@ export class JobRun {
       lastSeq: this.seq,
       maxRetriesReached,
       hasCheckpoint: this.resumed,
+      ...(resultRef ? { resultRef } : {}),
     });
   }
 

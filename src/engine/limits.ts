@@ -5,5 +5,9 @@ export const LIMITS = {
   /** A step output up to this size is kept in its STEP_COMPLETED row for the timeline. */
   inlineOutputBytes: 512,
   resultBytes: 1024 * 1024,
+  /** A log line's data object over this many bytes of JSON is replaced by its size (a marker, not the data). */
+  logDataBytes: 16 * 1024,
+  /** One captured screenshot/artifact; a full-page PNG of a long page is a few MB. */
+  artifactBytes: 20 * 1024 * 1024,
 } as const;
 

@@ -14,3 +14,6 @@ export * from './webhooks.js';
 export * from './retention.js';
 export * from './archives.js';
 export * from './stream-partitions.js';
+export * from './screenshots.js';
+export * from './blob-deletions.js';
+export * from './job-results.js';

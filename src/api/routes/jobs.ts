@@ -7,6 +7,7 @@ import { findJob, JOB_STATUSES, listJobs, LOG_LEVELS, type JobStatus, type LogLe
 import { decodeNumberCursor, encodeNumberCursor } from '../cursor.js';
 import { idParams, pageQuery, responses, uuid } from '../schemas.js';
 import { jobView } from '../views.js';
+import { withStoredResult } from '../../engine/results.js';
 
 export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void {
   app.get<{ Querystring: { limit: number; cursor?: string; status?: JobStatus[]; workflowId?: string } }>(
@@ -55,7 +56,13 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
     async (req) => {
       const job = await findJob(db, req.principal.organizationId, req.params.id);
       if (!job) throw new NotFoundError('job', req.params.id);
-      return jobView(job);
+      // A large result is in blob storage and the row holds NULL: read it back transparently.
+      const full = await withStoredResult(db, blobs, job);
+      const stored = full.resultStored;
+      return {
+        ...jobView(full),
+        resultStored: stored && { sizeBytes: stored.sizeBytes, storedBytes: stored.storedBytes, sha256: stored.sha256 },
+      };
     },
   );
 
