@@ -216,7 +216,8 @@ async function succeed(run: JobRun, options: ExecutorOptions): Promise<void> {
     // Seed 002 Phase 4: large results live in blob storage; the jobs row keeps a reference.
     try {
       resultRef = await storeLargeResult(options.artifacts.blobs, run.job.organizationId, run.job.id, JSON.stringify(result));
-      result = null;
+      // SQL NULL (not JSON null) in the row: the reference in job_result_archives is the result.
+      result = undefined;
     } catch (err) {
       // The result still fits the jobs row (<= 1 MB): keep it there rather than fail a finished job.
       run.emit('LOG', 'WARN', null, `result of ${resultBytes} bytes kept inline: blob store failed (${err instanceof Error ? err.message : String(err)})`, {

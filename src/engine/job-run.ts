@@ -58,6 +58,8 @@ export class JobRun {
   /** Append a stream row; returns its seq. */
   emit(kind: StreamKind, level: LogLevel, stepIndex: number | null, message: string, data?: unknown): number {
     if (message.includes('\u0000')) message = String(storableJson(message).value);
+    // Every row's message is bounded, whatever produced it (a JOB_FAILED row quotes the step's error).
+    if (message.length > LIMITS.logMessage) message = truncate(message, LIMITS.logMessage);
     if (data !== undefined && data !== null) data = storableJson(data).value;
     this.recorder.append({
       organizationId: this.job.organizationId,
