@@ -22,7 +22,7 @@ export interface StorageDataOptions {
   /** Stream rows per job (seed 002: 3,000,000 / 50,000 = 60). */
   rowsPerJob: number;
   organizations: number;
-  /** The last month ends here. */
+  /** The data ends here: the last month is the one holding the instant before `end`. */
   end: Date;
   onProgress?: (message: string) => void;
 }
@@ -44,7 +44,8 @@ export async function generateStorageDataset(db: Db, opts: StorageDataOptions): 
   const orgIds = Array.from({ length: opts.organizations }, () => uuidv7());
   const wfIds = orgIds.map(() => uuidv7());
   const end = opts.end;
-  const from = new Date(Date.UTC(end.getUTCFullYear(), end.getUTCMonth() - opts.months + 1, 1));
+  const last = new Date(end.getTime() - 1);
+  const from = new Date(Date.UTC(last.getUTCFullYear(), last.getUTCMonth() - opts.months + 1, 1));
   await db.transaction(async (tx) => {
     await tx.query(
       `INSERT INTO stepwise.organizations (id, name, created_at) SELECT id, 'storage org ' || n, $2

@@ -11,6 +11,7 @@ import { runWorker } from './worker.js';
 import { runWorkflow } from './run.js';
 import { scheduleCommands } from './schedules.js';
 import { jobCommands } from './jobs.js';
+import { lifecycleCommands } from './lifecycle.js';
 
 function intOption(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -107,6 +108,7 @@ program
 
 scheduleCommands(program, (cmd) => config(cmd));
 jobCommands(program, (cmd) => config(cmd));
+lifecycleCommands(program, (cmd) => config(cmd));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (isStepwiseError(err)) {

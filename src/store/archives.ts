@@ -80,6 +80,11 @@ export const STREAM_CLOCK_SKEW_MS = 24 * 3600 * 1000;
  * The stream rows of `jobs` after each one's archived seq, as JSON lines, in
  * (job, seq) order. The line is built in SQL: on a server that work runs in
  * the PostgreSQL process, in parallel with the compression here.
+ * `job_id = ANY(array)` rather than a join to unnest(): with the join the
+ * planner hashed every row of every month since the oldest job (2.2 s for
+ * 800 jobs over 720,000 rows here); the array probes the job_id index of
+ * each partition instead. Rows at or below a job's archived seq are
+ * dropped here (they exist only when a partition awaits its drop).
  */
 export async function readStreamForArchive(
   db: Queryable,
@@ -95,13 +100,17 @@ export async function readStreamForArchive(
             || ',"kind":' || l.kind || ',"level":' || l.level
             || ',"message":' || to_json(l.message)::text
             || ',"data":' || coalesce(l.data::text, 'null') || '}' AS line
-       FROM unnest($2::uuid[], $3::int[]) AS u(job, after)
-       JOIN stepwise.execution_log l ON l.job_id = u.job AND l.seq > u.after
-      WHERE l.organization_id = $1 AND l.ts >= $4
+       FROM stepwise.execution_log l
+      WHERE l.job_id = ANY($2::uuid[]) AND l.organization_id = $1 AND l.ts >= $3
       ORDER BY l.job_id, l.seq`,
-    [organizationId, jobs.map((j) => j.jobId), jobs.map((j) => j.afterSeq), notBefore.toISOString()],
+    [organizationId, jobs.map((j) => j.jobId), notBefore.toISOString()],
   );
-  return rows.map((r) => ({ jobId: r.job_id, seq: r.seq, tsMicros: r.us, line: r.line }));
+  const after = new Map(jobs.map((j) => [j.jobId, j.afterSeq]));
+  const out: ArchiveLine[] = [];
+  for (const r of rows) {
+    if (r.seq > (after.get(r.job_id) ?? 0)) out.push({ jobId: r.job_id, seq: r.seq, tsMicros: r.us, line: r.line });
+  }
+  return out;
 }
 
 /** One job's stretch inside an archive blob. */

@@ -77,3 +77,18 @@ export async function allArchivedRows(db: Queryable, blobs: BlobStore): Promise<
   }
   return out;
 }
+
+/** A BlobStore that delegates to `base` except for the methods given (to inject failures). */
+export function wrapBlobStore(base: BlobStore, overrides: Partial<BlobStore>): BlobStore {
+  return {
+    kind: overrides.kind ?? base.kind,
+    put: overrides.put ?? ((k, b, o) => base.put(k, b, o)),
+    get: overrides.get ?? ((k) => base.get(k)),
+    getStream: overrides.getStream ?? ((k) => base.getStream(k)),
+    delete: overrides.delete ?? ((k) => base.delete(k)),
+    exists: overrides.exists ?? ((k) => base.exists(k)),
+    list: overrides.list ?? ((p) => base.list(p)),
+    signedReadUrl: overrides.signedReadUrl ?? ((k, s) => base.signedReadUrl(k, s)),
+    close: overrides.close ?? (() => base.close()),
+  };
+}
