@@ -25,7 +25,7 @@ export async function serve(config: Config, opts: { worker: boolean }): Promise<
   }
   const blobs = await createBlobStore(config.blob);
   const app = await buildApp({ db, logger, version: VERSION, blobs });
-  const worker = opts.worker ? new Worker(db, config.worker, logger) : undefined;
+  const worker = opts.worker ? new Worker(db, config.worker, logger, undefined, { blobs }) : undefined;
   // Every process runs a scheduler; an advisory lock makes one of them the leader per tick.
   const scheduler = new Scheduler(db, {}, logger);
   const stopMaintenance = scheduleMaintenance(db, logger);

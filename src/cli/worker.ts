@@ -15,12 +15,12 @@ export async function runWorker(config: Config): Promise<void> {
     );
   }
   const { db, logger } = await openRuntime(config);
-  const worker = new Worker(db, config.worker, logger);
+  const blobs = await createBlobStore(config.blob);
+  const worker = new Worker(db, config.worker, logger, undefined, { blobs });
   // Every process runs a scheduler; an advisory lock makes one of them the leader per tick.
   const scheduler = new Scheduler(db, {}, logger);
   const stopMaintenance = scheduleMaintenance(db, logger);
   // Daily archival and retention; a lease makes one process per database do it.
-  const blobs = await createBlobStore(config.blob);
   const lifecycle = new MaintenanceLoop(db, blobs, logger);
   await worker.start();
   scheduler.start();

@@ -1,7 +1,8 @@
-import type { Db } from '../db/index.js';
+import type { Db, Queryable } from '../db/index.js';
 import { type BlobStore, sha256Hex, toBuffer } from '../blob/index.js';
 import { PayloadTooLargeError, UnavailableError, ValidationError } from '../errors/index.js';
 import {
+  getRetentionPolicy,
   insertScreenshot,
   markScreenshotBlobStored,
   pinScreenshotBlob,
@@ -34,10 +35,16 @@ export type RetainUntil = (organizationId: string, capturedAt: Date) => Promise<
 const DAY_MS = 86_400_000;
 
 /**
- * Stand-in until the organization's `screenshot` retention policy is consulted
- * (src/lifecycle, issue 5 item 2): the seed's default of 30 days hot plus 365 archived.
+ * retain_until from the organization's `screenshot` retention policy: captured
+ * time + deleteAfterDays, or null (kept for ever) when the policy never deletes,
+ * which is the default policy. Same rule as lifecycle/retention.ts retainUntil.
  */
-export const defaultRetainUntil: RetainUntil = async (_org, capturedAt) => new Date(capturedAt.getTime() + (30 + 365) * DAY_MS);
+export function policyRetainUntil(db: Queryable): RetainUntil {
+  return async (organizationId, capturedAt) => {
+    const policy = await getRetentionPolicy(db, organizationId, 'screenshot');
+    return policy.deleteAfterDays === null ? null : new Date(capturedAt.getTime() + policy.deleteAfterDays * DAY_MS);
+  };
+}
 
 /** What the engine needs to store artifacts: the database, the blob store and the retention rule. */
 export interface ArtifactSink {

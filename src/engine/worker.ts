@@ -23,13 +23,13 @@ import { CancelledError, LeaseLostError, ShutdownError } from './aborts.js';
 import { executeJob, type ExecutorPorts } from './executor.js';
 import { Recorder } from './recorder.js';
 import type { BlobStore } from '../blob/index.js';
-import { defaultRetainUntil, type ArtifactSink, type RetainUntil } from './artifacts.js';
+import { policyRetainUntil, type ArtifactSink, type RetainUntil } from './artifacts.js';
 
 /** What a worker needs besides the database, when configured. */
 export interface WorkerOptions {
   /** Where screenshots/artifacts and large results go; without it steps cannot capture and results stay inline. */
   blobs?: BlobStore | undefined;
-  /** retain_until of a new screenshot (the organization's screenshot retention policy). */
+  /** retain_until of a new screenshot; default: the organization's screenshot retention policy. */
   retainUntil?: RetainUntil | undefined;
 }
 
@@ -76,7 +76,7 @@ export class Worker {
     options: WorkerOptions = {},
   ) {
     this.artifacts = options.blobs
-      ? { db, blobs: options.blobs, retainUntil: options.retainUntil ?? defaultRetainUntil }
+      ? { db, blobs: options.blobs, retainUntil: options.retainUntil ?? policyRetainUntil(db) }
       : undefined;
     this.id = id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.ports = { findSignal: (org, jobId, name) => findPendingSignal(db, org, jobId, name) };

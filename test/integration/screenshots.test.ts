@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/index.js';
 import { BlobUnavailableError, FsBlobStore, sha256Hex, type BlobStore } from '../../src/blob/index.js';
 import { AzureBlobStore } from '../../src/blob/azure.js';
-import { captureArtifact, defaultRetainUntil, type ArtifactSink, type CaptureTarget } from '../../src/engine/artifacts.js';
+import { captureArtifact, policyRetainUntil, type ArtifactSink, type CaptureTarget } from '../../src/engine/artifacts.js';
 import { Recorder, defineWorkflow, startRuns } from '../../src/engine/index.js';
 import { JobRun } from '../../src/engine/job-run.js';
 import { captureTarget } from '../../src/engine/step-attempts.js';
@@ -18,6 +18,7 @@ import {
   pinScreenshotBlob,
   reconcileScreenshotRefs,
   softDeleteScreenshot,
+  upsertRetentionPolicy,
   type Screenshot,
 } from '../../src/store/index.js';
 import { client, expectError } from '../helpers/api.js';
@@ -38,7 +39,7 @@ beforeAll(async () => {
   t = await createTestDb();
   root = await mkdtemp(join(tmpdir(), 'stepwise-shots-'));
   blobs = new FsBlobStore(root);
-  sink = { db: t.db, blobs, retainUntil: defaultRetainUntil };
+  sink = { db: t.db, blobs, retainUntil: policyRetainUntil(t.db) };
   orgA = await seedOrg(t.db, 'shots-a');
   orgB = await seedOrg(t.db, 'shots-b');
   app = await buildApp({ db: t.db, logger: silentLogger, version: 'test', blobs });
@@ -111,6 +112,16 @@ describe('capture', () => {
     expect(rows.map((r) => r.kind)).toEqual([1, 30]);
     expect(rows[1]!.seq).toBe(shot.streamSeq);
     expect(rows[1]!.data.screenshotId).toBe(shot.id);
+  });
+
+  it("retain_until follows the organization's screenshot retention policy (default: kept for ever)", async () => {
+    const org = await seedOrg(t.db, 'shots-policy');
+    const job = await newJob(org.organizationId);
+    const kept = await captureArtifact(sink, target(org.organizationId, job), { bytes: makePng(2, 2, 40) });
+    expect(kept.retainUntil).toBeNull();
+    await upsertRetentionPolicy(t.db, org.organizationId, 'screenshot', { hotRetentionDays: 7, archiveRetentionDays: 30, deleteAfterDays: 90 });
+    const dated = await captureArtifact(sink, target(org.organizationId, job), { bytes: makePng(2, 2, 41) });
+    expect(dated.retainUntil!.getTime() - dated.capturedAt.getTime()).toBe(90 * 86_400_000);
   });
 
   it('refuses empty and oversized artifacts before touching storage', async () => {
@@ -291,7 +302,7 @@ describe('Azure backend: signed URL through the API', () => {
   beforeAll(async () => {
     azurite = await startAzurite();
     const store = AzureBlobStore.fromConnectionString(azurite.connectionString, 'shots');
-    azureSink = { db: t.db, blobs: store, retainUntil: defaultRetainUntil };
+    azureSink = { db: t.db, blobs: store, retainUntil: policyRetainUntil(t.db) };
     azureApp = await buildApp({ db: t.db, logger: silentLogger, version: 'test', blobs: store });
   });
   afterAll(async () => {
