@@ -1,6 +1,7 @@
 import type { BlobStore } from '../blob/index.js';
 import type { Db } from '../db/index.js';
 import {
+  countBlobDeletions,
   deleteBlobDeletions,
   listBlobDeletions,
   reconcileScreenshotRefs,
@@ -16,6 +17,8 @@ export interface ScreenshotCleanupResult {
   blobsPending: number;
   /** Stored copies whose reference count was repaired (captures that died mid-way). */
   refsRepaired: number;
+  /** Why blobs are pending: the blob store's error, or null. */
+  error: string | null;
 }
 
 export interface ScreenshotCleanupOptions {
@@ -43,8 +46,8 @@ export async function cleanupScreenshots(db: Db, blobs: BlobStore, options: Scre
     if (n < batchSize) break;
   }
   const refsRepaired = await reconcileScreenshotRefs(db, options.pinIdleMs ?? 3_600_000);
-  const { deleted, pending } = await processBlobDeletions(db, blobs, batchSize);
-  return { softDeleted, blobsDeleted: deleted, blobsPending: pending, refsRepaired };
+  const { deleted, pending, error } = await processBlobDeletions(db, blobs, batchSize);
+  return { softDeleted, blobsDeleted: deleted, blobsPending: pending, refsRepaired, error };
 }
 
 /**
@@ -52,24 +55,29 @@ export async function cleanupScreenshots(db: Db, blobs: BlobStore, options: Scre
  * results of deleted jobs), forgetting each key only after its blob is gone.
  * Stops at the first blob-store failure and reports what is left.
  */
-export async function processBlobDeletions(db: Db, blobs: BlobStore, batchSize = 500): Promise<{ deleted: number; pending: number }> {
+export async function processBlobDeletions(
+  db: Db,
+  blobs: BlobStore,
+  batchSize = 500,
+): Promise<{ deleted: number; pending: number; error: string | null }> {
   let deleted = 0;
   for (;;) {
     const keys = await listBlobDeletions(db, batchSize);
-    if (keys.length === 0) return { deleted, pending: 0 };
+    if (keys.length === 0) return { deleted, pending: 0, error: null };
     const done: string[] = [];
     try {
       for (const key of keys) {
         await blobs.delete(key);
         done.push(key);
       }
-    } catch {
+    } catch (err) {
       await deleteBlobDeletions(db, done);
       deleted += done.length;
-      return { deleted, pending: (await listBlobDeletions(db, 1_000_000)).length };
+      const error = err instanceof Error ? err.message : String(err);
+      return { deleted, pending: await countBlobDeletions(db), error };
     }
     await deleteBlobDeletions(db, done);
     deleted += done.length;
-    if (keys.length < batchSize) return { deleted, pending: 0 };
+    if (keys.length < batchSize) return { deleted, pending: 0, error: null };
   }
 }

@@ -9,6 +9,12 @@ export async function listBlobDeletions(db: Queryable, limit: number): Promise<s
   return rows.map((r) => r.blob_key);
 }
 
+/** How many blob deletions are queued. */
+export async function countBlobDeletions(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM stepwise.blob_deletions`);
+  return rows[0]?.n ?? 0;
+}
+
 /** Forget queued keys whose blobs are deleted. */
 export async function deleteBlobDeletions(db: Queryable, keys: string[]): Promise<void> {
   if (keys.length === 0) return;

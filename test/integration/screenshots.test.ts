@@ -278,6 +278,7 @@ describe('cleanup and reference counting', () => {
     });
     const first = await cleanupScreenshots(t.db, broken);
     expect(first.blobsPending).toBe(1);
+    expect(first.error).toMatch(/unreachable/);
     expect(await blobs.exists(shot.blobKey)).toBe(true);
     const second = await cleanupScreenshots(t.db, blobs);
     expect(second).toMatchObject({ blobsDeleted: 1, blobsPending: 0 });
