@@ -90,7 +90,8 @@ export class JobRun {
       status,
       completedAt: new Date(),
       result,
-      errorCode: error?.code ?? null,
+      // jobs.error_code is varchar(100): a longer code would get the whole record refused.
+      errorCode: error ? truncate(error.code, LIMITS.errorCode) : null,
       errorMessage: error ? truncate(String(storableJson(error.message).value), LIMITS.errorMessage) : null,
       errorStep: error?.step ?? null,
       stepsCompleted: this.nextStep,
@@ -107,7 +108,7 @@ export class JobRun {
       status,
       runAt,
       lastSeq: this.seq,
-      ...(retry ? { retry: { errorCode: retry.code, errorMessage: truncate(retry.message, LIMITS.errorMessage), errorStep: retry.step } } : {}),
+      ...(retry ? { retry: { errorCode: truncate(retry.code, LIMITS.errorCode), errorMessage: truncate(retry.message, LIMITS.errorMessage), errorStep: retry.step } } : {}),
     });
   }
 
