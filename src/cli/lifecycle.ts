@@ -16,9 +16,12 @@ function timeOption(flag: string) {
   };
 }
 
+/** Commander stores a parser's null as "", so "never" travels as this and becomes null in the action. */
+const NEVER = -1;
+
 function daysOption(flag: string, nullable: boolean) {
-  return (value: string): number | null => {
-    if (nullable && value === 'never') return null;
+  return (value: string): number => {
+    if (nullable && value === 'never') return NEVER;
     const n = Number(value);
     if (!Number.isInteger(n) || n < 1 || n > 36_500) throw new InvalidArgumentError(`${flag} must be a whole number of days from 1 to 36500${nullable ? ', or never' : ''}`);
     return n;
@@ -89,14 +92,14 @@ export function lifecycleCommands(program: Command, config: (cmd: Command) => Co
     .option('--hot-days <n>', 'days kept in PostgreSQL', daysOption('--hot-days', false))
     .option('--archive-days <n>', 'days kept at least, archived', daysOption('--archive-days', false))
     .option('--delete-after-days <n>', 'days after which archives are deleted, or never', daysOption('--delete-after-days', true))
-    .action(async (type: string, opts: KeyOption & { hotDays?: number; archiveDays?: number; deleteAfterDays?: number | null }, cmd: Command) => {
+    .action(async (type: string, opts: KeyOption & { hotDays?: number; archiveDays?: number; deleteAfterDays?: number }, cmd: Command) => {
       const resourceType = parseResourceType(type);
       await withOrg(config(cmd), opts, `/v1/retention-policies/${resourceType}`, async (db, p) => {
         const current = await getRetentionPolicy(db, p.organizationId, resourceType);
         return setRetentionPolicy(db, p.organizationId, resourceType, {
           hotRetentionDays: opts.hotDays ?? current.hotRetentionDays,
           archiveRetentionDays: opts.archiveDays ?? current.archiveRetentionDays,
-          deleteAfterDays: opts.deleteAfterDays === undefined ? current.deleteAfterDays : opts.deleteAfterDays,
+          deleteAfterDays: opts.deleteAfterDays === undefined ? current.deleteAfterDays : opts.deleteAfterDays === NEVER ? null : opts.deleteAfterDays,
         });
       });
     });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
-import { gunzip, gunzipSync, gzip } from 'node:zlib';
+import { gunzip, gzip } from 'node:zlib';
 import type { RestoredRow } from '../store/index.js';
 
 const gzipAsync = promisify(gzip);
@@ -48,9 +48,9 @@ export function sha256Hex(bytes: Buffer): string {
 }
 
 /** The number of lines (headers + rows) in a whole blob: the verification count. */
-export function countBlobLines(blob: Buffer): number {
-  // gunzip reads concatenated members as one stream.
-  const text = gunzipSync(blob);
+export async function countBlobLines(blob: Buffer): Promise<number> {
+  // gunzip reads concatenated members as one stream (off the event loop, on the thread pool).
+  const text = await gunzipAsync(blob);
   let n = 0;
   for (let i = text.indexOf(10); i !== -1; i = text.indexOf(10, i + 1)) n++;
   return n;

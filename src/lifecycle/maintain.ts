@@ -14,6 +14,8 @@ import {
 } from '../store/index.js';
 import { archiveExecutionLogs, DEFAULT_ARCHIVE_OPTIONS, type ArchiveHooks, type ArchiveReport } from './archiver.js';
 import { collectUnreferencedBlobs, sweepOrphanArchiveBlobs } from './blob-gc.js';
+import { archiveJobResults, type ResultArchiveReport } from './result-archiver.js';
+import { cleanupScreenshots, type ScreenshotCleanupResult } from './screenshot-cleanup.js';
 import { deleteCutoff, hotCutoff } from './retention.js';
 
 export const MAINTENANCE_LEASE = 'maintenance';
@@ -36,6 +38,10 @@ export interface MaintenanceReport {
   asOf: string;
   dryRun: boolean;
   executionLog: ArchiveReport;
+  /** Results of jobs past the job_result hot window moved to blob storage (seed 002 Phase 4). */
+  jobResults: ResultArchiveReport;
+  /** Screenshots past retain_until (null in a dry run). */
+  screenshots: ScreenshotCleanupResult | null;
   partitions: {
     /** Month partitions dropped whole (or, in a dry run, those old enough to be). */
     dropped: string[];
@@ -57,8 +63,9 @@ function monthStart(d: Date): Date {
 /**
  * One maintenance run (`stepwise maintain`, and daily inside serve/worker):
  * archive streams past each organization's hot window, drop month partitions
- * whose rows are all archived, delete archives past delete-after, and delete
- * blobs nothing refers to. Only one process runs it at a time (a lease row);
+ * whose rows are all archived, delete archives past delete-after, move old
+ * large job results to blob storage, clean up expired screenshots, and
+ * delete blobs nothing refers to. Only one process runs it at a time (a lease row);
  * a second gets ConflictError. Every step is idempotent, so a run that died
  * anywhere is finished by the next one.
  */
@@ -121,12 +128,16 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
         expired.rows += c.rows;
       }
     }
+    const jobResults = await archiveJobResults(db, blobs, await listPoliciesForAllOrganizations(db, 'job_result'), { asOf, dryRun });
+    const screenshots = dryRun ? null : await cleanupScreenshots(db, blobs, { asOf });
     const blobsDeleted = dryRun ? 0 : await collectUnreferencedBlobs(db, blobs);
     const orphanBlobs = (await sweepOrphanArchiveBlobs(db, blobs, dryRun)).length;
     return {
       asOf: asOf.toISOString(),
       dryRun,
       executionLog,
+      jobResults,
+      screenshots,
       partitions,
       expired,
       blobsDeleted,

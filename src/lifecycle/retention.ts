@@ -3,6 +3,7 @@ import { ValidationError } from '../errors/index.js';
 import {
   PHI_AUDIT_MIN_DAYS,
   RETENTION_RESOURCE_TYPES,
+  getRetentionPolicy,
   upsertRetentionPolicy,
   type RetentionPolicy,
   type RetentionResourceType,
@@ -94,4 +95,13 @@ export function deleteCutoff(policy: RetentionSettings, asOf: Date): Date | null
 /** When data written at `writtenAt` may be deleted under the policy (null: never); screenshots' retain_until. */
 export function retainUntil(policy: RetentionSettings, writtenAt: Date): Date | null {
   return policy.deleteAfterDays === null ? null : new Date(writtenAt.getTime() + policy.deleteAfterDays * DAY_MS);
+}
+
+/**
+ * retain_until for screenshots captured now, from the organization's
+ * screenshot policy (delete-after; null keeps them). Hand it to the capture
+ * facility (engine/artifacts.ts) in place of its fixed default.
+ */
+export function screenshotRetainUntil(db: Queryable): (organizationId: string, capturedAt: Date) => Promise<Date | null> {
+  return async (organizationId, capturedAt) => retainUntil(await getRetentionPolicy(db, organizationId, 'screenshot'), capturedAt);
 }

@@ -242,4 +242,30 @@ describe('archival', () => {
     expect((await blobs.list('')).length).toBeLessThan(keys);
     expect((await blobs.list(`archive/execution_log/${orgs[1]}/`))).toEqual([]);
   });
+
+  it('moves large results of old jobs to blob storage; GET /v1/jobs/:id reads them back; small ones stay', async () => {
+    const { rows } = await t.db.query<{ id: string; organization_id: string }>(
+      `SELECT id, organization_id FROM stepwise.jobs WHERE organization_id = $1 ORDER BY run_number LIMIT 3`,
+      [orgs[0]!],
+    );
+    const big = { rows: Array.from({ length: 200 }, (_, i) => ({ line: i, member: `M${100000 + i}`, status: 'active' })) };
+    await t.db.query(`UPDATE stepwise.jobs SET result = $2 WHERE id = ANY($1::uuid[])`, [[rows[0]!.id, rows[1]!.id], JSON.stringify(big)]);
+    await t.db.query(`UPDATE stepwise.jobs SET result = '{"ok":true}' WHERE id = $1`, [rows[2]!.id]);
+    const dry = await runMaintenance(t.db, blobs, { asOf: new Date(NOW.getTime() + 800 * DAY), dryRun: true });
+    expect(dry.jobResults.jobs).toBe(2);
+    const report = await runMaintenance(t.db, blobs, { asOf: new Date(NOW.getTime() + 800 * DAY) });
+    expect(report.jobResults.jobs).toBe(2);
+    expect(report.jobResults.compressedBytes).toBeLessThan(report.jobResults.rawBytes);
+    const { rows: after } = await t.db.query<{ id: string; result: unknown }>(
+      `SELECT id, result FROM stepwise.jobs WHERE id = ANY($1::uuid[]) ORDER BY run_number`,
+      [rows.map((r) => r.id)],
+    );
+    expect(after.map((r) => r.result)).toEqual([null, null, { ok: true }]);
+    const api = client(app, (await createApiKey(t.db, orgs[0]!, { name: 'results' })).key);
+    const res = await api.get(`/v1/jobs/${rows[0]!.id}`);
+    expect(res.status).toBe(200);
+    expect(res.body.result).toEqual(big);
+    const again = await runMaintenance(t.db, blobs, { asOf: new Date(NOW.getTime() + 800 * DAY) });
+    expect(again.jobResults.jobs).toBe(0);
+  });
 });
