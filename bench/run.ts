@@ -6,18 +6,21 @@
 import { log, STATS_MODES, type BenchOptions, type StatsMode } from './lib.js';
 import { scale, SCALE_USAGE, ScaleUsageError } from './scale.js';
 import { steps } from './steps.js';
+import { storage } from './storage.js';
 import { throughput } from './throughput.js';
 
 // A Map, not an object literal: `bench -- toString` must be an unknown scenario.
 const SCENARIOS = new Map<string, (opts: BenchOptions) => Promise<void>>([
   ['throughput', throughput],
   ['steps', steps],
+  ['storage', storage],
 ]);
 
 /** Scenarios that parse their own options. */
 const OWN_OPTION_SCENARIOS = new Map<string, (args: string[]) => Promise<void>>([['scale', scale]]);
 
 const USAGE = `usage: npm run -s bench -- <scenario> [--jobs N] [--warmup N] [--stats ${STATS_MODES.join('|')}]
+       npm run -s bench -- storage [--months N] [--jobs-per-month N] [--rows-per-job N]
 scenarios: ${[...SCENARIOS.keys(), ...OWN_OPTION_SCENARIOS.keys()].join(', ')}
 ${SCALE_USAGE}`;
 
@@ -49,6 +52,15 @@ function parseOptions(args: string[]): BenchOptions {
         break;
       case '--warmup':
         opts.warmup = positiveInt('--warmup', value(), 0);
+        break;
+      case '--months':
+        opts.months = positiveInt('--months', value(), 2);
+        break;
+      case '--jobs-per-month':
+        opts.jobsPerMonth = positiveInt('--jobs-per-month', value(), 1);
+        break;
+      case '--rows-per-job':
+        opts.rowsPerJob = positiveInt('--rows-per-job', value(), 3);
         break;
       case '--stats': {
         const mode = value();

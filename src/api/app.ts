@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
+import type { BlobStore } from '../blob/index.js';
 import type { Db } from '../db/index.js';
 import type { Logger } from '../util/logger.js';
 import { installAuth } from './auth.js';
@@ -14,6 +15,8 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { clientRoutes } from './routes/clients.js';
 import { organizationRoutes } from './routes/organization.js';
 import { scheduleRoutes } from './routes/schedules.js';
+import { retentionRoutes } from './routes/retention.js';
+import { screenshotRoutes } from './routes/screenshots.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import {
   clientSchema,
@@ -41,10 +44,12 @@ export interface AppOptions {
   db: Db;
   logger: Logger;
   version: string;
+  /** Where archived streams (and other large bytes) live; without it an archived job's stream answers 503. */
+  blobs?: BlobStore | undefined;
 }
 
 /** The HTTP API as a Fastify instance (not listening; `inject` works for tests). */
-export async function buildApp({ db, logger, version }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ db, logger, version, blobs }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     // Our own pino logger records errors (api/errors.ts); per-request logging is off for throughput.
     logger: false,
@@ -86,13 +91,15 @@ export async function buildApp({ db, logger, version }: AppOptions): Promise<Fas
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   healthRoutes(app, db, version);
   workflowRoutes(app, db);
-  jobRoutes(app, db);
+  jobRoutes(app, db, blobs);
   jobControlRoutes(app, db);
   clientRoutes(app, db);
   organizationRoutes(app, db);
   scheduleRoutes(app, db);
   webhookRoutes(app, db);
   analyticsRoutes(app, db);
+  retentionRoutes(app, db);
+  screenshotRoutes(app, db, blobs);
   await app.ready();
   return app;
 }

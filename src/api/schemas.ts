@@ -72,6 +72,11 @@ export const jobSchema = {
     idempotencyKey: nullableString,
     input: anyJson,
     result: anyJson,
+    // GET /v1/jobs/:id only: set when the result was read back from blob storage (the jobs row holds a reference).
+    resultStored: {
+      type: ['object', 'null'],
+      properties: { sizeBytes: { type: 'integer' }, storedBytes: { type: 'integer' }, sha256: { type: 'string' } },
+    },
     error: {
       type: ['object', 'null'],
       properties: { code: { type: 'string' }, message: { type: 'string' }, step: nullableString },

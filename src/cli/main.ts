@@ -12,6 +12,7 @@ import { runWorkflow } from './run.js';
 import { scheduleCommands } from './schedules.js';
 import { jobCommands } from './jobs.js';
 import { reconcileReadModel } from '../lifecycle/index.js';
+import { lifecycleCommands } from './lifecycle.js';
 
 function intOption(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -125,6 +126,7 @@ program
 
 scheduleCommands(program, (cmd) => config(cmd));
 jobCommands(program, (cmd) => config(cmd));
+lifecycleCommands(program, (cmd) => config(cmd));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (isStepwiseError(err)) {

@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/index.js';
 import { ValidationError } from '../errors/index.js';
+import { createBlobStore } from '../blob/index.js';
 import { startRuns, Worker } from '../engine/index.js';
+import { withStoredResult } from '../engine/results.js';
 import { findJob, listStream, TERMINAL_STATUSES, type Job } from '../store/index.js';
 import { openForKey, requireKey } from './context.js';
 
@@ -84,7 +86,8 @@ export async function runWorkflow(config: Config, workflowId: string, opts: RunO
       process.stdout.write(`${JSON.stringify({ jobId: run!.id, runNumber: run!.runNumber, status: run!.status })}\n`);
       return;
     }
-    const worker = new Worker(db, { ...config.worker, pollIntervalMs: 100 }, logger);
+    const blobs = await createBlobStore(config.blob);
+    const worker = new Worker(db, { ...config.worker, pollIntervalMs: 100 }, logger, undefined, { blobs });
     await worker.start();
     let job: Job | null;
     try {
@@ -97,7 +100,9 @@ export async function runWorkflow(config: Config, workflowId: string, opts: RunO
       await worker.stop();
     }
     const stream = await listStream(db, principal.organizationId, job, { limit: 5000 });
-    process.stdout.write(`${JSON.stringify({ job, stream }, null, 2)}\n`);
+    // A large result is in blob storage by reference: print it whole, as the API does.
+    const { resultStored: _ref, ...full } = await withStoredResult(db, blobs, job);
+    process.stdout.write(`${JSON.stringify({ job: full, stream }, null, 2)}\n`);
     if (job.status !== 'COMPLETED') process.exitCode = 1;
   } finally {
     await db.close();

@@ -1,7 +1,9 @@
 import { buildApp } from '../api/index.js';
+import { createBlobStore } from '../blob/index.js';
 import type { Config } from '../config/index.js';
 import { Worker } from '../engine/index.js';
 import { Scheduler } from '../engine/scheduler.js';
+import { MaintenanceLoop } from '../lifecycle/index.js';
 import { createApiKey } from '../security/index.js';
 import { createOrganization, getOrganizationCount } from '../store/index.js';
 import { onShutdownSignal, openRuntime, scheduleMaintenance, VERSION } from './runtime.js';
@@ -21,22 +23,28 @@ export async function serve(config: Config, opts: { worker: boolean }): Promise<
         `Its owner API key is shown this once; keep it:\n\n    ${key}\n\n`,
     );
   }
-  const app = await buildApp({ db, logger, version: VERSION });
-  const worker = opts.worker ? new Worker(db, config.worker, logger) : undefined;
+  const blobs = await createBlobStore(config.blob);
+  const app = await buildApp({ db, logger, version: VERSION, blobs });
+  const worker = opts.worker ? new Worker(db, config.worker, logger, undefined, { blobs }) : undefined;
   // Every process runs a scheduler; an advisory lock makes one of them the leader per tick.
   const scheduler = new Scheduler(db, {}, logger);
   const stopMaintenance = scheduleMaintenance(db, logger);
+  // Daily archival and retention; a lease makes one process per database do it.
+  const lifecycle = new MaintenanceLoop(db, blobs, logger);
   const address = await app.listen({ port: config.port, host: config.host });
   await worker?.start();
   scheduler.start();
+  lifecycle.start();
   const where = db.backend === 'pglite' ? `embedded PGlite at ${config.dataDir}` : 'PostgreSQL server';
   process.stdout.write(`Stepwise ${VERSION} listening on ${address} (${where}${worker ? ', worker running' : ''})\n`);
   process.stdout.write(`  health: ${address}/health   API docs: ${address}/openapi.json\n`);
   onShutdownSignal(async () => {
     stopMaintenance();
     await app.close();
+    await lifecycle.stop();
     await scheduler.stop();
     await worker?.stop();
+    await blobs.close();
     await db.close();
   }, logger);
 }

@@ -1,7 +1,9 @@
+import { createBlobStore } from '../blob/index.js';
 import type { Config } from '../config/index.js';
 import { ValidationError } from '../errors/index.js';
 import { Worker } from '../engine/index.js';
 import { Scheduler } from '../engine/scheduler.js';
+import { MaintenanceLoop } from '../lifecycle/index.js';
 import { onShutdownSignal, openRuntime, scheduleMaintenance } from './runtime.js';
 
 /** Workers alone: any number of these processes can share one PostgreSQL server. */
@@ -13,17 +15,23 @@ export async function runWorker(config: Config): Promise<void> {
     );
   }
   const { db, logger } = await openRuntime(config);
-  const worker = new Worker(db, config.worker, logger);
+  const blobs = await createBlobStore(config.blob);
+  const worker = new Worker(db, config.worker, logger, undefined, { blobs });
   // Every process runs a scheduler; an advisory lock makes one of them the leader per tick.
   const scheduler = new Scheduler(db, {}, logger);
   const stopMaintenance = scheduleMaintenance(db, logger);
+  // Daily archival and retention; a lease makes one process per database do it.
+  const lifecycle = new MaintenanceLoop(db, blobs, logger);
   await worker.start();
   scheduler.start();
+  lifecycle.start();
   process.stdout.write(`Stepwise worker ${worker.id} running (concurrency ${config.worker.concurrency})\n`);
   onShutdownSignal(async () => {
     stopMaintenance();
+    await lifecycle.stop();
     await scheduler.stop();
     await worker.stop();
+    await blobs.close();
     await db.close();
   }, logger);
 }

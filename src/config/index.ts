@@ -11,6 +11,19 @@ export interface Config {
   readonly dbPoolSize: number;
   readonly worker: WorkerConfig;
   readonly logLevel: string;
+  readonly blob: BlobConfig;
+}
+
+/** Where large bytes go (src/blob): screenshots, archived streams, large job results. */
+export interface BlobConfig {
+  /** STEPWISE_BLOB_BACKEND: 'fs' (default) or 'azure'. */
+  readonly backend: 'fs' | 'azure';
+  /** STEPWISE_BLOB_DIR: root of the fs backend; default `<dataDir>/blobs`. */
+  readonly dir: string;
+  /** STEPWISE_AZURE_STORAGE_CONNECTION_STRING (or AZURE_STORAGE_CONNECTION_STRING). */
+  readonly azureConnectionString: string | undefined;
+  /** STEPWISE_AZURE_CONTAINER: created on first use if missing. */
+  readonly azureContainer: string;
 }
 
 export interface WorkerConfig {
@@ -32,6 +45,11 @@ export interface WorkerConfig {
   readonly shutdownGraceMs: number;
   /** How long a checkpoint lives (a FAILED job's is kept this long for retry-from-failed-step). */
   readonly checkpointTtlMs: number;
+  /**
+   * STEPWISE_RESULT_INLINE_BYTES: a job result larger than this goes to blob storage and the
+   * jobs row keeps only a reference (seed 002 Phase 4: Job.result holds a summary, not bulk).
+   */
+  readonly resultInlineBytes: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -42,6 +60,7 @@ export interface ConfigOverrides {
   host?: string;
   port?: number;
   worker?: Partial<WorkerConfig>;
+  blob?: Partial<BlobConfig>;
 }
 
 function int(env: Env, name: string, fallback: number, min: number, max: number): number {
@@ -78,15 +97,47 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
     httpMaxResponseBytes: int(env, 'STEPWISE_HTTP_MAX_RESPONSE_BYTES', 256 * 1024, 0, 64 * 1024 * 1024),
     shutdownGraceMs: int(env, 'STEPWISE_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     checkpointTtlMs: int(env, 'STEPWISE_CHECKPOINT_TTL_MS', 24 * 3600 * 1000, 60_000, 90 * 24 * 3600 * 1000),
+    resultInlineBytes: int(env, 'STEPWISE_RESULT_INLINE_BYTES', 64 * 1024, 0, 1024 * 1024),
     ...overrides.worker,
   };
+  const dataDir = resolve(overrides.dataDir ?? env.STEPWISE_DATA_DIR ?? '.stepwise/data');
   return Object.freeze({
     databaseUrl,
-    dataDir: resolve(overrides.dataDir ?? env.STEPWISE_DATA_DIR ?? '.stepwise/data'),
+    dataDir,
     host: overrides.host ?? env.HOST ?? '127.0.0.1',
     port,
     dbPoolSize: int(env, 'STEPWISE_DB_POOL_SIZE', 10, 1, 1000),
     worker: Object.freeze(worker),
     logLevel: env.LOG_LEVEL ?? 'info',
+    blob: Object.freeze({ ...loadBlobConfig(env, dataDir), ...overrides.blob }),
   });
+}
+
+function loadBlobConfig(env: Env, dataDir: string): BlobConfig {
+  const backend = env.STEPWISE_BLOB_BACKEND || 'fs';
+  if (backend !== 'fs' && backend !== 'azure') {
+    throw new ValidationError(`STEPWISE_BLOB_BACKEND must be "fs" or "azure", got "${backend}"`, {
+      path: 'STEPWISE_BLOB_BACKEND',
+    });
+  }
+  const azureConnectionString =
+    env.STEPWISE_AZURE_STORAGE_CONNECTION_STRING || env.AZURE_STORAGE_CONNECTION_STRING || undefined;
+  if (backend === 'azure' && !azureConnectionString) {
+    throw new ValidationError('STEPWISE_BLOB_BACKEND=azure needs STEPWISE_AZURE_STORAGE_CONNECTION_STRING', {
+      path: 'STEPWISE_AZURE_STORAGE_CONNECTION_STRING',
+    });
+  }
+  const azureContainer = env.STEPWISE_AZURE_CONTAINER || 'stepwise';
+  // Azure container names: 3-63 chars, lowercase letters, digits and single hyphens.
+  if (!/^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(azureContainer)) {
+    throw new ValidationError(`STEPWISE_AZURE_CONTAINER "${azureContainer}" is not a valid container name`, {
+      path: 'STEPWISE_AZURE_CONTAINER',
+    });
+  }
+  return {
+    backend,
+    dir: resolve(env.STEPWISE_BLOB_DIR || resolve(dataDir, 'blobs')),
+    azureConnectionString,
+    azureContainer,
+  };
 }

@@ -1,5 +1,6 @@
 import type { ActionStep, DelayStep, WaitStep, WorkflowDefinition } from './definition/types.js';
-import type { ClaimedJob } from '../store/index.js';
+import type { ClaimedJob, JobResultRef } from '../store/index.js';
+import { storeLargeResult } from './results.js';
 import type { Recorder } from './recorder.js';
 import { CancelledError, JobAbort, JobTimeoutError, LeaseLostError, ShutdownError } from './aborts.js';
 import { jobRetryDelayMs } from './backoff.js';
@@ -13,7 +14,15 @@ export { ShutdownError, LeaseLostError, CancelledError } from './aborts.js';
 export interface ExecutorOptions extends AttemptOptions {
   /** How long a checkpoint is kept (seed 000 §2.2.3: they expire). */
   checkpointTtlMs: number;
+  /**
+   * A result whose JSON is larger goes to blob storage (`artifacts.blobs`) and the
+   * jobs row keeps a reference; without a blob store results stay inline up to
+   * LIMITS.resultBytes. Default 64 KB.
+   */
+  resultInlineBytes?: number;
 }
+
+const DEFAULT_RESULT_INLINE_BYTES = 64 * 1024;
 
 /** What the executor needs from the database besides the recorder. */
 export interface ExecutorPorts {
@@ -68,7 +77,7 @@ export async function executeJob(
       if (suspended) return;
       if (step.type !== 'delay' && step.type !== 'wait') await actionStep(run, step, i, abort, options);
     }
-    succeed(run);
+    await succeed(run, options);
   } catch (err) {
     const reason = abort.aborted ? abort.reason : err;
     if (reason instanceof LeaseLostError) return; // its new owner records it
@@ -186,25 +195,39 @@ async function waitStep(run: JobRun, step: WaitStep, index: number, ports: Execu
   return true;
 }
 
-function succeed(run: JobRun): void {
+async function succeed(run: JobRun, options: ExecutorOptions): Promise<void> {
   const steps = run.definition.steps;
   const storable = storableJson(run.outputs[steps[steps.length - 1]!.id] ?? null);
   let result = storable.value;
+  let resultRef: JobResultRef | undefined;
   if (storable.changed) run.emit('LOG', 'WARN', null, 'result held U+0000 characters, which were replaced with U+FFFD to be storable');
   const resultBytes = jsonByteLength(result);
+  const inlineMax = options.resultInlineBytes ?? DEFAULT_RESULT_INLINE_BYTES;
   if (resultBytes > LIMITS.resultBytes) {
     run.emit('LOG', 'WARN', null, `result of ${resultBytes} bytes exceeds ${LIMITS.resultBytes}; not stored`);
     result = { truncated: true, bytes: resultBytes };
+  } else if (resultBytes > inlineMax && options.artifacts) {
+    // Seed 002 Phase 4: large results live in blob storage; the jobs row keeps a reference.
+    try {
+      resultRef = await storeLargeResult(options.artifacts.blobs, run.job.organizationId, run.job.id, JSON.stringify(result));
+      // SQL NULL (not JSON null) in the row: the reference in job_result_archives is the result.
+      result = undefined;
+    } catch (err) {
+      // The result still fits the jobs row (<= 1 MB): keep it there rather than fail a finished job.
+      run.emit('LOG', 'WARN', null, `result of ${resultBytes} bytes kept inline: blob store failed (${err instanceof Error ? err.message : String(err)})`, {
+        code: 'RESULT_BLOB_UNAVAILABLE',
+      });
+    }
   }
   if (run.failedSteps.length > 0) {
     run.emit('JOB_PARTIAL_SUCCESS', 'WARN', null, `run ${run.job.runNumber} completed; failed steps: ${run.failedSteps.join(', ')}`, {
       failedSteps: run.failedSteps,
     });
-    run.finish('PARTIAL_SUCCESS', result);
+    run.finish('PARTIAL_SUCCESS', result, undefined, false, resultRef);
     return;
   }
   run.emit('JOB_COMPLETED', 'INFO', null, `run ${run.job.runNumber} completed`);
-  run.finish('COMPLETED', result);
+  run.finish('COMPLETED', result, undefined, false, resultRef);
 }
 
 /** A step failed: retry the job if it has retries left, else compensate and end FAILED. */

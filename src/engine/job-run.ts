@@ -5,6 +5,7 @@ import {
   type Checkpoint,
   type ClaimedJob,
   type JobStatus,
+  type JobResultRef,
   type JobSuspension,
   type LogLevel,
   type StreamKind,
@@ -54,8 +55,11 @@ export class JobRun {
     return { input: this.job.input ?? null, steps: this.outputs };
   }
 
-  emit(kind: StreamKind, level: LogLevel, stepIndex: number | null, message: string, data?: unknown): void {
+  /** Append a stream row; returns its seq. */
+  emit(kind: StreamKind, level: LogLevel, stepIndex: number | null, message: string, data?: unknown): number {
     if (message.includes('\u0000')) message = String(storableJson(message).value);
+    // Every row's message is bounded, whatever produced it (a JOB_FAILED row quotes the step's error).
+    if (message.length > LIMITS.logMessage) message = truncate(message, LIMITS.logMessage);
     if (data !== undefined && data !== null) data = storableJson(data).value;
     this.recorder.append({
       organizationId: this.job.organizationId,
@@ -68,6 +72,7 @@ export class JobRun {
       message,
       data: data ?? null,
     });
+    return this.seq;
   }
 
   saveCheckpoint(): void {
@@ -79,19 +84,21 @@ export class JobRun {
     });
   }
 
-  finish(status: JobStatus, result: unknown, error?: JobError, maxRetriesReached = false): void {
+  finish(status: JobStatus, result: unknown, error?: JobError, maxRetriesReached = false, resultRef?: JobResultRef): void {
     this.recorder.complete({
       jobId: this.job.id,
       status,
       completedAt: new Date(),
       result,
-      errorCode: error?.code ?? null,
+      // jobs.error_code is varchar(100): a longer code would get the whole record refused.
+      errorCode: error ? truncate(error.code, LIMITS.errorCode) : null,
       errorMessage: error ? truncate(String(storableJson(error.message).value), LIMITS.errorMessage) : null,
       errorStep: error?.step ?? null,
       stepsCompleted: this.nextStep,
       lastSeq: this.seq,
       maxRetriesReached,
       hasCheckpoint: this.resumed,
+      ...(resultRef ? { resultRef } : {}),
     });
   }
 
@@ -101,7 +108,7 @@ export class JobRun {
       status,
       runAt,
       lastSeq: this.seq,
-      ...(retry ? { retry: { errorCode: retry.code, errorMessage: truncate(retry.message, LIMITS.errorMessage), errorStep: retry.step } } : {}),
+      ...(retry ? { retry: { errorCode: truncate(retry.code, LIMITS.errorCode), errorMessage: truncate(retry.message, LIMITS.errorMessage), errorStep: retry.step } } : {}),
     });
   }
 

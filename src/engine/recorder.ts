@@ -4,6 +4,7 @@ import {
   LOG_LEVELS,
   STREAM_KINDS,
   completeJobs,
+  insertJobResultArchives,
   insertStreamRows,
   markJobsRunning,
   markSignalsConsumed,
@@ -261,6 +262,10 @@ export class Recorder {
         this.persisted.has(c.jobId) ? { ...c, hasCheckpoint: true } : c,
       );
       await completeJobs(tx, finished);
+      await insertJobResultArchives(
+        tx,
+        finished.flatMap((c) => (c.resultRef ? [{ jobId: c.jobId, ref: c.resultRef }] : [])),
+      );
       await suspendJobs(tx, this.workerId, suspensions);
       if (lost.size > 0) this.logger.warn({ jobs: [...lost] }, 'lease lost before completion was recorded');
     });
@@ -307,7 +312,7 @@ function refusal(group: Batch, err: unknown): Batch {
     ? [{ ...last, kind: STREAM_KINDS[finishing ? 'JOB_FAILED' : 'LOG'], level: LOG_LEVELS.ERROR, stepIndex: null, message: reason, data: { code: 'RECORD_REFUSED' } }]
     : [];
   const completions: JobCompletion[] = finishing
-    ? [{ ...finishing, status: 'FAILED', result: null, errorCode: 'RECORD_REFUSED', errorMessage: reason, errorStep: null }]
+    ? [{ ...finishing, status: 'FAILED', result: null, resultRef: undefined, errorCode: 'RECORD_REFUSED', errorMessage: reason, errorStep: null }]
     : [];
   return { ...emptyBatch(), starts: group.starts, rows, completions, suspensions: group.suspensions };
 }

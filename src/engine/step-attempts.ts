@@ -4,8 +4,9 @@ import { isRetryable, retryDelayMs, sleep } from './backoff.js';
 import type { JobRun } from './job-run.js';
 import type { JobAbort } from './aborts.js';
 import { runStep, StepError } from './steps/index.js';
-import { truncate } from '../util/json.js';
+import { jsonByteLength, truncate } from '../util/json.js';
 import { LIMITS } from './limits.js';
+import { captureArtifact, captureUnavailable, type ArtifactSink } from './artifacts.js';
 
 export interface StepFailureInfo {
   code: string;
@@ -18,6 +19,8 @@ export type AttemptsResult = { ok: true; output: unknown; durationMs: number } |
 export interface AttemptOptions {
   stepTimeoutMs: number;
   httpMaxResponseBytes: number;
+  /** Where `ctx.capture` stores artifacts; absent when no blob store is configured. */
+  artifacts?: ArtifactSink | undefined;
 }
 
 function describe(err: unknown, timed: AbortSignal | undefined): StepFailureInfo {
@@ -27,6 +30,23 @@ function describe(err: unknown, timed: AbortSignal | undefined): StepFailureInfo
   if (err instanceof StepError) return { code: err.code, message: err.message, ...(err.data ? { data: err.data } : {}) };
   if (err instanceof ExpressionError) return { code: err.code, message: err.message };
   return { code: 'STEP_ERROR', message: err instanceof Error ? err.message : String(err) };
+}
+
+/** A capture's place: this job, this step, a SCREENSHOT row in its stream (exported for tests). */
+export function captureTarget(run: JobRun, index: number) {
+  return {
+    organizationId: run.job.organizationId,
+    jobId: run.job.id,
+    stepIndex: index,
+    emit: (message: string, data: Record<string, unknown>) => run.emit('SCREENSHOT', 'INFO', index, message, data),
+  };
+}
+
+/** A log line's data over LIMITS.logDataBytes is replaced by a marker with its size (the line itself is kept). */
+export function boundedLogData(data: unknown): unknown {
+  if (data === undefined || data === null) return data;
+  const bytes = jsonByteLength(data);
+  return bytes <= LIMITS.logDataBytes ? data : { truncated: true, bytes, limit: LIMITS.logDataBytes };
 }
 
 /**
@@ -59,8 +79,11 @@ export async function runAttempts(
         get signal() {
           return timed ?? job.signal;
         },
-        log: (level, message, logData) => run.emit('LOG', level, index, truncate(message, LIMITS.logMessage), logData),
+        log: (level, message, logData) => run.emit('LOG', level, index, truncate(message, LIMITS.logMessage), boundedLogData(logData)),
         limits: { httpMaxResponseBytes: options.httpMaxResponseBytes },
+        capture: options.artifacts
+          ? (input) => captureArtifact(options.artifacts!, captureTarget(run, index), input)
+          : captureUnavailable,
       });
       return { ok: true, output: output === undefined ? null : output, durationMs: Math.round((performance.now() - t0) * 1000) / 1000 };
     } catch (err) {

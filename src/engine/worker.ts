@@ -22,6 +22,16 @@ import type { WorkflowDefinition } from './definition/types.js';
 import { CancelledError, JobAbort, LeaseLostError, ShutdownError } from './aborts.js';
 import { executeJob, type ExecutorPorts } from './executor.js';
 import { Recorder } from './recorder.js';
+import type { BlobStore } from '../blob/index.js';
+import { policyRetainUntil, type ArtifactSink, type RetainUntil } from './artifacts.js';
+
+/** What a worker needs besides the database, when configured. */
+export interface WorkerOptions {
+  /** Where screenshots/artifacts and large results go; without it steps cannot capture and results stay inline. */
+  blobs?: BlobStore | undefined;
+  /** retain_until of a new screenshot; default: the organization's screenshot retention policy. */
+  retainUntil?: RetainUntil | undefined;
+}
 
 /** How long a worker trusts its copy of the concurrency limits (a NOTIFY on change clears it sooner). */
 const LIMITS_TTL_MS = 5_000;
@@ -56,13 +66,18 @@ export class Worker {
   private readonly ports: ExecutorPorts;
   private unflushed: (() => void) | undefined;
   private limits: { value: ConcurrencyLimits; at: number } | undefined;
+  private readonly artifacts: ArtifactSink | undefined;
 
   constructor(
     private readonly db: Db,
     private readonly config: WorkerConfig,
     private readonly logger: Logger,
     id?: string,
+    options: WorkerOptions = {},
   ) {
+    this.artifacts = options.blobs
+      ? { db, blobs: options.blobs, retainUntil: options.retainUntil ?? policyRetainUntil(db) }
+      : undefined;
     this.id = id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.ports = { findSignal: (org, jobId, name) => findPendingSignal(db, org, jobId, name) };
     this.recorder = new Recorder(
@@ -210,6 +225,8 @@ export class Worker {
           stepTimeoutMs: this.config.stepTimeoutMs,
           httpMaxResponseBytes: this.config.httpMaxResponseBytes,
           checkpointTtlMs: this.config.checkpointTtlMs,
+          resultInlineBytes: this.config.resultInlineBytes,
+          artifacts: this.artifacts,
         },
         this.ports,
       ).then(

@@ -1,5 +1,6 @@
 import { pgArray, type Queryable } from '../db/index.js';
 import type { JobStatus } from './jobs.js';
+import type { JobResultRef } from './job-results.js';
 
 /** What a claim started, written with the job's first flush (see store/queue.ts CLAIM_TAIL). */
 export interface JobStart {
@@ -50,6 +51,8 @@ export interface JobCompletion {
   hasCheckpoint?: boolean;
   /** Set when the job's start was not flushed yet: recorded together with the outcome. */
   start?: JobStart;
+  /** The result is in blob storage (result is null): recorded in job_result_archives with the outcome. */
+  resultRef?: JobResultRef;
 }
 
 /**

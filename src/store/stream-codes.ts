@@ -21,6 +21,7 @@ export const STREAM_KINDS = {
   WAITING: 21,
   SIGNAL_RECEIVED: 22,
   COMPENSATED: 23,
+  SCREENSHOT: 30,
 } as const;
 export type StreamKind = keyof typeof STREAM_KINDS;
 

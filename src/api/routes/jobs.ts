@@ -1,11 +1,14 @@
 import type { FastifyInstance } from 'fastify';
+import type { BlobStore } from '../../blob/index.js';
 import type { Db } from '../../db/index.js';
 import { NotFoundError, ValidationError } from '../../errors/index.js';
-import { getJobStateAt, getJobTimeline, listJobSummaries } from '../../read/index.js';
-import { findJob, INITIATOR_TYPES, JOB_STATUSES, listStream, LOG_LEVELS, type InitiatorType, type JobStatus, type LogLevel } from '../../store/index.js';
+import { listJobSummaries, replayJobEvents } from '../../read/index.js';
+import { findJob, INITIATOR_TYPES, JOB_STATUSES, LOG_LEVELS, type InitiatorType, type JobStatus, type LogLevel } from '../../store/index.js';
 import { decodeJobCursor, encodeJobCursor } from '../cursor.js';
 import { idParams, pageQuery, responses, uuid } from '../schemas.js';
 import { jobListItemView, jobView } from '../views.js';
+import { readJobEvents, readJobStream } from '../../lifecycle/index.js';
+import { withStoredResult } from '../../engine/results.js';
 
 type JobListQuery = {
   limit: number;
@@ -19,7 +22,7 @@ type JobListQuery = {
   errorCode?: string;
 };
 
-export function jobRoutes(app: FastifyInstance, db: Db): void {
+export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void {
   app.get<{ Querystring: JobListQuery }>(
     '/v1/jobs',
     {
@@ -84,7 +87,13 @@ export function jobRoutes(app: FastifyInstance, db: Db): void {
     async (req) => {
       const job = await findJob(db, req.principal.organizationId, req.params.id);
       if (!job) throw new NotFoundError('job', req.params.id);
-      return jobView(job);
+      // A large result is in blob storage and the row holds NULL: read it back transparently.
+      const full = await withStoredResult(db, blobs, job);
+      const stored = full.resultStored;
+      return {
+        ...jobView(full),
+        resultStored: stored && { sizeBytes: stored.sizeBytes, storedBytes: stored.storedBytes, sha256: stored.sha256 },
+      };
     },
   );
 
@@ -94,6 +103,7 @@ export function jobRoutes(app: FastifyInstance, db: Db): void {
       schema: {
         tags: ['jobs'],
         summary: "A job's events and log lines in order; poll with afterSeq = the last seq seen",
+        description: 'Archived rows (past the retention hot window) are read back from blob storage transparently; archived is true when any of the stream is archived.',
         params: idParams,
         querystring: {
           type: 'object',
@@ -112,6 +122,7 @@ export function jobRoutes(app: FastifyInstance, db: Db): void {
               status: { type: 'string' },
               items: { type: 'array', items: { $ref: 'StreamEntry#' } },
               nextAfterSeq: { type: 'integer' },
+              archived: { type: 'boolean' },
             },
           },
         }),
@@ -120,7 +131,7 @@ export function jobRoutes(app: FastifyInstance, db: Db): void {
     async (req) => {
       const job = await findJob(db, req.principal.organizationId, req.params.id);
       if (!job) throw new NotFoundError('job', req.params.id);
-      const items = await listStream(db, req.principal.organizationId, job, {
+      const { items, archived } = await readJobStream(db, blobs, req.principal.organizationId, job, {
         afterSeq: req.query.afterSeq,
         minLevel: req.query.level ? LOG_LEVELS[req.query.level] : undefined,
         limit: req.query.limit,
@@ -130,6 +141,7 @@ export function jobRoutes(app: FastifyInstance, db: Db): void {
         status: job.status,
         items,
         nextAfterSeq: items.length > 0 ? items[items.length - 1]!.seq : req.query.afterSeq,
+        archived,
       };
     },
   );
@@ -144,7 +156,12 @@ export function jobRoutes(app: FastifyInstance, db: Db): void {
         response: responses({
           200: {
             type: 'object',
-            properties: { jobId: uuid, status: { type: 'string' }, steps: { type: 'array', items: { $ref: 'StepState#' } } },
+            properties: {
+              jobId: uuid,
+              status: { type: 'string' },
+              steps: { type: 'array', items: { $ref: 'StepState#' } },
+              archived: { type: 'boolean', description: 'true when some of the stream was read back from blob storage' },
+            },
           },
         }),
       },
@@ -152,7 +169,9 @@ export function jobRoutes(app: FastifyInstance, db: Db): void {
     async (req) => {
       const job = await findJob(db, req.principal.organizationId, req.params.id);
       if (!job) throw new NotFoundError('job', req.params.id);
-      return { jobId: job.id, status: job.status, steps: await getJobTimeline(db, req.principal.organizationId, job) };
+      // Through the lifecycle reader, so an archived job's timeline is rebuilt from its archive.
+      const { events, archived } = await readJobEvents(db, blobs, req.principal.organizationId, job);
+      return { jobId: job.id, status: job.status, steps: replayJobEvents(events).steps, archived };
     },
   );
 
@@ -175,7 +194,8 @@ export function jobRoutes(app: FastifyInstance, db: Db): void {
     async (req) => {
       const job = await findJob(db, req.principal.organizationId, req.params.id);
       if (!job) throw new NotFoundError('job', req.params.id);
-      return getJobStateAt(db, req.principal.organizationId, job, req.query.at);
+      const { events } = await readJobEvents(db, blobs, req.principal.organizationId, job, req.query.at);
+      return replayJobEvents(events);
     },
   );
 }

@@ -1,4 +1,6 @@
 import type { LogLevel } from '../../store/stream-codes.js';
+import type { Screenshot } from '../../store/screenshots.js';
+import type { CaptureInput } from '../artifacts.js';
 
 /** What a step sees while it runs. */
 export interface StepContext {
@@ -9,6 +11,13 @@ export interface StepContext {
   /** Append a log line to the job's stream, attributed to this step. */
   log(level: LogLevel, message: string, data?: unknown): void;
   readonly limits: { readonly httpMaxResponseBytes: number };
+  /**
+   * Attach a screenshot or other artifact to this step: stored once per content
+   * hash in blob storage, listed by GET /v1/jobs/:id/screenshots, recorded in the
+   * stream as a SCREENSHOT row. Throws BlobUnavailableError (nothing recorded) when
+   * the blob store fails, UnavailableError when none is configured.
+   */
+  capture(input: CaptureInput): Promise<Screenshot>;
 }
 
 /** A step failure with a stable code (HTTP_STATUS, HTTP_ERROR, EXPRESSION_ERROR, STEP_TIMEOUT, …). */

@@ -1,0 +1,150 @@
+import type { Db, Queryable } from '../db/index.js';
+import { type BlobStore, sha256Hex, toBuffer } from '../blob/index.js';
+import { PayloadTooLargeError, UnavailableError, ValidationError } from '../errors/index.js';
+import {
+  getRetentionPolicy,
+  insertScreenshot,
+  markScreenshotBlobStored,
+  pinScreenshotBlob,
+  SCREENSHOT_TYPES,
+  unpinScreenshotBlob,
+  type Screenshot,
+  type ScreenshotType,
+} from '../store/index.js';
+import { uuidv7 } from '../util/ids.js';
+import { truncate } from '../util/json.js';
+import { LIMITS } from './limits.js';
+
+/** What a step hands to `ctx.capture`. */
+export interface CaptureInput {
+  bytes: Buffer | Uint8Array;
+  /** Default image/png. */
+  contentType?: string;
+  /** Default SCREENSHOT. */
+  type?: ScreenshotType;
+  /** A label ("after login"); cut to 200 characters. */
+  name?: string;
+  /** Read from the PNG header when absent and the bytes are a PNG. */
+  width?: number;
+  height?: number;
+}
+
+/** When a capture taken now for this organization may be deleted (null: never). */
+export type RetainUntil = (organizationId: string, capturedAt: Date) => Promise<Date | null>;
+
+const DAY_MS = 86_400_000;
+
+/**
+ * retain_until from the organization's `screenshot` retention policy: captured
+ * time + deleteAfterDays, or null (kept for ever) when the policy never deletes,
+ * which is the default policy. Same rule as lifecycle/retention.ts retainUntil.
+ */
+export function policyRetainUntil(db: Queryable): RetainUntil {
+  return async (organizationId, capturedAt) => {
+    const policy = await getRetentionPolicy(db, organizationId, 'screenshot');
+    return policy.deleteAfterDays === null ? null : new Date(capturedAt.getTime() + policy.deleteAfterDays * DAY_MS);
+  };
+}
+
+/** What the engine needs to store artifacts: the database, the blob store and the retention rule. */
+export interface ArtifactSink {
+  db: Db;
+  blobs: BlobStore;
+  retainUntil: RetainUntil;
+}
+
+/** The job and step a capture belongs to, and how to put its stream row in the job's stream. */
+export interface CaptureTarget {
+  organizationId: string;
+  jobId: string;
+  stepIndex: number | null;
+  /** Appends the stream row that records the capture and returns its seq. */
+  emit(message: string, data: Record<string, unknown>): number;
+}
+
+const CONTENT_TYPE_RE = /^[a-z]+\/[a-z0-9.+-]{1,80}$/;
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** Width and height from a PNG's IHDR chunk, or null when the bytes are not a PNG. */
+export function pngSize(bytes: Buffer): { width: number; height: number } | null {
+  if (bytes.length < 24 || !bytes.subarray(0, 8).equals(PNG_SIGNATURE) || bytes.toString('latin1', 12, 16) !== 'IHDR') return null;
+  return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+}
+
+function dimension(field: string, value: number | undefined): number | null {
+  if (value === undefined) return null;
+  if (!Number.isInteger(value) || value < 1 || value > 100_000) {
+    throw new ValidationError(`capture ${field} must be an integer from 1 to 100000`, { path: field, min: 1, max: 100_000 });
+  }
+  return value;
+}
+
+/**
+ * Store one screenshot/artifact for a running step: bytes into blob storage
+ * once per (organization, sha256), a row in execution_screenshots, and a
+ * SCREENSHOT row in the job's stream whose data names the screenshot.
+ *
+ * Order, so that no failure leaves a half record: pin the stored copy (a counted
+ * reference, taken before anything else so a concurrent cleanup cannot delete
+ * the bytes), upload if the copy is new, then stream row + screenshot row. If the
+ * upload fails the pin is given back and a BlobUnavailableError is thrown; nothing
+ * refers to the bytes.
+ */
+export async function captureArtifact(sink: ArtifactSink, target: CaptureTarget, input: CaptureInput): Promise<Screenshot> {
+  const bytes = toBuffer(input.bytes);
+  if (bytes.length === 0) throw new ValidationError('capture bytes must not be empty', { path: 'bytes' });
+  if (bytes.length > LIMITS.artifactBytes) throw new PayloadTooLargeError('bytes', bytes.length, LIMITS.artifactBytes);
+  const contentType = input.contentType ?? 'image/png';
+  if (!CONTENT_TYPE_RE.test(contentType)) throw new ValidationError(`capture contentType "${truncate(contentType, 100)}" is not a media type`, { path: 'contentType' });
+  const type = input.type ?? 'SCREENSHOT';
+  if (!SCREENSHOT_TYPES.includes(type)) throw new ValidationError(`capture type must be one of ${SCREENSHOT_TYPES.join(', ')}`, { path: 'type' });
+  const png = pngSize(bytes);
+  const width = dimension('width', input.width ?? png?.width);
+  const height = dimension('height', input.height ?? png?.height);
+  const name = input.name === undefined ? null : truncate(input.name, 200);
+
+  const sha256 = sha256Hex(bytes);
+  const { organizationId, jobId } = target;
+  // A fresh key per stored copy: a copy re-created after its last reference went never reuses the key being deleted.
+  const candidateKey = `screenshots/${organizationId}/${sha256.slice(0, 2)}/${sha256}-${uuidv7()}`;
+  const pin = await pinScreenshotBlob(sink.db, organizationId, sha256, bytes.length, candidateKey);
+  try {
+    if (!pin.stored) {
+      await sink.blobs.put(pin.blobKey, bytes, { contentType });
+      await markScreenshotBlobStored(sink.db, organizationId, sha256);
+    }
+  } catch (err) {
+    await unpinScreenshotBlob(sink.db, organizationId, sha256).catch(() => undefined);
+    throw err;
+  }
+  const capturedAt = new Date();
+  const id = uuidv7();
+  const seq = target.emit(name ?? type.toLowerCase(), { screenshotId: id, type, contentType, bytes: bytes.length, sha256, width, height });
+  try {
+    return await insertScreenshot(sink.db, {
+      id,
+      organizationId,
+      jobId,
+      stepIndex: target.stepIndex,
+      streamSeq: seq,
+      type,
+      name,
+      contentType,
+      width,
+      height,
+      bytes: bytes.length,
+      sha256,
+      blobKey: pin.blobKey,
+      capturedAt,
+      retainUntil: await sink.retainUntil(organizationId, capturedAt),
+    });
+  } catch (err) {
+    await unpinScreenshotBlob(sink.db, organizationId, sha256).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** The capture function steps get when no blob store is configured. */
+export async function captureUnavailable(): Promise<never> {
+  throw new UnavailableError('no blob store is configured, so steps cannot capture screenshots or artifacts');
+}

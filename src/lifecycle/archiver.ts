@@ -1,0 +1,265 @@
+import type { BlobStore } from '../blob/index.js';
+import type { Db } from '../db/index.js';
+import {
+  findArchiveCandidates,
+  readStreamForArchive,
+  recordStreamArchive,
+  STREAM_CLOCK_SKEW_MS,
+  type ArchiveCandidate,
+  type ArchiveLine,
+  type ArchiveMember,
+  type RetentionPolicy,
+} from '../store/index.js';
+import { countBlobLines, encodeMember, MEMBER_JOBS, sha256Hex } from './archive-format.js';
+import { hotCutoff } from './retention.js';
+
+/** Test seams: called at the two points a crash must not lose or duplicate rows. */
+export interface ArchiveHooks {
+  /** The blob is written and verified; nothing is recorded yet. */
+  afterBlobWrite?: (blobKey: string) => void | Promise<void>;
+  /** Inside the transaction: the archive is recorded and the rows deleted, not yet committed. */
+  beforeCommit?: (blobKey: string) => void | Promise<void>;
+}
+
+export interface ArchiveOptions {
+  asOf: Date;
+  dryRun: boolean;
+  /** Rows before this stay for their month partition to be dropped whole (null: delete every archived row). */
+  keepBefore: Date | null;
+  /** A blob (and its transaction) closes at this many rows or jobs, whichever comes first. */
+  batchRows: number;
+  batchJobs: number;
+  /** Jobs read per keyset page while looking for due ones. */
+  pageSize: number;
+  hooks?: ArchiveHooks;
+  /** Called after every committed batch (the maintenance loop renews its lease here). */
+  onBatch?: () => Promise<void>;
+}
+
+export const DEFAULT_ARCHIVE_OPTIONS = Object.freeze({ batchRows: 50_000, batchJobs: 2_000, pageSize: 2_000 });
+
+export interface ArchiveReport {
+  organizations: number;
+  jobs: number;
+  rows: number;
+  blobs: number;
+  /** JSON text archived (before gzip). */
+  rawBytes: number;
+  compressedBytes: number;
+  /** Hot rows deleted at once (the rest go with their month partition). */
+  rowsDeleted: number;
+  ms: number;
+  rowsPerSecond: number;
+}
+
+interface DueJob {
+  jobId: string;
+  createdAt: Date;
+  archivedSeq: number;
+}
+
+function monthSegment(d: Date): string {
+  return `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
+}
+
+/**
+ * Archive the streams of jobs past their organization's hot window to blob
+ * storage. Per batch of jobs: read their rows (one query), gzip one member
+ * per job, write one blob named by its content hash, read it back and check
+ * hash, size and line count, then in ONE transaction record the blob and its
+ * members and delete the rows. The order is what makes it safe: a crash
+ * before the commit leaves the rows hot (a blob written but not recorded is
+ * rewritten under the same name by the rerun, or swept as an orphan); a
+ * crash after it leaves them archived; a blob-store failure throws before
+ * anything is deleted.
+ */
+export async function archiveExecutionLogs(
+  db: Db,
+  blobs: BlobStore,
+  policies: RetentionPolicy[],
+  opts: ArchiveOptions,
+): Promise<ArchiveReport> {
+  const started = performance.now();
+  const report: ArchiveReport = {
+    organizations: 0, jobs: 0, rows: 0, blobs: 0, rawBytes: 0, compressedBytes: 0, rowsDeleted: 0, ms: 0, rowsPerSecond: 0,
+  };
+  for (const policy of policies) {
+    const cutoff = hotCutoff(policy, opts.asOf);
+    // Read the next batch while this one is compressed, written and
+    // verified: on a server the read runs in PostgreSQL and the gzip here,
+    // on the machine's two cores at once.
+    const batches = dueBatches(db, policy.organizationId, cutoff, opts)[Symbol.asyncIterator]();
+    const readNext = async (): Promise<ReadBatch | null> => {
+      const next = await batches.next();
+      return next.done ? null : readBatch(db, policy.organizationId, next.value);
+    };
+    let pending = readNext();
+    let touched = false;
+    try {
+      for (;;) {
+        const current = await pending;
+        if (!current) break;
+        pending = readNext();
+        if (await archiveBatch(db, blobs, policy.organizationId, current, opts, report)) touched = true;
+      }
+    } finally {
+      // A failed batch leaves a read in flight; let it settle before the caller moves on.
+      await pending.catch(() => undefined);
+    }
+    if (touched) report.organizations++;
+  }
+  report.ms = Math.round(performance.now() - started);
+  report.rowsPerSecond = report.ms > 0 ? Math.round((report.rows * 1000) / report.ms) : 0;
+  return report;
+}
+
+/** The due jobs of one organization, in batches of at most batchJobs jobs (or about batchRows rows). */
+async function* dueBatches(db: Db, organizationId: string, cutoff: Date, opts: ArchiveOptions): AsyncGenerator<DueJob[]> {
+  let batch: DueJob[] = [];
+  let after = 0;
+  for (;;) {
+    const page: ArchiveCandidate[] = await findArchiveCandidates(db, organizationId, after, cutoff, opts.asOf, opts.pageSize);
+    if (page.length === 0) break;
+    after = page[page.length - 1]!.runNumber;
+    for (const c of page) {
+      if (!c.due) continue;
+      batch.push({ jobId: c.jobId, createdAt: c.createdAt, archivedSeq: c.archivedSeq });
+      // Row counts are unknown until read; a job's stream is typically tens of rows.
+      if (batch.length >= opts.batchJobs || batch.length * ROWS_PER_JOB_ESTIMATE >= opts.batchRows) {
+        yield batch;
+        batch = [];
+      }
+    }
+    // Run numbers follow creation: once a page starts after the cutoff, no later job has ended before it.
+    if (page.length < opts.pageSize || page[0]!.createdAt >= cutoff) break;
+  }
+  if (batch.length > 0) yield batch;
+}
+
+const ROWS_PER_JOB_ESTIMATE = 60;
+
+interface ReadBatch {
+  notBefore: Date;
+  oldest: Date;
+  lines: ArchiveLine[];
+}
+
+async function readBatch(db: Db, organizationId: string, batch: DueJob[]): Promise<ReadBatch> {
+  let oldest = batch[0]!.createdAt;
+  for (const j of batch) if (j.createdAt < oldest) oldest = j.createdAt;
+  const notBefore = new Date(oldest.getTime() - STREAM_CLOCK_SKEW_MS);
+  const lines = await readStreamForArchive(
+    db, organizationId, batch.map((j) => ({ jobId: j.jobId, afterSeq: j.archivedSeq })), notBefore,
+  );
+  return { notBefore, oldest, lines };
+}
+
+/** Archive one read batch; false when it had no rows. */
+async function archiveBatch(
+  db: Db,
+  blobs: BlobStore,
+  organizationId: string,
+  { notBefore, oldest, lines }: ReadBatch,
+  opts: ArchiveOptions,
+  report: ArchiveReport,
+): Promise<boolean> {
+  if (lines.length === 0) return false;
+  const groups = groupByJob(lines);
+  const chunks: ArchiveLine[][][] = [];
+  for (let i = 0; i < groups.length; i += MEMBER_JOBS) chunks.push(groups.slice(i, i + MEMBER_JOBS));
+  const encoded = await Promise.all(
+    chunks.map((chunk) =>
+      encodeMember(
+        chunk.map((g) => ({
+          header: { jobId: g[0]!.jobId, organizationId, firstSeq: g[0]!.seq, lastSeq: g[g.length - 1]!.seq, records: g.length },
+          lines: g.map((l) => l.line),
+        })),
+      ),
+    ),
+  );
+  const members: ArchiveMember[] = [];
+  let offset = 0;
+  for (let i = 0; i < chunks.length; i++) {
+    const bytes = encoded[i]!;
+    const hash = sha256Hex(bytes);
+    for (const g of chunks[i]!) {
+      members.push({
+        jobId: g[0]!.jobId,
+        byteOffset: offset,
+        compressedSize: bytes.length,
+        recordCount: g.length,
+        firstSeq: g[0]!.seq,
+        lastSeq: g[g.length - 1]!.seq,
+        ...timeRange(g),
+        sha256: hash,
+      });
+    }
+    offset += bytes.length;
+  }
+  const body = Buffer.concat(encoded, offset);
+  const hash = sha256Hex(body);
+  const blobKey = `archive/execution_log/${organizationId}/${monthSegment(oldest)}/${hash}.jsonl.gz`;
+  report.jobs += groups.length;
+  report.rows += lines.length;
+  report.blobs++;
+  report.compressedBytes += body.length;
+  for (const l of lines) report.rawBytes += l.line.length + 1;
+  if (opts.dryRun) return true;
+
+  // A content-addressed name: a rerun of the same batch after a crash writes the same key again.
+  const put = await blobs.put(blobKey, body, { contentType: 'application/gzip' });
+  const readBack = await blobs.get(blobKey);
+  const expectedLines = lines.length + groups.length;
+  if (put.sha256 !== hash || readBack.length !== body.length || sha256Hex(readBack) !== hash || (await countBlobLines(readBack)) !== expectedLines) {
+    throw new ArchiveVerificationError(blobKey);
+  }
+  await opts.hooks?.afterBlobWrite?.(blobKey);
+  const { deleted } = await db.transaction(async (tx) => {
+    const r = await recordStreamArchive(
+      tx,
+      { blobKey, organizationId, resourceType: 'execution_log', bytes: body.length, sha256: hash, recordCount: lines.length },
+      members,
+      notBefore,
+      opts.keepBefore,
+    );
+    await opts.hooks?.beforeCommit?.(blobKey);
+    return r;
+  });
+  report.rowsDeleted += deleted;
+  await opts.onBatch?.();
+  return true;
+}
+
+/** The blob read back did not match what was written: nothing was recorded or deleted. */
+export class ArchiveVerificationError extends Error {
+  constructor(readonly blobKey: string) {
+    super(`archive blob ${blobKey} did not read back as written (hash, size or line count differ); nothing was deleted`);
+    this.name = 'ArchiveVerificationError';
+  }
+}
+
+function groupByJob(lines: ArchiveLine[]): ArchiveLine[][] {
+  const groups: ArchiveLine[][] = [];
+  let current: ArchiveLine[] = [];
+  for (const l of lines) {
+    if (current.length > 0 && current[0]!.jobId !== l.jobId) {
+      groups.push(current);
+      current = [];
+    }
+    current.push(l);
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
+
+/** Rows are in seq order, but each worker stamps its own clock: the range takes the extremes. */
+function timeRange(g: ArchiveLine[]): { startDate: Date; endDate: Date } {
+  let min = BigInt(g[0]!.tsMicros);
+  let max = min;
+  for (const l of g) {
+    const v = BigInt(l.tsMicros);
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return { startDate: new Date(Number(min / 1000n)), endDate: new Date(Number(max / 1000n)) };
+}

@@ -1,0 +1,64 @@
+import type { BlobStore } from '../blob/index.js';
+import type { Db } from '../db/index.js';
+import { ConflictError } from '../errors/index.js';
+import type { Logger } from '../util/logger.js';
+import { runMaintenance } from './maintain.js';
+
+export interface MaintenanceLoopOptions {
+  /** Time between runs: daily. */
+  intervalMs: number;
+  /** First run this long after start, so a restart does not archive during its warm-up. */
+  initialDelayMs: number;
+}
+
+export const DEFAULT_MAINTENANCE_LOOP = Object.freeze({ intervalMs: 24 * 3600 * 1000, initialDelayMs: 5 * 60 * 1000 });
+
+/**
+ * The daily maintenance run inside every serve and worker process. Every
+ * process runs a loop; the lease in runMaintenance makes one of them do the
+ * work and the others skip that day's turn (a ConflictError, logged at debug).
+ */
+export class MaintenanceLoop {
+  private timer: NodeJS.Timeout | undefined;
+  private inFlight: Promise<unknown> | undefined;
+  private running = false;
+  private readonly options: MaintenanceLoopOptions;
+
+  constructor(
+    private readonly db: Db,
+    private readonly blobs: BlobStore,
+    private readonly logger: Logger,
+    options: Partial<MaintenanceLoopOptions> = {},
+  ) {
+    this.options = { ...DEFAULT_MAINTENANCE_LOOP, ...options };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.schedule(this.options.initialDelayMs);
+  }
+
+  /** Stop; resolves once a run in flight has finished its current batch and returned. */
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    await this.inFlight?.catch(() => undefined);
+  }
+
+  private schedule(delayMs: number): void {
+    this.timer = setTimeout(() => {
+      this.inFlight = runMaintenance(this.db, this.blobs)
+        .then((report) => this.logger.info({ report }, 'maintenance run finished'))
+        .catch((err: unknown) => {
+          if (err instanceof ConflictError) this.logger.debug({}, 'maintenance run skipped: another process holds the lease');
+          else this.logger.error({ err }, 'maintenance run failed; nothing unarchived was deleted, the next run continues');
+        })
+        .finally(() => {
+          this.inFlight = undefined;
+          if (this.running) this.schedule(this.options.intervalMs);
+        });
+    }, delayMs);
+    this.timer.unref();
+  }
+}

@@ -1,0 +1,150 @@
+import { hostname } from 'node:os';
+import type { BlobStore } from '../blob/index.js';
+import type { Db } from '../db/index.js';
+import { ConflictError } from '../errors/index.js';
+import {
+  countExpiredStreamArchives,
+  deleteArchivedRowsBefore,
+  deleteExpiredStreamArchives,
+  dropArchivedStreamPartition,
+  listPoliciesForAllOrganizations,
+  listStreamPartitions,
+  releaseMaintenanceLease,
+  tryAcquireMaintenanceLease,
+} from '../store/index.js';
+import { archiveExecutionLogs, DEFAULT_ARCHIVE_OPTIONS, type ArchiveHooks, type ArchiveReport } from './archiver.js';
+import { collectUnreferencedBlobs, sweepOrphanArchiveBlobs } from './blob-gc.js';
+import { archiveJobResults, type ResultArchiveReport } from './result-archiver.js';
+import { cleanupScreenshots, type ScreenshotCleanupResult } from './screenshot-cleanup.js';
+import { deleteCutoff, hotCutoff } from './retention.js';
+
+export const MAINTENANCE_LEASE = 'maintenance';
+/** Renewed after every batch (seconds apart); a dead leader's lease frees up after this. */
+export const MAINTENANCE_LEASE_MS = 10 * 60 * 1000;
+
+export interface MaintenanceOptions {
+  /** Apply the policies as on this date (default now): what a policy will do on a given day. */
+  asOf?: Date;
+  /** Report what would happen; change nothing (no blob written, no row deleted). */
+  dryRun?: boolean;
+  /** Lease holder name (default host:pid). */
+  holder?: string;
+  batchRows?: number;
+  batchJobs?: number;
+  hooks?: ArchiveHooks;
+}
+
+export interface MaintenanceReport {
+  asOf: string;
+  dryRun: boolean;
+  executionLog: ArchiveReport;
+  /** Results of jobs past the job_result hot window moved to blob storage (seed 002 Phase 4). */
+  jobResults: ResultArchiveReport;
+  /** Screenshots past retain_until (null in a dry run). */
+  screenshots: ScreenshotCleanupResult | null;
+  partitions: {
+    /** Month partitions dropped whole (or, in a dry run, those old enough to be). */
+    dropped: string[];
+    /** Partitions old enough whose rows are not all archived yet (a job still running, or on hold). */
+    kept: string[];
+    /** Archived rows deleted from partitions that stay and from the default partition. */
+    rowsDeleted: number;
+  };
+  expired: { archives: number; rows: number };
+  blobsDeleted: number;
+  orphanBlobs: number;
+  ms: number;
+}
+
+function monthStart(d: Date): Date {
+  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1));
+}
+
+/**
+ * One maintenance run (`stepwise maintain`, and daily inside serve/worker):
+ * archive streams past each organization's hot window, drop month partitions
+ * whose rows are all archived, delete archives past delete-after, move old
+ * large job results to blob storage, clean up expired screenshots, and
+ * delete blobs nothing refers to. Only one process runs it at a time (a lease row);
+ * a second gets ConflictError. Every step is idempotent, so a run that died
+ * anywhere is finished by the next one.
+ */
+export async function runMaintenance(db: Db, blobs: BlobStore, opts: MaintenanceOptions = {}): Promise<MaintenanceReport> {
+  const started = performance.now();
+  const asOf = opts.asOf ?? new Date();
+  const dryRun = opts.dryRun ?? false;
+  const holder = opts.holder ?? `${hostname()}:${process.pid}`;
+  if (!dryRun && !(await tryAcquireMaintenanceLease(db, MAINTENANCE_LEASE, holder, MAINTENANCE_LEASE_MS))) {
+    throw new ConflictError('another maintenance run holds the lease; try again when it has finished', { lease: MAINTENANCE_LEASE });
+  }
+  try {
+    const policies = await listPoliciesForAllOrganizations(db, 'execution_log');
+    // Month partitions wholly older than every organization's hot window are
+    // dropped whole, so their rows are not deleted one by one.
+    let keepBefore: Date | null = null;
+    for (const p of policies) {
+      const m = monthStart(hotCutoff(p, asOf));
+      if (keepBefore === null || m < keepBefore) keepBefore = m;
+    }
+    const executionLog = await archiveExecutionLogs(db, blobs, policies, {
+      asOf,
+      dryRun,
+      keepBefore,
+      batchRows: opts.batchRows ?? DEFAULT_ARCHIVE_OPTIONS.batchRows,
+      batchJobs: opts.batchJobs ?? DEFAULT_ARCHIVE_OPTIONS.batchJobs,
+      pageSize: DEFAULT_ARCHIVE_OPTIONS.pageSize,
+      ...(opts.hooks ? { hooks: opts.hooks } : {}),
+      onBatch: async () => {
+        await tryAcquireMaintenanceLease(db, MAINTENANCE_LEASE, holder, MAINTENANCE_LEASE_MS);
+      },
+    });
+
+    const partitions: MaintenanceReport['partitions'] = { dropped: [], kept: [], rowsDeleted: 0 };
+    if (keepBefore) {
+      for (const part of await listStreamPartitions(db)) {
+        if (part.to > keepBefore) continue;
+        if (dryRun) {
+          partitions.dropped.push(part.name);
+          continue;
+        }
+        const r = await db.transaction((tx) => dropArchivedStreamPartition(tx, part.name));
+        (r.dropped ? partitions.dropped : partitions.kept).push(part.name);
+      }
+      if (!dryRun) partitions.rowsDeleted = await db.transaction((tx) => deleteArchivedRowsBefore(tx, keepBefore));
+    }
+
+    const expired = { archives: 0, rows: 0 };
+    for (const p of policies) {
+      const before = deleteCutoff(p, asOf);
+      if (!before) continue;
+      if (dryRun) {
+        const c = await countExpiredStreamArchives(db, p.organizationId, before);
+        expired.archives += c.archives;
+        expired.rows += c.rows;
+      } else {
+        const c = await countExpiredStreamArchives(db, p.organizationId, before);
+        const d = await deleteExpiredStreamArchives(db, p.organizationId, before);
+        expired.archives += d.deleted;
+        expired.rows += c.rows;
+      }
+    }
+    const jobResults = await archiveJobResults(db, blobs, await listPoliciesForAllOrganizations(db, 'job_result'), { asOf, dryRun });
+    const screenshots = dryRun ? null : await cleanupScreenshots(db, blobs, { asOf });
+    const blobsDeleted = dryRun ? 0 : await collectUnreferencedBlobs(db, blobs);
+    const orphanBlobs = (await sweepOrphanArchiveBlobs(db, blobs, dryRun)).length;
+    return {
+      asOf: asOf.toISOString(),
+      dryRun,
+      executionLog,
+      jobResults,
+      screenshots,
+      partitions,
+      expired,
+      blobsDeleted,
+      orphanBlobs,
+      ms: Math.round(performance.now() - started),
+    };
+  } finally {
+    if (!dryRun) await releaseMaintenanceLease(db, MAINTENANCE_LEASE, holder).catch(() => undefined);
+  }
+}
