@@ -3,6 +3,8 @@ import swagger from '@fastify/swagger';
 import type { Db } from '../db/index.js';
 import type { Logger } from '../util/logger.js';
 import { installAuth } from './auth.js';
+import { installTenantScope } from './tenancy.js';
+import { ContextDb } from '../db/tenant.js';
 import { installErrorHandling } from './errors.js';
 import { installValidation } from './validation.js';
 import { rejectNulCharacters } from './nul.js';
@@ -30,7 +32,9 @@ export interface AppOptions {
 }
 
 /** The HTTP API as a Fastify instance (not listening; `inject` works for tests). */
-export async function buildApp({ db, logger, version }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ db: serviceDb, logger, version }: AppOptions): Promise<FastifyInstance> {
+  // Routes get a Db that, inside a request, is the request's tenant transaction (api/tenancy.ts).
+  const db = new ContextDb(serviceDb);
   const app = Fastify({
     // Our own pino logger records errors (api/errors.ts); per-request logging is off for throughput.
     logger: false,
@@ -47,7 +51,8 @@ export async function buildApp({ db, logger, version }: AppOptions): Promise<Fas
   });
   for (const schema of [errorSchema, workflowSchema, jobSchema, streamEntrySchema, clientSchema]) app.addSchema(schema);
   installErrorHandling(app, logger, BODY_LIMIT);
-  installAuth(app, db);
+  installAuth(app, serviceDb);
+  installTenantScope(app, db);
   app.addHook('preValidation', async (req) => rejectNulCharacters(req.body));
   app.addHook('onSend', async (_req, reply) => {
     reply.header('x-content-type-options', 'nosniff');
