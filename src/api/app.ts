@@ -2,7 +2,9 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Db } from '../db/index.js';
 import type { Logger } from '../util/logger.js';
-import { installAuth } from './auth.js';
+import { installAuth, type RouteEntry } from './auth.js';
+import { installSecurityHeaders } from './headers.js';
+import { DEFAULT_RATE_LIMIT, type RateLimitConfig } from './rate-limit.js';
 import { installTenantScope } from './tenancy.js';
 import { ContextDb } from '../db/tenant.js';
 import { installErrorHandling } from './errors.js';
@@ -16,6 +18,12 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { clientRoutes } from './routes/clients.js';
 import { organizationRoutes } from './routes/organization.js';
 import { scheduleRoutes } from './routes/schedules.js';
+import { credentialRoutes } from './routes/credentials.js';
+import { auditRoutes } from './routes/audit.js';
+import type { KeyRing } from '../security/crypto.js';
+import { userRoutes } from './routes/users.js';
+import { apiKeyRoutes } from './routes/api-keys.js';
+import { usageRoutes } from './routes/usage.js';
 import { clientSchema, errorSchema, jobSchema, streamEntrySchema, workflowSchema } from './schemas.js';
 
 /**
@@ -29,10 +37,21 @@ export interface AppOptions {
   db: Db;
   logger: Logger;
   version: string;
+  /** Seals credentials (security/crypto.ts); without one, credential routes answer 503. */
+  keyRing?: KeyRing | null | undefined;
+  /** Per-key rate limit (default DEFAULT_RATE_LIMIT; perSecond 0 turns it off). */
+  rateLimit?: RateLimitConfig | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route registered, with its declared action (api/auth.ts). */
+    routeTable: readonly RouteEntry[];
+  }
 }
 
 /** The HTTP API as a Fastify instance (not listening; `inject` works for tests). */
-export async function buildApp({ db: serviceDb, logger, version }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ db: serviceDb, logger, version, rateLimit, keyRing }: AppOptions): Promise<FastifyInstance> {
   // Routes get a Db that, inside a request, is the request's tenant transaction (api/tenancy.ts).
   const db = new ContextDb(serviceDb);
   const app = Fastify({
@@ -51,13 +70,10 @@ export async function buildApp({ db: serviceDb, logger, version }: AppOptions): 
   });
   for (const schema of [errorSchema, workflowSchema, jobSchema, streamEntrySchema, clientSchema]) app.addSchema(schema);
   installErrorHandling(app, logger, BODY_LIMIT);
-  installAuth(app, serviceDb);
+  app.decorate('routeTable', installAuth(app, serviceDb, rateLimit ?? DEFAULT_RATE_LIMIT));
   installTenantScope(app, db);
   app.addHook('preValidation', async (req) => rejectNulCharacters(req.body));
-  app.addHook('onSend', async (_req, reply) => {
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('cache-control', 'no-store');
-  });
+  installSecurityHeaders(app);
 
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   healthRoutes(app, db, version);
@@ -68,6 +84,11 @@ export async function buildApp({ db: serviceDb, logger, version }: AppOptions): 
   organizationRoutes(app, db);
   scheduleRoutes(app, db);
   webhookRoutes(app, db);
+  credentialRoutes(app, db, keyRing ?? null);
+  auditRoutes(app, db);
+  userRoutes(app, db);
+  apiKeyRoutes(app, db);
+  usageRoutes(app, db);
   await app.ready();
   return app;
 }

@@ -11,3 +11,6 @@ export * from './stream.js';
 export * from './stream-codes.js';
 export * from './schedules.js';
 export * from './webhooks.js';
+export * from './users.js';
+export * from './plans.js';
+export * from './usage.js';

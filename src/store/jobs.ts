@@ -1,6 +1,7 @@
 import type { Queryable } from '../db/index.js';
 import { ConflictError } from '../errors/index.js';
 import { uuidv7 } from '../util/ids.js';
+import { assertPlanAllows } from './plans.js';
 
 export const JOB_STATUSES = [
   'PENDING',
@@ -209,10 +210,13 @@ export async function enqueueJobs(
 
   const results: (EnqueuedJob | undefined)[] = new Array(jobs.length);
   if (fresh.length > 0) {
-    const { rows: counter } = await tx.query<{ run_counter: number }>(
-      `UPDATE stepwise.organizations SET run_counter = run_counter + $2 WHERE id = $1 RETURNING run_counter`,
+    const { rows: counter } = await tx.query<{ run_counter: number; plan: string }>(
+      `UPDATE stepwise.organizations SET run_counter = run_counter + $2 WHERE id = $1 RETURNING run_counter, plan`,
       [organizationId, fresh.length],
     );
+    // The row lock just taken serialises this organization's enqueues, so the
+    // monthly count read here is exact. Unlimited plans read nothing more.
+    await assertPlanAllows(tx, organizationId, counter[0]!.plan, 'executions', fresh.length);
     const last = counter[0]!.run_counter;
     const first = last - fresh.length + 1;
     const ids = fresh.map(() => uuidv7());

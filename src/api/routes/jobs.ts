@@ -5,11 +5,13 @@ import { findJob, JOB_STATUSES, listJobs, listStream, LOG_LEVELS, type JobStatus
 import { decodeNumberCursor, encodeNumberCursor } from '../cursor.js';
 import { idParams, pageQuery, responses, uuid } from '../schemas.js';
 import { jobView } from '../views.js';
+import { auditJobReads, auditStreamRead } from '../phi.js';
 
 export function jobRoutes(app: FastifyInstance, db: Db): void {
   app.get<{ Querystring: { limit: number; cursor?: string; status?: JobStatus[]; workflowId?: string } }>(
     '/v1/jobs',
     {
+      config: { action: 'jobs.read' },
       schema: {
         tags: ['jobs'],
         summary: 'List jobs, newest first, keyset-paginated',
@@ -43,16 +45,18 @@ export function jobRoutes(app: FastifyInstance, db: Db): void {
         before: decodeNumberCursor(req.query.cursor),
         limit: req.query.limit,
       });
+      await auditJobReads(db, req, page.items);
       return { items: page.items.map(jobView), nextCursor: encodeNumberCursor(page.nextCursor) };
     },
   );
 
   app.get<{ Params: { id: string } }>(
     '/v1/jobs/:id',
-    { schema: { tags: ['jobs'], summary: 'Get a job', params: idParams, response: responses({ 200: { $ref: 'Job#' } }) } },
+    { config: { action: 'jobs.read' }, schema: { tags: ['jobs'], summary: 'Get a job', params: idParams, response: responses({ 200: { $ref: 'Job#' } }) } },
     async (req) => {
       const job = await findJob(db, req.principal.organizationId, req.params.id);
       if (!job) throw new NotFoundError('job', req.params.id);
+      await auditJobReads(db, req, [job]);
       return jobView(job);
     },
   );
@@ -60,6 +64,7 @@ export function jobRoutes(app: FastifyInstance, db: Db): void {
   app.get<{ Params: { id: string }; Querystring: { afterSeq: number; level?: LogLevel; limit: number } }>(
     '/v1/jobs/:id/stream',
     {
+      config: { action: 'jobs.read' },
       schema: {
         tags: ['jobs'],
         summary: "A job's events and log lines in order; poll with afterSeq = the last seq seen",
@@ -94,6 +99,7 @@ export function jobRoutes(app: FastifyInstance, db: Db): void {
         minLevel: req.query.level ? LOG_LEVELS[req.query.level] : undefined,
         limit: req.query.limit,
       });
+      await auditStreamRead(db, req, job, items.length);
       return {
         jobId: job.id,
         status: job.status,

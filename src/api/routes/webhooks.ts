@@ -90,6 +90,7 @@ export function webhookRoutes(app: FastifyInstance, db: Db): void {
   app.post<{ Params: { id: string } }>(
     '/v1/workflows/:id/webhook',
     {
+      config: { action: 'webhooks.manage' },
       schema: {
         tags,
         summary: 'Enable the workflow\'s webhook; returns its URL and secret (shown once). 409 when already enabled',
@@ -103,6 +104,7 @@ export function webhookRoutes(app: FastifyInstance, db: Db): void {
   app.post<{ Params: { id: string } }>(
     '/v1/workflows/:id/webhook/rotate',
     {
+      config: { action: 'webhooks.manage' },
       schema: {
         tags,
         summary: 'Replace the webhook secret (shown once); the old one is refused from now on',
@@ -115,13 +117,13 @@ export function webhookRoutes(app: FastifyInstance, db: Db): void {
 
   app.get<{ Params: { id: string } }>(
     '/v1/workflows/:id/webhook',
-    { schema: { tags, summary: 'Whether the webhook is enabled (never the secret)', params: idParams, response: responses({ 200: state }) } },
+    { config: { action: 'workflows.read' }, schema: { tags, summary: 'Whether the webhook is enabled (never the secret)', params: idParams, response: responses({ 200: state }) } },
     async (req) => describeWebhook(db, req.principal.organizationId, req.params.id),
   );
 
   app.delete<{ Params: { id: string } }>(
     '/v1/workflows/:id/webhook',
-    { schema: { tags, summary: 'Disable the webhook', params: idParams, response: responses({ 204: { type: 'null' } }) } },
+    { config: { action: 'webhooks.manage' }, schema: { tags, summary: 'Disable the webhook', params: idParams, response: responses({ 204: { type: 'null' } }) } },
     async (req, reply) => {
       await disableWebhook(db, req.principal.organizationId, req.params.id);
       return reply.status(204).send();
