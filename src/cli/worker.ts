@@ -3,6 +3,8 @@ import { ValidationError } from '../errors/index.js';
 import { Worker } from '../engine/index.js';
 import { Scheduler } from '../engine/scheduler.js';
 import { onShutdownSignal, openRuntime, scheduleMaintenance } from './runtime.js';
+import { openKeyRing } from './keyring.js';
+import { credentialResolver } from '../security/credentials.js';
 
 /** Workers alone: any number of these processes can share one PostgreSQL server. */
 export async function runWorker(config: Config): Promise<void> {
@@ -13,7 +15,7 @@ export async function runWorker(config: Config): Promise<void> {
     );
   }
   const { db, logger } = await openRuntime(config);
-  const worker = new Worker(db, config.worker, logger);
+  const worker = new Worker(db, config.worker, logger, undefined, credentialResolver(db, openKeyRing(config, logger)));
   // Every process runs a scheduler; an advisory lock makes one of them the leader per tick.
   const scheduler = new Scheduler(db, {}, logger);
   const stopMaintenance = scheduleMaintenance(db, logger);

@@ -2,9 +2,10 @@ import type { ActionStep } from './definition/types.js';
 import { ExpressionError } from './definition/expressions.js';
 import { isRetryable, retryDelayMs, sleep } from './backoff.js';
 import type { JobRun } from './job-run.js';
-import { runStep, StepError } from './steps/index.js';
+import { runStep, StepError, type StepContext } from './steps/index.js';
 import { truncate } from '../util/json.js';
 import { LIMITS } from './limits.js';
+import { credentialRefs, openStepCredentials, type Redactor, type StepCredentialOpener } from './credentials.js';
 
 export interface StepFailureInfo {
   code: string;
@@ -17,6 +18,8 @@ export type AttemptsResult = { ok: true; output: unknown; durationMs: number } |
 export interface AttemptOptions {
   stepTimeoutMs: number;
   httpMaxResponseBytes: number;
+  /** Opens the credentials a step references (and audits it); absent: such steps fail CREDENTIALS_UNAVAILABLE. */
+  credentials?: StepCredentialOpener | undefined;
 }
 
 function describe(err: unknown, attemptSignal: AbortSignal): StepFailureInfo {
@@ -43,6 +46,7 @@ export async function runAttempts(
   label: 'step' | 'compensation' = 'step',
 ): Promise<AttemptsResult> {
   const maxAttempts = step.retry?.maxAttempts ?? 1;
+  const credentialNames = credentialRefs(step);
   for (let attempt = 1; ; attempt++) {
     const data = label === 'compensation' ? { compensation: true, ...(attempt > 1 ? { attempt } : {}) } : attempt > 1 ? { attempt } : null;
     run.emit('STEP_STARTED', 'INFO', index, step.id, data);
@@ -52,17 +56,30 @@ export async function runAttempts(
     const attemptSignal =
       step.type === 'http' ? AbortSignal.any([jobSignal, AbortSignal.timeout(step.timeoutMs ?? options.stepTimeoutMs)]) : jobSignal;
     const t0 = performance.now();
+    // Only steps that reference credentials open any (decrypted for this attempt, redacted from all it produces).
+    let redactor: Redactor | undefined;
     try {
+      let scope: StepContext['scope'] = run.scope;
+      if (credentialNames.length > 0) {
+        const opened = await openStepCredentials(options.credentials, { organizationId: run.job.organizationId, jobId: run.job.id, stepId: step.id }, credentialNames);
+        redactor = opened.redactor;
+        scope = { ...scope, credentials: opened.values };
+      }
       const output = await runStep(step, {
-        scope: run.scope,
+        scope,
         signal: attemptSignal,
-        log: (level, message, logData) => run.emit('LOG', level, index, truncate(message, LIMITS.logMessage), logData),
+        log: (level, message, logData) =>
+          redactor
+            ? run.emit('LOG', level, index, truncate(redactor.text(message), LIMITS.logMessage), redactor.value(logData))
+            : run.emit('LOG', level, index, truncate(message, LIMITS.logMessage), logData),
         limits: { httpMaxResponseBytes: options.httpMaxResponseBytes },
       });
-      return { ok: true, output: output === undefined ? null : output, durationMs: Math.round((performance.now() - t0) * 1000) / 1000 };
+      const value = output === undefined ? null : redactor ? redactor.value(output) : output;
+      return { ok: true, output: value, durationMs: Math.round((performance.now() - t0) * 1000) / 1000 };
     } catch (err) {
       if (jobSignal.aborted) throw jobSignal.reason;
-      const failure = describe(err, attemptSignal);
+      const described = describe(err, attemptSignal);
+      const failure = redactor ? redactor.value(described) : described;
       const durationMs = Math.round((performance.now() - t0) * 1000) / 1000;
       const retry = isRetryable(step.retry, failure.code, attempt);
       run.emit('STEP_FAILED', 'ERROR', index, truncate(failure.message, LIMITS.errorMessage), {

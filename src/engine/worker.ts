@@ -22,6 +22,7 @@ import type { WorkflowDefinition } from './definition/types.js';
 import { CancelledError, LeaseLostError, ShutdownError } from './aborts.js';
 import { executeJob, type ExecutorPorts } from './executor.js';
 import { Recorder } from './recorder.js';
+import { credentialOpener, type CredentialResolver, type StepCredentialOpener } from './credentials.js';
 
 /** How long a worker trusts its copy of the concurrency limits (a NOTIFY on change clears it sooner). */
 const LIMITS_TTL_MS = 5_000;
@@ -56,14 +57,18 @@ export class Worker {
   private readonly ports: ExecutorPorts;
   private unflushed: (() => void) | undefined;
   private limits: { value: ConcurrencyLimits; at: number } | undefined;
+  private readonly openCredentials: StepCredentialOpener | undefined;
 
   constructor(
     private readonly db: Db,
     private readonly config: WorkerConfig,
     private readonly logger: Logger,
     id?: string,
+    /** Opens credentials for steps that reference them (security/credentials.ts); without it such steps fail. */
+    credentials?: CredentialResolver,
   ) {
     this.id = id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.openCredentials = credentials ? credentialOpener(credentials, this.id) : undefined;
     this.ports = { findSignal: (org, jobId, name) => findPendingSignal(db, org, jobId, name) };
     this.recorder = new Recorder(
       db,
@@ -210,6 +215,7 @@ export class Worker {
           stepTimeoutMs: this.config.stepTimeoutMs,
           httpMaxResponseBytes: this.config.httpMaxResponseBytes,
           checkpointTtlMs: this.config.checkpointTtlMs,
+          credentials: this.openCredentials,
         },
         this.ports,
       ).then(
