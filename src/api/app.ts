@@ -83,7 +83,7 @@ export async function buildApp({ db: serviceDb, logger, version, rateLimit, keyR
   clientRoutes(app, db);
   organizationRoutes(app, db);
   scheduleRoutes(app, db);
-  webhookRoutes(app, db);
+  webhookRoutes(app, db, keyRing ?? null);
   credentialRoutes(app, db, keyRing ?? null);
   auditRoutes(app, db);
   userRoutes(app, db);

@@ -11,6 +11,7 @@ import { runWorker } from './worker.js';
 import { runWorkflow } from './run.js';
 import { scheduleCommands } from './schedules.js';
 import { jobCommands } from './jobs.js';
+import { keyCommands } from './keys.js';
 
 function intOption(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -127,6 +128,7 @@ program
   });
 
 scheduleCommands(program, (cmd) => config(cmd));
+keyCommands(program, (cmd) => config(cmd));
 jobCommands(program, (cmd) => config(cmd));
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -1,3 +1,4 @@
+import type { KeyRing } from '../../security/crypto.js';
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import type { Db } from '../../db/index.js';
 import { startWebhookRun } from '../../engine/webhooks.js';
@@ -84,7 +85,7 @@ function parseJson(parse: JsonParser, req: FastifyRequest, raw: Buffer): unknown
   return result.value;
 }
 
-export function webhookRoutes(app: FastifyInstance, db: Db): void {
+export function webhookRoutes(app: FastifyInstance, db: Db, keyRing: KeyRing | null = null): void {
   const tags = ['webhooks'];
 
   app.post<{ Params: { id: string } }>(
@@ -98,7 +99,7 @@ export function webhookRoutes(app: FastifyInstance, db: Db): void {
         response: responses({ 201: issued }),
       },
     },
-    async (req, reply) => reply.status(201).send(await enableWebhook(db, req.principal.organizationId, req.params.id)),
+    async (req, reply) => reply.status(201).send(await enableWebhook(db, req.principal.organizationId, req.params.id, keyRing)),
   );
 
   app.post<{ Params: { id: string } }>(
@@ -112,7 +113,7 @@ export function webhookRoutes(app: FastifyInstance, db: Db): void {
         response: responses({ 200: issued }),
       },
     },
-    async (req) => rotateWebhookSecret(db, req.principal.organizationId, req.params.id),
+    async (req) => rotateWebhookSecret(db, req.principal.organizationId, req.params.id, keyRing),
   );
 
   app.get<{ Params: { id: string } }>(
@@ -174,6 +175,8 @@ export function webhookRoutes(app: FastifyInstance, db: Db): void {
           req.params.workflowId,
           { timestamp: header(req, 'stepwise-timestamp'), signature: header(req, 'stepwise-signature') },
           raw,
+          Date.now(),
+          keyRing,
         );
         // Parsed only once the sender is authenticated: a caller without the secret gets 401 whatever its body holds.
         const input = parseJson(jsonParser, req, raw);
