@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/index.js';
 import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '../errors/index.js';
+import { assertWithinPlan } from '../store/plans.js';
 import {
   deleteCredential,
   findCredential,
@@ -83,7 +84,7 @@ function nameTaken(err: unknown, name: string): unknown {
   return err;
 }
 
-/** Create a credential (sealed) with its CREATE audit row. */
+/** Create a credential (sealed) with its CREATE audit row; PlanLimitError past the plan's credential limit. */
 export async function createCredential(
   db: Queryable,
   ring: KeyRing | null,
@@ -96,7 +97,11 @@ export async function createCredential(
   const id = uuidv7();
   const sealed = keys.sealJson(secret, credentialAad(id, organizationId));
   try {
-    return await insertCredential(db, organizationId, { id, provider: input.provider, name: input.name, sealed, auditId: uuidv7() }, actor);
+    // The plan's credential limit, counted under the organization's row lock (store/plans.ts).
+    return await db.transaction(async (tx) => {
+      await assertWithinPlan(tx, organizationId, 'credentials', 1);
+      return insertCredential(tx, organizationId, { id, provider: input.provider, name: input.name, sealed, auditId: uuidv7() }, actor);
+    });
   } catch (err) {
     throw nameTaken(err, input.name);
   }

@@ -109,6 +109,15 @@ describe('credentials API', () => {
     expect((await a.get(`/v1/credentials/${c.id}`)).status).toBe(200);
   });
 
+  it('refuses a credential past the plan’s limit (STARTER: 3) with 402 PLAN_LIMIT, creating nothing', async () => {
+    const starter = await seedOrg(t.db, 'Starter', 'STARTER');
+    const api = client(app, starter.key);
+    for (const n of ['s1', 's2', 's3']) await createCred(api, n);
+    const res = await api.post('/v1/credentials', { provider: 'x', name: 's4', secret: { k: 'v' } });
+    expect(expectError(res, 402, 'PLAN_LIMIT').details).toMatchObject({ resource: 'credentials', limit: 3, current: 3 });
+    expect((await api.get('/v1/credentials')).body.items).toHaveLength(3);
+  });
+
   it('answers 503 naming STEPWISE_ENCRYPTION_KEYS when the service has no key ring', async () => {
     const bare = await buildApp({ db: t.db, logger: silentLogger, version: 'test' });
     const key = (await seedOrg(t.db, 'No ring')).key;

@@ -110,9 +110,10 @@ CREATE TRIGGER phi_audit_log_default_no_truncate BEFORE TRUNCATE ON stepwise.phi
 -- Webhook secrets move under the key ring: the clear `secret` column becomes
 -- optional and new or rotated secrets are stored sealed (same AES-256-GCM
 -- scheme as credentials, associated data "<workflow_id>:<organization_id>").
--- Rows still in clear are sealed by `stepwise keys rotate` and by the first
--- start with a key ring (security/key-rotation.ts); the column is dropped by
--- a later migration once no deployment holds clear rows.
+-- A deployment without a key ring keeps issuing clear secrets; rows in clear
+-- are sealed by `stepwise keys rotate` (security/key-rotation.ts) once it has
+-- one. The clear column is dropped by a later migration when no deployment
+-- holds clear rows.
 ALTER TABLE stepwise.webhook_triggers
   ALTER COLUMN secret DROP NOT NULL,
   ADD COLUMN secret_ciphertext bytea CHECK (octet_length(secret_ciphertext) <= 1024),
