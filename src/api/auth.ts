@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Db } from '../db/index.js';
+import { ForbiddenError } from '../errors/index.js';
 import { assertAllowed, authenticate, isAction, type Action, type Principal } from '../security/index.js';
 import { RateLimiter, type RateLimitConfig } from './rate-limit.js';
 
@@ -44,9 +45,10 @@ export function installAuth(app: FastifyInstance, db: Db, rateLimit: RateLimitCo
   const limiter = new RateLimiter(rateLimit);
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
-    const config = (route.config ?? {}) as { public?: boolean; action?: unknown };
-    const isPublic = config.public === true;
-    if (!isPublic && !isAction(config.action)) {
+    const isPublic = route.config?.public === true;
+    const declared: unknown = route.config?.action;
+    const action = isAction(declared) ? declared : null;
+    if (!isPublic && action === null) {
       throw new Error(
         `route ${methods.join(',')} ${route.url} declares no known action: add config: { action: '<action>' } ` +
           `from src/security/permissions.ts, or config: { public: true }`,
@@ -55,7 +57,7 @@ export function installAuth(app: FastifyInstance, db: Db, rateLimit: RateLimitCo
     for (const method of methods) {
       // Fastify adds a HEAD twin of every GET; it is the same route.
       if (method === 'HEAD') continue;
-      routes.push({ method, url: route.url, public: isPublic, action: isPublic ? null : (config.action as Action) });
+      routes.push({ method, url: route.url, public: isPublic, action: isPublic ? null : action });
     }
   });
   app.decorateRequest('principal', null as unknown as Principal);
@@ -64,7 +66,9 @@ export function installAuth(app: FastifyInstance, db: Db, rateLimit: RateLimitCo
     if (config.public || !req.routeOptions.url) return;
     req.principal = await authenticate(db, bearer(req));
     limiter.take(req.principal.apiKeyId);
-    assertAllowed(req.principal.role, config.action!);
+    // Registration refused routes without a valid action; fail closed all the same.
+    if (!isAction(config.action)) throw new ForbiddenError('this route declares no action', { path: req.routeOptions.url });
+    assertAllowed(req.principal.role, config.action);
   });
   return routes;
 }

@@ -54,6 +54,9 @@ export const PERMISSIONS = {
 
 export type Action = keyof typeof PERMISSIONS;
 
+/** Every action, in the matrix's order. */
+export const ACTIONS: readonly Action[] = Object.keys(PERMISSIONS).filter(isAction);
+
 export function isAction(value: unknown): value is Action {
   return typeof value === 'string' && Object.hasOwn(PERMISSIONS, value);
 }
@@ -86,7 +89,7 @@ export function assertCanGrant(grantorRole: Role, granted: Role, what: string): 
 
 /** The matrix as rows (action, least role, and which roles may do it), for the CLI and docs. */
 export function getPermissionMatrix(): { action: Action; role: Role; allowed: Record<Role, boolean>; covers: string }[] {
-  return (Object.keys(PERMISSIONS) as Action[])
+  return [...ACTIONS]
     .map((action) => ({
       action,
       role: requiredRole(action),
