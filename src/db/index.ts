@@ -4,5 +4,5 @@ export { PostgresDb } from './postgres.js';
 export { PgliteDb, type PgliteOptions } from './pglite.js';
 export { openDb } from './open.js';
 export { migrate, loadMigrations, findAppliedMigrations, type Migration, type MigrateResult } from './migrate.js';
-export { ensureStreamPartitions } from './partitions.js';
+export { ensureStreamPartitions, ensurePhiAuditPartitions } from './partitions.js';
 export { acquireDataDirLock } from './lockfile.js';

@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/index.js';
+import type { Db, Queryable } from '../db/index.js';
 import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '../errors/index.js';
 import { assertWithinPlan } from '../store/plans.js';
 import {
@@ -86,7 +86,7 @@ function nameTaken(err: unknown, name: string): unknown {
 
 /** Create a credential (sealed) with its CREATE audit row; PlanLimitError past the plan's credential limit. */
 export async function createCredential(
-  db: Queryable,
+  db: Db,
   ring: KeyRing | null,
   organizationId: string,
   input: CredentialInput,

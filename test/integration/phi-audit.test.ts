@@ -180,3 +180,30 @@ describe('six-year retention', () => {
     expect(del.rowCount).toBe(1);
   });
 });
+
+describe('month partitions', () => {
+  it('are created ahead, carry the retention guards, and a month with rows in the default partition is left there', async () => {
+    const { ensurePhiAuditPartitions } = await import('../../src/db/index.js');
+    // This month already has rows in the default partition (the template made no PHI partitions): it is skipped.
+    const created = await ensurePhiAuditPartitions(t.db);
+    const now = new Date();
+    const thisMonth = `phi_audit_log_${now.getUTCFullYear()}_${String(now.getUTCMonth() + 1).padStart(2, '0')}`;
+    expect(created).not.toContain(thisMonth);
+    expect(created.length).toBeGreaterThanOrEqual(3);
+    expect(await ensurePhiAuditPartitions(t.db)).toEqual([]); // idempotent
+    // A row for a future month lands in its partition, and is as undeletable there.
+    const future = created[created.length - 1]!;
+    const [, y, m] = /_(\d{4})_(\d{2})$/.exec(future)!;
+    const at = new Date(Date.UTC(Number(y), Number(m) - 1, 15)).toISOString();
+    const id = uuidv7();
+    await t.db.query(
+      `INSERT INTO stepwise.phi_audit_log (id, organization_id, at, actor, resource_type, resource_id, fields)
+       VALUES ($1, $2, $3, 'key:x', 'JOB', $1, ARRAY['result'])`,
+      [id, orgA, at],
+    );
+    const where = await t.db.query<{ rel: string }>('SELECT tableoid::regclass::text AS rel FROM stepwise.phi_audit_log WHERE id = $1', [id]);
+    expect(where.rows[0]!.rel).toBe(`stepwise.${future}`);
+    await expect(t.db.query(`DELETE FROM stepwise.${future}`)).rejects.toThrow(/six years/);
+    await expect(t.db.query(`TRUNCATE stepwise.${future}`)).rejects.toThrow(/truncated/);
+  });
+});
