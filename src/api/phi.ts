@@ -42,10 +42,15 @@ function present(path: string, roots: { input: unknown; result: unknown }): bool
   return value !== undefined && value !== null;
 }
 
+/** Who made the request: its key's user (`user:<id>`), or the key itself for a key without a user. */
+export function actorName(req: FastifyRequest): string {
+  return req.principal.userId ? `user:${req.principal.userId}` : `key:${req.principal.apiKeyId}`;
+}
+
 export function accessContext(req: FastifyRequest): AccessContext {
   const ua = req.headers['user-agent'];
   return {
-    actor: `key:${req.principal.apiKeyId}`,
+    actor: actorName(req),
     apiKeyId: req.principal.apiKeyId,
     ip: req.ip ? req.ip.slice(0, 64) : null,
     userAgent: typeof ua === 'string' ? ua.slice(0, 500) : null,

@@ -23,7 +23,7 @@ export interface PhiAccess {
 }
 
 export interface AccessContext {
-  /** 'key:<api key id>' (or 'user:<id>' once users sign in). */
+  /** 'user:<user id>' (the API key's user), or 'key:<api key id>' for a key without one. */
   actor: string;
   apiKeyId: string | null;
   ip: string | null;

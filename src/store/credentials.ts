@@ -27,7 +27,7 @@ export type CredentialAction = 'CREATE' | 'UPDATE' | 'ROTATE' | 'DELETE' | 'USE'
 
 /** Who did something to a credential, for its audit row. */
 export interface CredentialActor {
-  /** 'key:<api key id>', 'worker:<worker id>', 'cli'. */
+  /** 'user:<user id>' or 'key:<api key id>' (API), 'worker:<worker id>' (use in a step), 'cli:keys-rotate'. */
   actor: string;
   apiKeyId?: string | null;
   jobId?: string | null;

@@ -215,7 +215,8 @@ describe('credentials in steps', () => {
     const res = await a.get(`/v1/audit/credentials?credentialId=${c.id}`);
     expect(res.status).toBe(200);
     expect(res.body.items.map((e: Json) => e.action)).toEqual(['DELETE', 'UPDATE', 'CREATE']);
-    expect(res.body.items[0].actor).toMatch(/^key:/);
+    expect(res.body.items[0].actor).toMatch(/^user:[0-9a-f-]{36}$/);
+    expect(res.body.items[0].apiKeyId).toMatch(/^[0-9a-f-]{36}$/);
     const paged = await a.get(`/v1/audit/credentials?credentialId=${c.id}&limit=2`);
     expect(paged.body.items).toHaveLength(2);
     const rest = await a.get(`/v1/audit/credentials?credentialId=${c.id}&limit=2&cursor=${paged.body.nextCursor}`);

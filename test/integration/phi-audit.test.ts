@@ -15,6 +15,7 @@ let app: FastifyInstance;
 let a: ApiClient;
 let b: ApiClient;
 let orgA: string;
+let ownerA: string;
 let worker: Worker;
 let phiJob: string;
 let plainJob: string;
@@ -27,6 +28,7 @@ beforeAll(async () => {
   app = await createTestApp(t.db);
   const sa = await seedOrg(t.db, 'PHI A');
   orgA = sa.organizationId;
+  ownerA = sa.ownerId;
   a = client(app, sa.key);
   b = client(app, (await seedOrg(t.db, 'PHI B')).key);
   worker = startWorker(t.db);
@@ -77,8 +79,8 @@ describe('reads that return PHI are audited in the same request', () => {
     const row = rows[rows.length - 1];
     expect(row).toMatchObject({ resource_type: 'JOB', resource_id: phiJob, user_agent: 'audit-test/1.0' });
     expect(row.fields).toEqual(['input.patientName', 'input.memberId', 'result']);
-    expect(row.actor).toMatch(/^key:/);
-    expect(row.api_key_id).toBe(row.actor.slice('key:'.length));
+    expect(row.actor).toBe(`user:${ownerA}`);
+    expect(row.api_key_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(row.ip).toBeTruthy();
   });
 

@@ -32,7 +32,7 @@ function querySchema(withCredential: boolean) {
     properties: {
       from: { ...dateTime, description: 'inclusive' },
       to: { ...dateTime, description: 'exclusive' },
-      actor: { type: 'string', minLength: 1, maxLength: 200, description: "e.g. key:<api key id> or worker:<id>" },
+      actor: { type: 'string', minLength: 1, maxLength: 200, description: 'user:<user id>, key:<api key id>, worker:<worker id> or cli:keys-rotate' },
       jobId: uuid,
       ...(withCredential ? { credentialId: uuid } : {}),
       // CSV exports take bigger pages than the JSON listing.

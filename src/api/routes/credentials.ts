@@ -10,6 +10,7 @@ import {
 } from '../../security/credentials.js';
 import { listCredentials, type Credential, type CredentialActor } from '../../store/credentials.js';
 import { idParams, responses, uuid } from '../schemas.js';
+import { actorName } from '../phi.js';
 
 const dateTime = { type: 'string', format: 'date-time' } as const;
 
@@ -38,7 +39,7 @@ function credentialView(c: Credential) {
 }
 
 function actorOf(req: FastifyRequest): CredentialActor {
-  return { actor: `key:${req.principal.apiKeyId}`, apiKeyId: req.principal.apiKeyId };
+  return { actor: actorName(req), apiKeyId: req.principal.apiKeyId };
 }
 
 /** Integration credentials: the secret goes in on POST and PUT and never comes back out. */

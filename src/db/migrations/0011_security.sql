@@ -43,7 +43,7 @@ CREATE TABLE stepwise.credential_audit_log (
   credential_id   uuid         NOT NULL,
   credential_name varchar(100) NOT NULL,
   action          varchar(10)  NOT NULL CHECK (action IN ('CREATE', 'UPDATE', 'ROTATE', 'DELETE', 'USE')),
-  -- 'key:<api key id>', 'worker:<worker id>', 'cli'.
+  -- 'user:<user id>' or 'key:<api key id>' (API), 'worker:<worker id>' (a step's use), 'cli:keys-rotate'.
   actor           varchar(200) NOT NULL,
   api_key_id      uuid,
   job_id          uuid,
