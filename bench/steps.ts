@@ -49,7 +49,7 @@ export async function steps(opts: BenchOptions): Promise<void> {
     try {
       await migrate(db);
       await ensureStreamPartitions(db);
-      const org = await createOrganization(db, { name: 'bench' });
+      const org = await createOrganization(db, { name: 'bench', plan: 'ENTERPRISE' });
       const wf = await defineWorkflow(db, org.id, { name: 'ten steps', definition: DEFINITION });
       for (let i = 0; i < WORKERS; i++) {
         const w = new Worker(db, { ...loadConfig({}).worker, ...WORKER }, stderrLogger(), `bench-${i}`);

@@ -150,8 +150,9 @@ export async function runStepwise(db: Db, opts: BenchOptions, settings: Stepwise
   await migrate(db);
   await ensureStreamPartitions(db);
   // Warm-up runs belong to their own organization, so the timed organization's rows are exactly the timed jobs.
-  const warmOrg = await createOrganization(db, { name: 'bench warm-up' });
-  const org = await createOrganization(db, { name: 'bench' });
+  // ENTERPRISE: no plan limits (STARTER would cap the run at 5 jobs at once and 10,000 a month).
+  const warmOrg = await createOrganization(db, { name: 'bench warm-up', plan: 'ENTERPRISE' });
+  const org = await createOrganization(db, { name: 'bench', plan: 'ENTERPRISE' });
   const warmWf = await defineWorkflow(db, warmOrg.id, { name: 'eligibility-note', definition: DEFINITION });
   const wf = await defineWorkflow(db, org.id, { name: 'eligibility-note', definition: DEFINITION });
 

@@ -3,7 +3,11 @@ import swagger from '@fastify/swagger';
 import type { BlobStore } from '../blob/index.js';
 import type { Db } from '../db/index.js';
 import type { Logger } from '../util/logger.js';
-import { installAuth } from './auth.js';
+import { installAuth, type RouteEntry } from './auth.js';
+import { installSecurityHeaders } from './headers.js';
+import { DEFAULT_RATE_LIMIT, type RateLimitConfig } from './rate-limit.js';
+import { installTenantScope } from './tenancy.js';
+import { ContextDb } from '../db/tenant.js';
 import { installErrorHandling } from './errors.js';
 import { installValidation } from './validation.js';
 import { rejectNulCharacters } from './nul.js';
@@ -32,6 +36,12 @@ import {
   workflowSchema,
   workflowStatsSchema,
 } from './schemas.js';
+import { credentialRoutes } from './routes/credentials.js';
+import { auditRoutes } from './routes/audit.js';
+import type { KeyRing } from '../security/crypto.js';
+import { userRoutes } from './routes/users.js';
+import { apiKeyRoutes } from './routes/api-keys.js';
+import { usageRoutes } from './routes/usage.js';
 
 /**
  * Request bodies up to 2 MiB are parsed, so a 1 MB definition or input still
@@ -46,10 +56,23 @@ export interface AppOptions {
   version: string;
   /** Where archived streams (and other large bytes) live; without it an archived job's stream answers 503. */
   blobs?: BlobStore | undefined;
+  /** Seals credentials (security/crypto.ts); without one, credential routes answer 503. */
+  keyRing?: KeyRing | null | undefined;
+  /** Per-key rate limit (default DEFAULT_RATE_LIMIT; perSecond 0 turns it off). */
+  rateLimit?: RateLimitConfig | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route registered, with its declared action (api/auth.ts). */
+    routeTable: readonly RouteEntry[];
+  }
 }
 
 /** The HTTP API as a Fastify instance (not listening; `inject` works for tests). */
-export async function buildApp({ db, logger, version, blobs }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimit, keyRing }: AppOptions): Promise<FastifyInstance> {
+  // Routes get a Db that, inside a request, is the request's tenant transaction (api/tenancy.ts).
+  const db = new ContextDb(serviceDb);
   const app = Fastify({
     // Our own pino logger records errors (api/errors.ts); per-request logging is off for throughput.
     logger: false,
@@ -81,12 +104,10 @@ export async function buildApp({ db, logger, version, blobs }: AppOptions): Prom
     app.addSchema(schema);
   }
   installErrorHandling(app, logger, BODY_LIMIT);
-  installAuth(app, db);
+  app.decorate('routeTable', installAuth(app, serviceDb, rateLimit ?? DEFAULT_RATE_LIMIT));
+  installTenantScope(app, db);
   app.addHook('preValidation', async (req) => rejectNulCharacters(req.body));
-  app.addHook('onSend', async (_req, reply) => {
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('cache-control', 'no-store');
-  });
+  installSecurityHeaders(app);
 
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   healthRoutes(app, db, version);
@@ -96,10 +117,15 @@ export async function buildApp({ db, logger, version, blobs }: AppOptions): Prom
   clientRoutes(app, db);
   organizationRoutes(app, db);
   scheduleRoutes(app, db);
-  webhookRoutes(app, db);
+  webhookRoutes(app, db, keyRing ?? null);
   analyticsRoutes(app, db);
   retentionRoutes(app, db);
   screenshotRoutes(app, db, blobs);
+  credentialRoutes(app, db, keyRing ?? null);
+  auditRoutes(app, db);
+  userRoutes(app, db);
+  apiKeyRoutes(app, db);
+  usageRoutes(app, db);
   await app.ready();
   return app;
 }

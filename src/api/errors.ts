@@ -12,6 +12,9 @@ export function statusFor(code: ErrorCode): number {
     case 'VALIDATION':
       return 400;
     case 'UNAUTHORIZED':
+    case 'KEY_REVOKED':
+    case 'KEY_EXPIRED':
+    case 'USER_DISABLED':
       return 401;
     case 'FORBIDDEN':
       return 403;
@@ -21,7 +24,11 @@ export function statusFor(code: ErrorCode): number {
       return 409;
     case 'PAYLOAD_TOO_LARGE':
       return 413;
+    // 402, not 429: a plan limit does not lift by waiting (the fix is a
+    // plan change), and clients that retry 429s after Retry-After would spin.
     case 'PLAN_LIMIT':
+      return 402;
+    case 'RATE_LIMITED':
       return 429;
     case 'DATA_DIR_LOCKED':
     case 'UNAVAILABLE':
@@ -86,6 +93,7 @@ export function installErrorHandling(app: FastifyInstance, logger: Logger, bodyL
         return reply.status(status).send(body(err.code, status === 503 ? err.message : 'internal error'));
       }
       const { sqlstate: _s, detail: _d, ...details } = err.details;
+      if (err.code === 'RATE_LIMITED') reply.header('retry-after', String(err.details.retryAfterSeconds));
       return reply.status(status).send(body(err.code, err.message, details));
     }
     const mapped = frameworkError(err, bodyLimit);

@@ -126,7 +126,7 @@ export const clientSchema = {
 /** Response map with our error body on every 4xx a route can give. */
 export function responses(ok: Record<number, unknown>): Record<number, unknown> {
   const err = { $ref: 'Error#' };
-  return { ...ok, 400: err, 401: err, 404: err, 409: err, 413: err };
+  return { ...ok, 400: err, 401: err, 402: err, 403: err, 404: err, 409: err, 413: err, 429: err };
 }
 
 const nullableNumber = { type: ['number', 'null'] } as const;

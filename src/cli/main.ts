@@ -3,8 +3,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type ConfigOverrides } from '../config/index.js';
 import { isStepwiseError } from '../errors/index.js';
 import { migrate } from '../db/index.js';
-import { createApiKey } from '../security/index.js';
-import { createOrganization } from '../store/index.js';
+import { createOrganizationWithOwner, DEFAULT_OWNER_EMAIL, renderPermissionMatrix } from '../security/index.js';
+import { isPlan, PLANS, type Plan } from '../store/index.js';
 import { openRuntime, VERSION } from './runtime.js';
 import { serve } from './serve.js';
 import { runWorker } from './worker.js';
@@ -13,6 +13,7 @@ import { scheduleCommands } from './schedules.js';
 import { jobCommands } from './jobs.js';
 import { reconcileReadModel } from '../lifecycle/index.js';
 import { lifecycleCommands } from './lifecycle.js';
+import { keyCommands } from './keys.js';
 
 function intOption(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -20,6 +21,11 @@ function intOption(name: string, min: number, max: number) {
     if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer between ${min} and ${max}`);
     return n;
   };
+}
+
+function planOption(value: string): Plan {
+  if (!isPlan(value)) throw new InvalidArgumentError(`--plan must be one of ${PLANS.join(', ')}`);
+  return value;
 }
 
 interface GlobalOptions {
@@ -82,15 +88,31 @@ org
   .command('create')
   .description('create an organization and print an owner API key (shown once)')
   .requiredOption('--name <name>', 'organization name')
-  .action(async (opts: { name: string }, cmd: Command) => {
+  .option('--plan <plan>', `plan: ${PLANS.join(', ')}`, planOption, 'STARTER')
+  .option('--owner-email <email>', 'email of the OWNER user created with the key', DEFAULT_OWNER_EMAIL)
+  .action(async (opts: { name: string; plan: Plan; ownerEmail: string }, cmd: Command) => {
     const { db } = await openRuntime(config(cmd));
     try {
-      const created = await createOrganization(db, { name: opts.name });
-      const { key } = await createApiKey(db, created.id, { name: 'owner key (stepwise org create)' });
-      process.stdout.write(`${JSON.stringify({ organizationId: created.id, name: created.name, apiKey: key })}\n`);
+      const created = await createOrganizationWithOwner(db, {
+        name: opts.name,
+        plan: opts.plan,
+        ownerEmail: opts.ownerEmail,
+        keyName: 'owner key (stepwise org create)',
+      });
+      const o = created.organization;
+      process.stdout.write(
+        `${JSON.stringify({ organizationId: o.id, name: o.name, plan: o.plan, ownerUserId: created.owner.id, apiKey: created.apiKey.key })}\n`,
+      );
     } finally {
       await db.close();
     }
+  });
+
+program
+  .command('permissions')
+  .description('print the permission matrix: each action and the least role that may perform it')
+  .action(() => {
+    process.stdout.write(`${renderPermissionMatrix()}\n`);
   });
 
 program
@@ -125,6 +147,7 @@ program
   });
 
 scheduleCommands(program, (cmd) => config(cmd));
+keyCommands(program, (cmd) => config(cmd));
 jobCommands(program, (cmd) => config(cmd));
 lifecycleCommands(program, (cmd) => config(cmd));
 

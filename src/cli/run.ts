@@ -6,6 +6,8 @@ import { startRuns, Worker } from '../engine/index.js';
 import { withStoredResult } from '../engine/results.js';
 import { findJob, listStream, TERMINAL_STATUSES, type Job } from '../store/index.js';
 import { openForKey, requireKey } from './context.js';
+import { openKeyRing } from './keyring.js';
+import { credentialResolver } from '../security/credentials.js';
 
 export interface RunOptions {
   key?: string | undefined;
@@ -87,7 +89,10 @@ export async function runWorkflow(config: Config, workflowId: string, opts: RunO
       return;
     }
     const blobs = await createBlobStore(config.blob);
-    const worker = new Worker(db, { ...config.worker, pollIntervalMs: 100 }, logger, undefined, { blobs });
+    const worker = new Worker(db, { ...config.worker, pollIntervalMs: 100 }, logger, undefined, {
+      blobs,
+      credentials: credentialResolver(db, openKeyRing(config, logger)),
+    });
     await worker.start();
     let job: Job | null;
     try {

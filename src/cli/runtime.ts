@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/index.js';
-import { analyzeStreamParent, ensureStreamPartitions, migrate, openDb, type Db } from '../db/index.js';
+import { analyzeStreamParent, ensurePhiAuditPartitions, ensureStreamPartitions, migrate, openDb, type Db } from '../db/index.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { deleteExpiredCheckpoints } from '../store/index.js';
 
@@ -23,6 +23,7 @@ export async function openRuntime(config: Config, opts: { migrate?: boolean } = 
       const { applied } = await migrate(db);
       if (applied.length > 0) logger.info({ applied }, 'migrations applied');
       await ensureStreamPartitions(db);
+      await ensurePhiAuditPartitions(db);
     }
   } catch (err) {
     await db.close().catch(() => undefined);
@@ -49,6 +50,10 @@ export function scheduleMaintenance(db: Db, logger: Logger): () => void {
     ensureStreamPartitions(db).then(
       (created) => created.length > 0 && logger.info({ created }, 'stream partitions created'),
       (err: unknown) => logger.error({ err }, 'partition maintenance failed'),
+    );
+    ensurePhiAuditPartitions(db).then(
+      (created) => created.length > 0 && logger.info({ created }, 'PHI audit partitions created'),
+      (err: unknown) => logger.error({ err }, 'PHI audit partition maintenance failed'),
     );
     deleteExpiredCheckpoints(db).then(
       (deleted) => deleted > 0 && logger.info({ deleted }, 'expired checkpoints deleted'),

@@ -4,9 +4,11 @@ import type { Config } from '../config/index.js';
 import { Worker } from '../engine/index.js';
 import { Scheduler } from '../engine/scheduler.js';
 import { MaintenanceLoop } from '../lifecycle/index.js';
-import { createApiKey } from '../security/index.js';
-import { createOrganization, getOrganizationCount } from '../store/index.js';
+import { createOrganizationWithOwner } from '../security/index.js';
+import { getOrganizationCount } from '../store/index.js';
 import { onShutdownSignal, openRuntime, scheduleMaintenance, VERSION } from './runtime.js';
+import { openKeyRing } from './keyring.js';
+import { credentialResolver } from '../security/credentials.js';
 
 /**
  * API + worker in one process (the only way in embedded mode, where the
@@ -15,17 +17,25 @@ import { onShutdownSignal, openRuntime, scheduleMaintenance, VERSION } from './r
  */
 export async function serve(config: Config, opts: { worker: boolean }): Promise<void> {
   const { db, logger } = await openRuntime(config);
+  const keyRing = openKeyRing(config, logger);
   if (db.backend === 'pglite' && (await getOrganizationCount(db)) === 0) {
-    const org = await createOrganization(db, { name: 'default' });
-    const { key } = await createApiKey(db, org.id, { name: 'first-start owner key' });
+    // The operator's own organization on their own machine: no plan limits.
+    const { organization: org, apiKey } = await createOrganizationWithOwner(db, {
+      name: 'default',
+      plan: 'ENTERPRISE',
+      keyName: 'first-start owner key',
+    });
+    const key = apiKey.key;
     process.stdout.write(
-      `\nCreated organization "default" (${org.id}).\n` +
+      `\nCreated organization "default" (${org.id}, plan ENTERPRISE) with an OWNER user.\n` +
         `Its owner API key is shown this once; keep it:\n\n    ${key}\n\n`,
     );
   }
   const blobs = await createBlobStore(config.blob);
-  const app = await buildApp({ db, logger, version: VERSION, blobs });
-  const worker = opts.worker ? new Worker(db, config.worker, logger, undefined, { blobs }) : undefined;
+  const app = await buildApp({ db, logger, version: VERSION, blobs, rateLimit: config.rateLimit, keyRing });
+  const worker = opts.worker
+    ? new Worker(db, config.worker, logger, undefined, { blobs, credentials: credentialResolver(db, keyRing) })
+    : undefined;
   // Every process runs a scheduler; an advisory lock makes one of them the leader per tick.
   const scheduler = new Scheduler(db, {}, logger);
   const stopMaintenance = scheduleMaintenance(db, logger);

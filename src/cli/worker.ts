@@ -5,6 +5,8 @@ import { Worker } from '../engine/index.js';
 import { Scheduler } from '../engine/scheduler.js';
 import { MaintenanceLoop } from '../lifecycle/index.js';
 import { onShutdownSignal, openRuntime, scheduleMaintenance } from './runtime.js';
+import { openKeyRing } from './keyring.js';
+import { credentialResolver } from '../security/credentials.js';
 
 /** Workers alone: any number of these processes can share one PostgreSQL server. */
 export async function runWorker(config: Config): Promise<void> {
@@ -16,7 +18,10 @@ export async function runWorker(config: Config): Promise<void> {
   }
   const { db, logger } = await openRuntime(config);
   const blobs = await createBlobStore(config.blob);
-  const worker = new Worker(db, config.worker, logger, undefined, { blobs });
+  const worker = new Worker(db, config.worker, logger, undefined, {
+    blobs,
+    credentials: credentialResolver(db, openKeyRing(config, logger)),
+  });
   // Every process runs a scheduler; an advisory lock makes one of them the leader per tick.
   const scheduler = new Scheduler(db, {}, logger);
   const stopMaintenance = scheduleMaintenance(db, logger);

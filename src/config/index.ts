@@ -11,6 +11,8 @@ export interface Config {
   readonly dbPoolSize: number;
   readonly worker: WorkerConfig;
   readonly logLevel: string;
+  /** Per API key, per process: sustained requests per second (0: off) and burst. */
+  readonly rateLimit: { readonly perSecond: number; readonly burst: number };
   readonly blob: BlobConfig;
 }
 
@@ -110,6 +112,10 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
     worker: Object.freeze(worker),
     logLevel: env.LOG_LEVEL ?? 'info',
     blob: Object.freeze({ ...loadBlobConfig(env, dataDir), ...overrides.blob }),
+    rateLimit: Object.freeze({
+      perSecond: int(env, 'STEPWISE_RATE_LIMIT_PER_SECOND', 100, 0, 1_000_000),
+      burst: int(env, 'STEPWISE_RATE_LIMIT_BURST', 500, 1, 10_000_000),
+    }),
   });
 }
 

@@ -7,9 +7,28 @@ function monthStart(d: Date, offset: number): Date {
   return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + offset, 1));
 }
 
-function partitionName(start: Date): string {
-  return `execution_log_${start.getUTCFullYear()}_${String(start.getUTCMonth() + 1).padStart(2, '0')}`;
+function partitionName(table: string, start: Date): string {
+  return `${table}_${start.getUTCFullYear()}_${String(start.getUTCMonth() + 1).padStart(2, '0')}`;
 }
+
+/**
+ * Month-partitioned tables: the column each is ranged on, whether rows that
+ * already landed in the default partition may be moved (phi_audit_log rows
+ * cannot be deleted for six years, not even to move them: such a month stays
+ * in the default partition), and DDL each new partition needs (row triggers
+ * are cloned to partitions by PostgreSQL; TRUNCATE triggers are not).
+ */
+const MONTHLY = {
+  execution_log: { column: 'ts', movable: true, extra: (_name: string) => '' },
+  phi_audit_log: {
+    column: 'at',
+    movable: false,
+    extra: (name: string) =>
+      `CREATE TRIGGER ${name}_no_truncate BEFORE TRUNCATE ON stepwise.${name}
+         FOR EACH STATEMENT EXECUTE FUNCTION stepwise.phi_audit_no_truncate();`,
+  },
+} as const;
+type MonthlyTable = keyof typeof MONTHLY;
 
 /**
  * Create the monthly partitions of `execution_log` from last month to
@@ -19,12 +38,22 @@ function partitionName(start: Date): string {
  * partition whose range the default partition already holds rows for.
  * Returns the names created.
  */
-export async function ensureStreamPartitions(db: Db, now: Date = new Date(), monthsAhead = 3): Promise<string[]> {
+export function ensureStreamPartitions(db: Db, now: Date = new Date(), monthsAhead = 3): Promise<string[]> {
+  return ensureMonthlyPartitions(db, 'execution_log', now, monthsAhead);
+}
+
+/** The same for `phi_audit_log` (migration 0010), partitioned by month on `at`. */
+export function ensurePhiAuditPartitions(db: Db, now: Date = new Date(), monthsAhead = 3): Promise<string[]> {
+  return ensureMonthlyPartitions(db, 'phi_audit_log', now, monthsAhead);
+}
+
+async function ensureMonthlyPartitions(db: Db, table: MonthlyTable, now: Date, monthsAhead: number): Promise<string[]> {
+  const { column, movable, extra } = MONTHLY[table];
   const created: string[] = [];
   for (let offset = -1; offset <= monthsAhead; offset++) {
     const from = monthStart(now, offset);
     const to = monthStart(now, offset + 1);
-    const name = partitionName(from);
+    const name = partitionName(table, from);
     const made = await db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [PARTITION_LOCK_KEY]);
       const { rows } = await tx.query(
@@ -36,16 +65,25 @@ export async function ensureStreamPartitions(db: Db, now: Date = new Date(), mon
       // Names and bounds come from dates computed here, never from input.
       const fromIso = from.toISOString();
       const toIso = to.toISOString();
+      if (!movable) {
+        const stranded = await tx.query(
+          `SELECT 1 FROM stepwise.${table}_default WHERE ${column} >= $1 AND ${column} < $2 LIMIT 1`,
+          [fromIso, toIso],
+        );
+        if (stranded.rows.length > 0) return false;
+      }
+      // Table and column names come from the constant above, never from input.
       await tx.exec(`
-        CREATE TABLE stepwise.${name} (LIKE stepwise.execution_log INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+        CREATE TABLE stepwise.${name} (LIKE stepwise.${table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
         WITH moved AS (
-          DELETE FROM stepwise.execution_log_default
-           WHERE ts >= '${fromIso}' AND ts < '${toIso}'
+          DELETE FROM stepwise.${table}_default
+           WHERE ${column} >= '${fromIso}' AND ${column} < '${toIso}'
           RETURNING *
         )
         INSERT INTO stepwise.${name} SELECT * FROM moved;
-        ALTER TABLE stepwise.execution_log ATTACH PARTITION stepwise.${name}
-          FOR VALUES FROM ('${fromIso}') TO ('${toIso}');`);
+        ALTER TABLE stepwise.${table} ATTACH PARTITION stepwise.${name}
+          FOR VALUES FROM ('${fromIso}') TO ('${toIso}');
+        ${extra(name)}`);
       return true;
     });
     if (made) created.push(name);

@@ -2,6 +2,7 @@ import type { Db } from '../db/index.js';
 import { ConflictError, NotFoundError, PayloadTooLargeError } from '../errors/index.js';
 import {
   archiveWorkflow,
+  assertWithinPlan,
   createWorkflow,
   enqueueJobs,
   findJobsByIdempotencyKeys,
@@ -37,11 +38,16 @@ export const MAX_INPUT_BYTES = 1024 * 1024;
 
 /**
  * Use cases shared by the API and the CLI. Every function takes the
- * organization first; validation happens before anything is written.
+ * organization first; validation happens before anything is written. A
+ * workflow beyond the plan's limit is refused (PlanLimitError), as is a run
+ * beyond the month's executions (store/jobs.ts enqueueJobs).
  */
 export async function defineWorkflow(db: Db, organizationId: string, input: Omit<NewWorkflow, 'definition'> & { definition: unknown }): Promise<Workflow> {
   const definition = validateDefinition(input.definition);
-  return db.transaction((tx) => createWorkflow(tx, organizationId, { ...input, definition }));
+  return db.transaction(async (tx) => {
+    await assertWithinPlan(tx, organizationId, 'workflows', 1);
+    return createWorkflow(tx, organizationId, { ...input, definition });
+  });
 }
 
 export async function reviseWorkflow(

@@ -31,7 +31,10 @@ export interface WorkerOptions {
   blobs?: BlobStore | undefined;
   /** retain_until of a new screenshot; default: the organization's screenshot retention policy. */
   retainUntil?: RetainUntil | undefined;
+  /** Opens credentials for steps that reference them (security/credentials.ts); without it such steps fail. */
+  credentials?: CredentialResolver | undefined;
 }
+import { credentialOpener, type CredentialResolver, type StepCredentialOpener } from './credentials.js';
 
 /** How long a worker trusts its copy of the concurrency limits (a NOTIFY on change clears it sooner). */
 const LIMITS_TTL_MS = 5_000;
@@ -67,6 +70,7 @@ export class Worker {
   private unflushed: (() => void) | undefined;
   private limits: { value: ConcurrencyLimits; at: number } | undefined;
   private readonly artifacts: ArtifactSink | undefined;
+  private readonly openCredentials: StepCredentialOpener | undefined;
 
   constructor(
     private readonly db: Db,
@@ -79,6 +83,7 @@ export class Worker {
       ? { db, blobs: options.blobs, retainUntil: options.retainUntil ?? policyRetainUntil(db) }
       : undefined;
     this.id = id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.openCredentials = options.credentials ? credentialOpener(options.credentials, this.id) : undefined;
     this.ports = { findSignal: (org, jobId, name) => findPendingSignal(db, org, jobId, name) };
     this.recorder = new Recorder(
       db,
@@ -227,6 +232,7 @@ export class Worker {
           checkpointTtlMs: this.config.checkpointTtlMs,
           resultInlineBytes: this.config.resultInlineBytes,
           artifacts: this.artifacts,
+          credentials: this.openCredentials,
         },
         this.ports,
       ).then(

@@ -7,6 +7,10 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'FORBIDDEN'
   | 'UNAUTHORIZED'
+  | 'KEY_REVOKED'
+  | 'KEY_EXPIRED'
+  | 'USER_DISABLED'
+  | 'RATE_LIMITED'
   | 'VALIDATION'
   | 'CONFLICT'
   | 'PAYLOAD_TOO_LARGE'
@@ -38,6 +42,29 @@ export class UnauthorizedError extends StepwiseError {
   readonly code = 'UNAUTHORIZED' as const;
 }
 
+/**
+ * A key that matched in full (prefix and secret) but may no longer be used.
+ * Only a holder of the whole key learns why, so naming the cause leaks nothing.
+ */
+export class KeyRejectedError extends StepwiseError {
+  readonly code: 'KEY_REVOKED' | 'KEY_EXPIRED' | 'USER_DISABLED';
+  constructor(code: 'KEY_REVOKED' | 'KEY_EXPIRED' | 'USER_DISABLED', message: string, details: ErrorDetails = {}) {
+    super(message, details);
+    this.code = code;
+  }
+}
+
+/** Too many requests for one key; `details.retryAfterSeconds` says when the next one is accepted. */
+export class RateLimitedError extends StepwiseError {
+  readonly code = 'RATE_LIMITED' as const;
+  constructor(retryAfterSeconds: number, limit: { perSecond: number; burst: number }) {
+    super(`rate limit of ${limit.perSecond} requests per second (burst ${limit.burst}) for this key exceeded; retry in ${retryAfterSeconds} s`, {
+      retryAfterSeconds,
+      ...limit,
+    });
+  }
+}
+
 export class ForbiddenError extends StepwiseError {
   readonly code = 'FORBIDDEN' as const;
 }
@@ -67,6 +94,7 @@ export class PayloadTooLargeError extends StepwiseError {
   }
 }
 
+/** The organization's plan does not allow this addition; `details` has {resource, limit, current, adding, plan}. */
 export class PlanLimitError extends StepwiseError {
   readonly code = 'PLAN_LIMIT' as const;
 }

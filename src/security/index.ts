@@ -1,2 +1,10 @@
-export { createApiKey, authenticate, type Principal } from './api-keys.js';
+export {
+  createApiKey,
+  createOrganizationWithOwner,
+  authenticate,
+  DEFAULT_OWNER_EMAIL,
+  type NewKeyOptions,
+  type Principal,
+} from './api-keys.js';
+export * from './permissions.js';
 export * from './webhooks.js';

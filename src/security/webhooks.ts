@@ -9,6 +9,8 @@ import {
   updateWebhookSecret,
 } from '../store/index.js';
 import { newSecret, TOLERANCE_SECONDS, verify } from './webhook-signature.js';
+import { DecryptError, type KeyRing } from './crypto.js';
+import type { StoredWebhookSecret } from '../store/webhooks.js';
 
 export * as webhookSignature from './webhook-signature.js';
 
@@ -36,6 +38,28 @@ export function webhookPath(workflowId: string): string {
   return `/v1/hooks/${workflowId}`;
 }
 
+/** The associated data that binds a sealed webhook secret to its workflow and tenant. */
+export function webhookAad(workflowId: string, organizationId: string): string {
+  return `webhook:${workflowId}:${organizationId}`;
+}
+
+/** Sealed under the key ring when there is one (migration 0010); in clear on a deployment without one. */
+function storable(ring: KeyRing | null, secret: string, workflowId: string, organizationId: string): StoredWebhookSecret {
+  return ring ? { sealed: ring.seal(Buffer.from(secret, 'utf8'), webhookAad(workflowId, organizationId)) } : { clear: secret };
+}
+
+/** The secret to verify with, or null when it is sealed and this process cannot open it. */
+function openSecret(ring: KeyRing | null, stored: StoredWebhookSecret, workflowId: string, organizationId: string): string | null {
+  if ('clear' in stored) return stored.clear;
+  if (!ring) return null;
+  try {
+    return ring.open(stored.sealed, webhookAad(workflowId, organizationId)).toString('utf8');
+  } catch (err) {
+    if (err instanceof DecryptError) return null;
+    throw err;
+  }
+}
+
 /** 404 unless the workflow is this organization's and, when `live`, not archived. */
 async function checkWorkflow(db: Queryable, organizationId: string, workflowId: string, live: boolean): Promise<void> {
   const wf = await findWorkflow(db, organizationId, workflowId);
@@ -43,10 +67,15 @@ async function checkWorkflow(db: Queryable, organizationId: string, workflowId: 
 }
 
 /** Enable the workflow's webhook with a new secret; 409 when it is already enabled (rotate instead). */
-export async function enableWebhook(db: Queryable, organizationId: string, workflowId: string): Promise<IssuedWebhookSecret> {
+export async function enableWebhook(
+  db: Queryable,
+  organizationId: string,
+  workflowId: string,
+  ring: KeyRing | null = null,
+): Promise<IssuedWebhookSecret> {
   await checkWorkflow(db, organizationId, workflowId, true);
   const secret = newSecret();
-  const trigger = await createWebhookTrigger(db, organizationId, workflowId, secret);
+  const trigger = await createWebhookTrigger(db, organizationId, workflowId, storable(ring, secret, workflowId, organizationId));
   if (!trigger) {
     throw new ConflictError(`the webhook of workflow ${workflowId} is already enabled; rotate its secret to get a new one`, {
       workflowId,
@@ -56,10 +85,15 @@ export async function enableWebhook(db: Queryable, organizationId: string, workf
 }
 
 /** Replace the secret; the old one is refused from now on. 409 when the webhook is not enabled. */
-export async function rotateWebhookSecret(db: Queryable, organizationId: string, workflowId: string): Promise<IssuedWebhookSecret> {
+export async function rotateWebhookSecret(
+  db: Queryable,
+  organizationId: string,
+  workflowId: string,
+  ring: KeyRing | null = null,
+): Promise<IssuedWebhookSecret> {
   await checkWorkflow(db, organizationId, workflowId, true);
   const secret = newSecret();
-  if (!(await updateWebhookSecret(db, organizationId, workflowId, secret))) {
+  if (!(await updateWebhookSecret(db, organizationId, workflowId, storable(ring, secret, workflowId, organizationId)))) {
     throw new ConflictError(`the webhook of workflow ${workflowId} is not enabled; enable it first`, { workflowId });
   }
   return { url: webhookPath(workflowId), secret };
@@ -107,10 +141,13 @@ export async function authenticateWebhookDelivery(
   headers: { timestamp: string | undefined; signature: string | undefined },
   rawBody: Buffer,
   nowMs: number = Date.now(),
+  ring: KeyRing | null = null,
 ): Promise<AuthenticatedDelivery> {
   const key = await findWebhookKey(db, workflowId);
-  const usable = key !== null && key.enabled;
-  const verdict = verify(usable ? key.secret : newSecret(), headers.timestamp, headers.signature, rawBody, nowMs);
+  // A secret this process cannot open counts as no secret: refused like a wrong signature.
+  const secret = key && key.enabled ? openSecret(ring, key.secret, key.workflowId, key.organizationId) : null;
+  const usable = key !== null && secret !== null;
+  const verdict = verify(secret ?? newSecret(), headers.timestamp, headers.signature, rawBody, nowMs);
   if (!verdict.ok) {
     if (verdict.reason === 'STALE') {
       throw new UnauthorizedError(

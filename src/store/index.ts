@@ -19,3 +19,6 @@ export * from './stream-partitions.js';
 export * from './screenshots.js';
 export * from './blob-deletions.js';
 export * from './job-results.js';
+export * from './users.js';
+export * from './plans.js';
+export * from './usage.js';

@@ -1,6 +1,7 @@
 import { pgArray, type Queryable } from '../db/index.js';
 import { ConflictError } from '../errors/index.js';
 import { uuidv7 } from '../util/ids.js';
+import { assertPlanAllows } from './plans.js';
 
 export const JOB_STATUSES = [
   'PENDING',
@@ -215,10 +216,14 @@ export async function enqueueJobs(
 
   const results: (EnqueuedJob | undefined)[] = new Array(jobs.length);
   if (fresh.length > 0) {
-    const { rows: counter } = await tx.query<{ run_counter: number }>(
-      `UPDATE stepwise.organizations SET run_counter = run_counter + $2 WHERE id = $1 RETURNING run_counter`,
+    const { rows: counter } = await tx.query<{ run_counter: number; plan: string }>(
+      `UPDATE stepwise.organizations SET run_counter = run_counter + $2 WHERE id = $1 RETURNING run_counter, plan`,
       [organizationId, fresh.length],
     );
+    // The row lock just taken serialises this organization's enqueues, so the
+    // monthly count read here is exact (the INSERT below adds this batch to
+    // it in the same statement). Unlimited plans read nothing more.
+    await assertPlanAllows(tx, organizationId, counter[0]!.plan, 'executions', fresh.length);
     const last = counter[0]!.run_counter;
     const first = last - fresh.length + 1;
     const ids = fresh.map(() => uuidv7());
@@ -232,7 +237,15 @@ export async function enqueueJobs(
            FROM unnest($5::uuid[], $6::uuid[], $7::bigint[], $8::text[], $9::uuid[], $10::smallint[], $11::text[],
                        $12::jsonb[], $13::timestamptz[])
              AS u(id, client_id, run_number, initiator_type, retry_of_job_id, priority, idempotency_key, input, run_at)
-         RETURNING id, priority
+         RETURNING id, priority, pg_column_size(input) AS input_bytes
+       ),
+       -- This month's executions and input bytes, one upsert for the batch.
+       usage AS (
+         INSERT INTO stepwise.usage_records AS r (organization_id, period_start, executions, storage_bytes)
+         SELECT $1, (date_trunc('month', now() AT TIME ZONE 'UTC'))::date, count(*), coalesce(sum(input_bytes), 0) FROM ins
+         ON CONFLICT (organization_id, period_start) DO UPDATE
+            SET executions = r.executions + excluded.executions, storage_bytes = r.storage_bytes + excluded.storage_bytes,
+                updated_at = now()
        )
        INSERT INTO stepwise.job_queue (job_id, organization_id, workflow_id, priority, run_at)
        SELECT ins.id, $1, $2, ins.priority, coalesce(u.run_at, now())

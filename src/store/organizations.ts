@@ -1,6 +1,7 @@
 import type { Queryable } from '../db/index.js';
 import { uuidv7 } from '../util/ids.js';
 import { LIMITS_CHANNEL } from './jobs.js';
+import type { Plan } from './plans.js';
 
 export interface Organization {
   id: string;
@@ -23,10 +24,12 @@ function toOrganization(row: OrganizationRow): Organization {
   return { id: row.id, name: row.name, plan: row.plan, maxConcurrentRuns: row.max_concurrent_runs, createdAt: row.created_at };
 }
 
-export async function createOrganization(db: Queryable, input: { name: string }): Promise<Organization> {
+/** Create an organization; its plan defaults to the column default (STARTER, seed 004 §2.2). */
+export async function createOrganization(db: Queryable, input: { name: string; plan?: Plan }): Promise<Organization> {
   const { rows } = await db.query<OrganizationRow>(
-    `INSERT INTO stepwise.organizations (id, name) VALUES ($1, $2) RETURNING id, name, plan, max_concurrent_runs, created_at`,
-    [uuidv7(), input.name],
+    `INSERT INTO stepwise.organizations (id, name, plan) VALUES ($1, $2, coalesce($3, 'STARTER'))
+     RETURNING id, name, plan, max_concurrent_runs, created_at`,
+    [uuidv7(), input.name, input.plan ?? null],
   );
   return toOrganization(rows[0]!);
 }
@@ -54,6 +57,20 @@ export async function updateOrganizationLimits(
   const { rowCount } = await db.query(
     `UPDATE stepwise.organizations SET max_concurrent_runs = $2, updated_at = now() WHERE id = $1`,
     [organizationId, limits.maxConcurrentRuns],
+  );
+  await db.query(`SELECT pg_notify($1, '')`, [LIMITS_CHANNEL]);
+  return rowCount > 0;
+}
+
+/**
+ * Change the organization's plan. Limits apply to what is added from now on;
+ * what already exists over a lower plan's limits stays. Workers re-read
+ * concurrency limits at once (the plan caps concurrent runs).
+ */
+export async function updateOrganizationPlan(db: Queryable, organizationId: string, plan: Plan): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE stepwise.organizations SET plan = $2, updated_at = now() WHERE id = $1`,
+    [organizationId, plan],
   );
   await db.query(`SELECT pg_notify($1, '')`, [LIMITS_CHANNEL]);
   return rowCount > 0;

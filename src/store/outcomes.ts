@@ -23,7 +23,7 @@ export async function markJobsRunning(tx: Queryable, workerId: string, starts: J
             deadline_at = coalesce(j.deadline_at, u.deadline_at)
        FROM (SELECT id, attempts, to_timestamp(started_ms / 1000) AS started_at, to_timestamp(deadline_ms / 1000) AS deadline_at
                FROM unnest($1::uuid[], $2::int[], $3::float8[], $4::float8[]) AS x(id, attempts, started_ms, deadline_ms)) AS u
-      WHERE j.id = u.id
+      WHERE j.id = u.id AND j.id = ANY($1::uuid[])
         AND EXISTS (SELECT 1 FROM stepwise.job_queue q WHERE q.job_id = u.id AND q.locked_by = $5)`,
     [
       pgArray(starts.map((s) => s.jobId)),
@@ -80,8 +80,15 @@ export async function releaseOwned(tx: Queryable, workerId: string, jobIds: stri
  */
 export async function completeJobs(tx: Queryable, completions: JobCompletion[]): Promise<void> {
   if (completions.length === 0) return;
+  // The same statement adds the jobs' steps and result bytes to their
+  // organization's usage for the month each job was created in (one upsert
+  // per organization and month in the batch). This is the only statement
+  // that ends jobs, and a job ends once (releaseOwned), so each counts once.
+  // A statement-level trigger over transition tables did the same at +25-30%
+  // of the completion time on PGlite (2,000-job micro-benchmark).
   await tx.query(
-    `UPDATE stepwise.jobs j
+    `WITH done AS (
+     UPDATE stepwise.jobs j
         SET status = u.status, completed_at = u.completed_at, result = u.result,
             error_code = u.error_code, error_message = u.error_message, error_step = u.error_step,
             steps_completed = u.steps_completed, last_seq = u.last_seq, max_retries_reached = u.max_retries_reached,
@@ -93,7 +100,17 @@ export async function completeJobs(tx: Queryable, completions: JobCompletion[]):
                            $8::int[], $9::int[], $10::boolean[], $11::int[], $12::float8[])
                  AS x(id, status, completed_ms, result, error_code, error_message, error_step, steps_completed, last_seq,
                       max_retries_reached, attempts, started_ms)) AS u
-      WHERE j.id = u.id`,
+      -- The ANY makes the plan a primary-key probe per job: joined alone, a
+      -- young table's plan hashed a sequential scan of all of jobs per flush.
+      WHERE j.id = u.id AND j.id = ANY($1::uuid[])
+     RETURNING j.organization_id, j.created_at, j.steps_completed, pg_column_size(j.result) AS result_bytes
+     )
+     INSERT INTO stepwise.usage_records AS r (organization_id, period_start, steps, storage_bytes)
+     SELECT organization_id, (date_trunc('month', created_at AT TIME ZONE 'UTC'))::date, sum(steps_completed),
+            coalesce(sum(result_bytes), 0)
+       FROM done GROUP BY 1, 2
+     ON CONFLICT (organization_id, period_start) DO UPDATE
+        SET steps = r.steps + excluded.steps, storage_bytes = r.storage_bytes + excluded.storage_bytes, updated_at = now()`,
     [
       pgArray(completions.map((c) => c.jobId)),
       pgArray(completions.map((c) => c.status)),

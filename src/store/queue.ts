@@ -1,5 +1,6 @@
 import type { Db, Queryable } from '../db/index.js';
 import type { JobStatus } from './jobs.js';
+import { PLAN_LIMITS, PLANS } from './plans.js';
 
 /** Where a resumed job picks up (see execution_checkpoints). */
 export interface Checkpoint {
@@ -180,12 +181,22 @@ export interface ConcurrencyLimits {
   workflows: Map<string, number>;
 }
 
-/** Admin read (workers serve every tenant): all limits, in one query. */
+/**
+ * Admin read (workers serve every tenant): all limits, in one query. An
+ * organization's limit is the lower of its own max_concurrent_runs and its
+ * plan's concurrent runs (store/plans.ts), so plans reuse the limited claim
+ * instead of a second mechanism; an unlimited organization is not listed.
+ */
 export async function findConcurrencyLimits(db: Queryable): Promise<ConcurrencyLimits> {
+  const plans = PLANS.filter((p) => PLAN_LIMITS[p].concurrentRuns !== null);
   const { rows } = await db.query<{ scope: 'o' | 'w'; id: string; max: number }>(
-    `SELECT 'o' AS scope, id, max_concurrent_runs AS max FROM stepwise.organizations WHERE max_concurrent_runs IS NOT NULL
+    `SELECT 'o' AS scope, o.id, least(o.max_concurrent_runs, p.max) AS max
+       FROM stepwise.organizations o
+       LEFT JOIN unnest($1::text[], $2::int[]) AS p(plan, max) ON p.plan = o.plan
+      WHERE o.max_concurrent_runs IS NOT NULL OR p.max IS NOT NULL
      UNION ALL
      SELECT 'w', id, max_concurrent_runs FROM stepwise.workflows WHERE max_concurrent_runs IS NOT NULL`,
+    [plans, plans.map((p) => PLAN_LIMITS[p].concurrentRuns)],
   );
   const limits: ConcurrencyLimits = { organizations: new Map(), workflows: new Map() };
   for (const r of rows) (r.scope === 'o' ? limits.organizations : limits.workflows).set(r.id, r.max);

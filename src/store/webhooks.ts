@@ -1,4 +1,12 @@
 import type { Queryable } from '../db/index.js';
+import type { SealedSecret } from './credentials.js';
+
+/**
+ * A webhook secret as stored: sealed under the key ring (migration 0010),
+ * or in clear on a deployment without one (and in rows written before 0010,
+ * until `stepwise keys rotate` seals them).
+ */
+export type StoredWebhookSecret = { clear: string } | { sealed: SealedSecret };
 
 /** A workflow's webhook trigger as the API shows it: never the secret. */
 export interface WebhookTrigger {
@@ -13,7 +21,7 @@ export interface WebhookTrigger {
 export interface WebhookKey {
   workflowId: string;
   organizationId: string;
-  secret: string;
+  secret: StoredWebhookSecret;
   enabled: boolean;
 }
 
@@ -28,8 +36,33 @@ interface TriggerRow {
 interface KeyRow {
   workflow_id: string;
   organization_id: string;
-  secret: string;
+  secret: string | null;
+  secret_ciphertext: Uint8Array | null;
+  secret_iv: Uint8Array | null;
+  secret_tag: Uint8Array | null;
+  secret_key_id: string | null;
   enabled: boolean;
+}
+
+const KEY_COLUMNS = 'workflow_id, organization_id, secret, secret_ciphertext, secret_iv, secret_tag, secret_key_id, enabled';
+
+function toStoredSecret(row: KeyRow): StoredWebhookSecret {
+  if (row.secret !== null) return { clear: row.secret };
+  return {
+    sealed: {
+      ciphertext: Buffer.from(row.secret_ciphertext!),
+      iv: Buffer.from(row.secret_iv!),
+      tag: Buffer.from(row.secret_tag!),
+      keyId: row.secret_key_id!,
+    },
+  };
+}
+
+/** The five secret columns' values for a stored secret (clear, or sealed with the clear column null). */
+function secretParams(secret: StoredWebhookSecret): unknown[] {
+  if ('clear' in secret) return [secret.clear, null, null, null, null];
+  const s = secret.sealed;
+  return [null, s.ciphertext, s.iv, s.tag, s.keyId];
 }
 
 function toTrigger(row: TriggerRow): WebhookTrigger {
@@ -43,7 +76,7 @@ function toTrigger(row: TriggerRow): WebhookTrigger {
 }
 
 function toKey(row: KeyRow): WebhookKey {
-  return { workflowId: row.workflow_id, organizationId: row.organization_id, secret: row.secret, enabled: row.enabled };
+  return { workflowId: row.workflow_id, organizationId: row.organization_id, secret: toStoredSecret(row), enabled: row.enabled };
 }
 
 const TRIGGER_COLUMNS = 'workflow_id, organization_id, enabled, created_at, rotated_at';
@@ -63,7 +96,7 @@ export async function findWebhookTrigger(db: Queryable, organizationId: string, 
  */
 export async function findWebhookKey(db: Queryable, workflowId: string): Promise<WebhookKey | null> {
   const { rows } = await db.query<KeyRow>(
-    `SELECT workflow_id, organization_id, secret, enabled FROM stepwise.webhook_triggers WHERE workflow_id = $1`,
+    `SELECT ${KEY_COLUMNS} FROM stepwise.webhook_triggers WHERE workflow_id = $1`,
     [workflowId],
   );
   return rows[0] ? toKey(rows[0]) : null;
@@ -78,16 +111,18 @@ export async function createWebhookTrigger(
   db: Queryable,
   organizationId: string,
   workflowId: string,
-  secret: string,
+  secret: StoredWebhookSecret,
 ): Promise<WebhookTrigger | null> {
   const { rows } = await db.query<TriggerRow>(
-    `INSERT INTO stepwise.webhook_triggers AS t (workflow_id, organization_id, secret)
-     VALUES ($2, $1, $3)
+    `INSERT INTO stepwise.webhook_triggers AS t
+       (workflow_id, organization_id, secret, secret_ciphertext, secret_iv, secret_tag, secret_key_id)
+     VALUES ($2, $1, $3, $4, $5, $6, $7)
      ON CONFLICT (workflow_id) DO UPDATE
-        SET secret = EXCLUDED.secret, enabled = true, rotated_at = now()
+        SET secret = EXCLUDED.secret, secret_ciphertext = EXCLUDED.secret_ciphertext, secret_iv = EXCLUDED.secret_iv,
+            secret_tag = EXCLUDED.secret_tag, secret_key_id = EXCLUDED.secret_key_id, enabled = true, rotated_at = now()
       WHERE t.organization_id = $1 AND NOT t.enabled
      RETURNING ${TRIGGER_COLUMNS}`,
-    [organizationId, workflowId, secret],
+    [organizationId, workflowId, ...secretParams(secret)],
   );
   return rows[0] ? toTrigger(rows[0]) : null;
 }
@@ -97,13 +132,14 @@ export async function updateWebhookSecret(
   db: Queryable,
   organizationId: string,
   workflowId: string,
-  secret: string,
+  secret: StoredWebhookSecret,
 ): Promise<WebhookTrigger | null> {
   const { rows } = await db.query<TriggerRow>(
-    `UPDATE stepwise.webhook_triggers SET secret = $3, rotated_at = now()
+    `UPDATE stepwise.webhook_triggers
+        SET secret = $3, secret_ciphertext = $4, secret_iv = $5, secret_tag = $6, secret_key_id = $7, rotated_at = now()
       WHERE organization_id = $1 AND workflow_id = $2 AND enabled
       RETURNING ${TRIGGER_COLUMNS}`,
-    [organizationId, workflowId, secret],
+    [organizationId, workflowId, ...secretParams(secret)],
   );
   return rows[0] ? toTrigger(rows[0]) : null;
 }
@@ -172,6 +208,46 @@ export async function deleteWebhookDeliveries(
   const { rowCount } = await db.query(
     `DELETE FROM stepwise.webhook_deliveries WHERE organization_id = $1 AND workflow_id = $2 AND signed_at < $3`,
     [organizationId, workflowId, before.toISOString()],
+  );
+  return rowCount;
+}
+
+/**
+ * A batch of webhook secrets not sealed under `currentKeyId` (in clear, or
+ * under an older key), after `afterWorkflowId`, locked for re-sealing.
+ * Across all tenants: key rotation is operator code.
+ */
+export async function findWebhookKeysToReseal(
+  db: Queryable,
+  currentKeyId: string,
+  afterWorkflowId: string | null,
+  limit: number,
+): Promise<WebhookKey[]> {
+  const { rows } = await db.query<KeyRow>(
+    `SELECT ${KEY_COLUMNS} FROM stepwise.webhook_triggers
+      WHERE (secret IS NOT NULL OR secret_key_id <> $1) AND ($2::uuid IS NULL OR workflow_id > $2::uuid)
+      ORDER BY workflow_id LIMIT $3
+      FOR UPDATE SKIP LOCKED`,
+    [currentKeyId, afterWorkflowId, limit],
+  );
+  return rows.map(toKey);
+}
+
+/** Store re-sealed webhook secrets (clear column emptied), one statement per batch. rotated_at is left alone: the secret itself did not change. */
+export async function resealWebhookKeys(db: Queryable, items: readonly { workflowId: string; sealed: SealedSecret }[]): Promise<number> {
+  if (items.length === 0) return 0;
+  const { rowCount } = await db.query(
+    `UPDATE stepwise.webhook_triggers t
+        SET secret = NULL, secret_ciphertext = v.ciphertext, secret_iv = v.iv, secret_tag = v.tag, secret_key_id = v.key_id
+       FROM unnest($1::uuid[], $2::bytea[], $3::bytea[], $4::bytea[], $5::text[]) AS v (workflow_id, ciphertext, iv, tag, key_id)
+      WHERE t.workflow_id = v.workflow_id`,
+    [
+      items.map((i) => i.workflowId),
+      items.map((i) => i.sealed.ciphertext),
+      items.map((i) => i.sealed.iv),
+      items.map((i) => i.sealed.tag),
+      items.map((i) => i.sealed.keyId),
+    ],
   );
   return rowCount;
 }

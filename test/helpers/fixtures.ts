@@ -1,17 +1,20 @@
 import type { Db } from '../../src/db/index.js';
 import { loadConfig, type WorkerConfig } from '../../src/config/index.js';
-import { createApiKey } from '../../src/security/index.js';
-import { createOrganization, findJob, TERMINAL_STATUSES, type Job } from '../../src/store/index.js';
+import { createOrganizationWithOwner } from '../../src/security/index.js';
+import { findJob, TERMINAL_STATUSES, type Job, type Plan } from '../../src/store/index.js';
 import { Worker } from '../../src/engine/index.js';
 import { createLogger } from '../../src/util/logger.js';
 
 export const silentLogger = createLogger('silent');
 
-/** An organization with an owner key. */
-export async function seedOrg(db: Db, name = 'Acme'): Promise<{ organizationId: string; key: string }> {
-  const org = await createOrganization(db, { name });
-  const { key } = await createApiKey(db, org.id, { name: 'test owner' });
-  return { organizationId: org.id, key };
+/**
+ * An organization with an OWNER user and their key. ENTERPRISE (no plan
+ * limits) unless a test is about plans: other tests create more workflows
+ * and runs than STARTER allows.
+ */
+export async function seedOrg(db: Db, name = 'Acme', plan: Plan = 'ENTERPRISE'): Promise<{ organizationId: string; key: string; ownerId: string }> {
+  const { organization, owner, apiKey } = await createOrganizationWithOwner(db, { name, plan, keyName: 'test owner' });
+  return { organizationId: organization.id, key: apiKey.key, ownerId: owner.id };
 }
 
 export function workerConfig(overrides: Partial<WorkerConfig> = {}): WorkerConfig {

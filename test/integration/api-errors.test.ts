@@ -71,7 +71,7 @@ describe('authentication', () => {
     expect((await client(app, undefined).get('/v1/workflows', { authorization: `bearer ${key}` })).status).toBe(200);
   });
 
-  it('a revoked or expired key is 401', async () => {
+  it('a revoked or expired key is 401 with a code naming why', async () => {
     const { organizationId } = await seedOrg(t.db, 'Keys');
     const revoked = await createApiKey(t.db, organizationId, { name: 'revoked' });
     const expired = await createApiKey(t.db, organizationId, { name: 'expired' });
@@ -79,8 +79,9 @@ describe('authentication', () => {
     for (const k of [revoked, expired, live]) expect((await client(app, k.key).get('/v1/workflows')).status).toBe(200);
     await t.db.query(`UPDATE stepwise.api_keys SET revoked_at = now() WHERE id = $1`, [revoked.id]);
     await t.db.query(`UPDATE stepwise.api_keys SET expires_at = now() - interval '1 second' WHERE id = $1`, [expired.id]);
-    expectError(await client(app, revoked.key).get('/v1/workflows'), 401, 'UNAUTHORIZED');
-    expectError(await client(app, expired.key).get('/v1/workflows'), 401, 'UNAUTHORIZED');
+    // A whole, matching key learns why it no longer works; anything else stays UNAUTHORIZED.
+    expectError(await client(app, revoked.key).get('/v1/workflows'), 401, 'KEY_REVOKED');
+    expectError(await client(app, expired.key).get('/v1/workflows'), 401, 'KEY_EXPIRED');
     expect((await client(app, live.key).get('/v1/workflows')).status).toBe(200);
   });
 

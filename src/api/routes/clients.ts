@@ -9,6 +9,7 @@ export function clientRoutes(app: FastifyInstance, db: Db): void {
   app.post<{ Body: { name: string; externalId?: string | null } }>(
     '/v1/clients',
     {
+      config: { action: 'clients.manage' },
       schema: {
         tags: ['clients'],
         summary: 'Create a client (the customer runs are on behalf of)',
@@ -30,6 +31,7 @@ export function clientRoutes(app: FastifyInstance, db: Db): void {
   app.get<{ Querystring: { limit: number; cursor?: string } }>(
     '/v1/clients',
     {
+      config: { action: 'clients.read' },
       schema: {
         tags: ['clients'],
         summary: 'List clients',

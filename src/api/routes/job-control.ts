@@ -11,6 +11,7 @@ export function jobControlRoutes(app: FastifyInstance, db: Db): void {
   app.post<{ Params: { id: string; name: string }; Body: { payload?: unknown } }>(
     '/v1/jobs/:id/signals/:name',
     {
+      config: { action: 'jobs.control' },
       schema: {
         tags: ['jobs'],
         summary: 'Send a signal to a job; stored, so it counts even before the job reaches its wait step',
@@ -32,6 +33,7 @@ export function jobControlRoutes(app: FastifyInstance, db: Db): void {
   app.post<{ Params: { id: string } }>(
     '/v1/jobs/:id/cancel',
     {
+      config: { action: 'jobs.control' },
       schema: {
         tags: ['jobs'],
         summary: 'Cancel a job: honoured mid-step; compensations run if the workflow has them',
@@ -49,6 +51,7 @@ export function jobControlRoutes(app: FastifyInstance, db: Db): void {
   app.post<{ Params: { id: string }; Body: { from?: RetryFrom } }>(
     '/v1/jobs/:id/retry',
     {
+      config: { action: 'jobs.control' },
       schema: {
         tags: ['jobs'],
         summary: 'Run a FAILED, TIMED_OUT or CANCELLED job again as a new linked job, from the failed step (reusing outputs) or from the start',

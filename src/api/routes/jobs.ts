@@ -9,6 +9,7 @@ import { idParams, pageQuery, responses, uuid } from '../schemas.js';
 import { jobListItemView, jobView } from '../views.js';
 import { readJobEvents, readJobStream } from '../../lifecycle/index.js';
 import { withStoredResult } from '../../engine/results.js';
+import { auditJobReads, auditStreamRead } from '../phi.js';
 
 type JobListQuery = {
   limit: number;
@@ -26,6 +27,7 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
   app.get<{ Querystring: JobListQuery }>(
     '/v1/jobs',
     {
+      config: { action: 'jobs.read' },
       schema: {
         tags: ['jobs'],
         summary: 'List jobs, newest first, keyset-paginated (served from the execution_metadata read model)',
@@ -77,19 +79,21 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
         beforeRunNumber: cursor && !('createdUs' in cursor) ? cursor.runNumber : undefined,
         limit: q.limit,
       });
+      await auditJobReads(db, req, page.items);
       return { items: page.items.map(jobListItemView), nextCursor: encodeJobCursor(page.next) };
     },
   );
 
   app.get<{ Params: { id: string } }>(
     '/v1/jobs/:id',
-    { schema: { tags: ['jobs'], summary: 'Get a job', params: idParams, response: responses({ 200: { $ref: 'Job#' } }) } },
+    { config: { action: 'jobs.read' }, schema: { tags: ['jobs'], summary: 'Get a job', params: idParams, response: responses({ 200: { $ref: 'Job#' } }) } },
     async (req) => {
       const job = await findJob(db, req.principal.organizationId, req.params.id);
       if (!job) throw new NotFoundError('job', req.params.id);
       // A large result is in blob storage and the row holds NULL: read it back transparently.
       const full = await withStoredResult(db, blobs, job);
       const stored = full.resultStored;
+      await auditJobReads(db, req, [full]);
       return {
         ...jobView(full),
         resultStored: stored && { sizeBytes: stored.sizeBytes, storedBytes: stored.storedBytes, sha256: stored.sha256 },
@@ -100,6 +104,7 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
   app.get<{ Params: { id: string }; Querystring: { afterSeq: number; level?: LogLevel; limit: number } }>(
     '/v1/jobs/:id/stream',
     {
+      config: { action: 'jobs.read' },
       schema: {
         tags: ['jobs'],
         summary: "A job's events and log lines in order; poll with afterSeq = the last seq seen",
@@ -136,6 +141,7 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
         minLevel: req.query.level ? LOG_LEVELS[req.query.level] : undefined,
         limit: req.query.limit,
       });
+      await auditStreamRead(db, req, job, items.length);
       return {
         jobId: job.id,
         status: job.status,
@@ -149,6 +155,7 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
   app.get<{ Params: { id: string } }>(
     '/v1/jobs/:id/timeline',
     {
+      config: { action: 'jobs.read' },
       schema: {
         tags: ['jobs'],
         summary: 'The step-by-step view of a job: per step its attempts, start, end, duration, status and error',
@@ -171,6 +178,8 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
       if (!job) throw new NotFoundError('job', req.params.id);
       // Through the lifecycle reader, so an archived job's timeline is rebuilt from its archive.
       const { events, archived } = await readJobEvents(db, blobs, req.principal.organizationId, job);
+      // Step errors and outputs come from the stream: a PHI workflow's timeline is a read of its PHI.
+      await auditStreamRead(db, req, job, events.length);
       return { jobId: job.id, status: job.status, steps: replayJobEvents(events).steps, archived };
     },
   );
@@ -178,6 +187,7 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
   app.get<{ Params: { id: string }; Querystring: { at: number } }>(
     '/v1/jobs/:id/state',
     {
+      config: { action: 'jobs.read' },
       schema: {
         tags: ['jobs'],
         summary: "The job's state rebuilt from its stream events up to and including sequence number `at` (event sourcing)",
@@ -195,6 +205,7 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
       const job = await findJob(db, req.principal.organizationId, req.params.id);
       if (!job) throw new NotFoundError('job', req.params.id);
       const { events } = await readJobEvents(db, blobs, req.principal.organizationId, job, req.query.at);
+      await auditStreamRead(db, req, job, events.length);
       return replayJobEvents(events);
     },
   );

@@ -39,6 +39,7 @@ export function retentionRoutes(app: FastifyInstance, db: Db): void {
   app.get(
     '/v1/retention-policies',
     {
+      config: { action: 'retention.read' },
       schema: {
         tags: ['retention'],
         summary: "The organization's retention policy for every resource type (defaults where none was set)",
@@ -51,6 +52,7 @@ export function retentionRoutes(app: FastifyInstance, db: Db): void {
   app.put<{ Params: { resourceType: string }; Body: PolicyBody }>(
     '/v1/retention-policies/:resourceType',
     {
+      config: { action: 'retention.manage' },
       schema: {
         tags: ['retention'],
         summary: 'Set the retention policy of one resource type; omitted fields keep their current value',

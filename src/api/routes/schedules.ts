@@ -105,6 +105,7 @@ export function scheduleRoutes(app: FastifyInstance, db: Db): void {
   app.post<{ Body: ScheduleInput }>(
     '/v1/schedules',
     {
+      config: { action: 'schedules.manage' },
       schema: {
         tags: ['schedules'],
         summary: 'Create a cron schedule that starts runs of a workflow',
@@ -126,6 +127,7 @@ export function scheduleRoutes(app: FastifyInstance, db: Db): void {
   app.get<{ Querystring: { limit: number; cursor?: string; workflowId?: string } }>(
     '/v1/schedules',
     {
+      config: { action: 'schedules.read' },
       schema: {
         tags: ['schedules'],
         summary: 'List schedules, newest first',
@@ -145,7 +147,7 @@ export function scheduleRoutes(app: FastifyInstance, db: Db): void {
 
   app.get<{ Params: { id: string } }>(
     '/v1/schedules/:id',
-    { schema: { tags: ['schedules'], summary: 'Get a schedule', params: idParams, response: one } },
+    { config: { action: 'schedules.read' }, schema: { tags: ['schedules'], summary: 'Get a schedule', params: idParams, response: one } },
     async (req) => {
       const s = await findSchedule(db, req.principal.organizationId, req.params.id);
       if (!s) throw new NotFoundError('schedule', req.params.id);
@@ -156,6 +158,7 @@ export function scheduleRoutes(app: FastifyInstance, db: Db): void {
   app.patch<{ Params: { id: string }; Body: ScheduleChanges }>(
     '/v1/schedules/:id',
     {
+      config: { action: 'schedules.manage' },
       schema: {
         tags: ['schedules'],
         summary: 'Change any field; the next fire time is recomputed when cron, timezone or enabled change',
@@ -170,19 +173,19 @@ export function scheduleRoutes(app: FastifyInstance, db: Db): void {
 
   app.post<{ Params: { id: string } }>(
     '/v1/schedules/:id/pause',
-    { schema: { tags: ['schedules'], summary: 'Stop firing until resumed', params: idParams, response: one } },
+    { config: { action: 'schedules.manage' }, schema: { tags: ['schedules'], summary: 'Stop firing until resumed', params: idParams, response: one } },
     async (req) => scheduleView(await pauseSchedule(db, req.principal.organizationId, req.principal.apiKeyId, req.params.id)),
   );
 
   app.post<{ Params: { id: string } }>(
     '/v1/schedules/:id/resume',
-    { schema: { tags: ['schedules'], summary: 'Fire again from the next fire time after now', params: idParams, response: one } },
+    { config: { action: 'schedules.manage' }, schema: { tags: ['schedules'], summary: 'Fire again from the next fire time after now', params: idParams, response: one } },
     async (req) => scheduleView(await resumeSchedule(db, req.principal.organizationId, req.principal.apiKeyId, req.params.id)),
   );
 
   app.delete<{ Params: { id: string } }>(
     '/v1/schedules/:id',
-    { schema: { tags: ['schedules'], summary: 'Delete a schedule (its audit trail is kept)', params: idParams, response: responses({ 204: { type: 'null' } }) } },
+    { config: { action: 'schedules.manage' }, schema: { tags: ['schedules'], summary: 'Delete a schedule (its audit trail is kept)', params: idParams, response: responses({ 204: { type: 'null' } }) } },
     async (req, reply) => {
       await removeSchedule(db, req.principal.organizationId, req.principal.apiKeyId, req.params.id);
       return reply.status(204).send();
@@ -192,6 +195,7 @@ export function scheduleRoutes(app: FastifyInstance, db: Db): void {
   app.get<{ Params: { id: string }; Querystring: { limit: number; cursor?: string } }>(
     '/v1/schedules/:id/audit',
     {
+      config: { action: 'schedules.read' },
       schema: {
         tags: ['schedules'],
         summary: "A schedule's audit trail (who changed what), newest first; readable after the schedule is deleted",

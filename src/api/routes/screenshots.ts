@@ -65,6 +65,7 @@ export function screenshotRoutes(app: FastifyInstance, db: Db, blobs: BlobStore 
   app.get<{ Params: { id: string } }>(
     '/v1/jobs/:id/screenshots',
     {
+      config: { action: 'jobs.read' },
       schema: {
         tags: ['screenshots'],
         summary: "A job's screenshots and artifacts in capture order (metadata; bytes at contentUrl)",
@@ -83,6 +84,7 @@ export function screenshotRoutes(app: FastifyInstance, db: Db, blobs: BlobStore 
   app.get<{ Params: { id: string } }>(
     '/v1/screenshots/:id',
     {
+      config: { action: 'jobs.read' },
       schema: {
         tags: ['screenshots'],
         summary: "A screenshot's bytes, with its content type",
@@ -104,6 +106,7 @@ export function screenshotRoutes(app: FastifyInstance, db: Db, blobs: BlobStore 
   app.get<{ Params: { id: string }; Querystring: { expiresIn: number } }>(
     '/v1/screenshots/:id/url',
     {
+      config: { action: 'jobs.read' },
       schema: {
         tags: ['screenshots'],
         summary: 'A signed, expiring URL that reads the bytes straight from blob storage (url is null when the backend has none: use contentUrl)',

@@ -1,3 +1,4 @@
+import type { KeyRing } from '../../security/crypto.js';
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import type { Db } from '../../db/index.js';
 import { startWebhookRun } from '../../engine/webhooks.js';
@@ -84,12 +85,13 @@ function parseJson(parse: JsonParser, req: FastifyRequest, raw: Buffer): unknown
   return result.value;
 }
 
-export function webhookRoutes(app: FastifyInstance, db: Db): void {
+export function webhookRoutes(app: FastifyInstance, db: Db, keyRing: KeyRing | null = null): void {
   const tags = ['webhooks'];
 
   app.post<{ Params: { id: string } }>(
     '/v1/workflows/:id/webhook',
     {
+      config: { action: 'webhooks.manage' },
       schema: {
         tags,
         summary: 'Enable the workflow\'s webhook; returns its URL and secret (shown once). 409 when already enabled',
@@ -97,12 +99,13 @@ export function webhookRoutes(app: FastifyInstance, db: Db): void {
         response: responses({ 201: issued }),
       },
     },
-    async (req, reply) => reply.status(201).send(await enableWebhook(db, req.principal.organizationId, req.params.id)),
+    async (req, reply) => reply.status(201).send(await enableWebhook(db, req.principal.organizationId, req.params.id, keyRing)),
   );
 
   app.post<{ Params: { id: string } }>(
     '/v1/workflows/:id/webhook/rotate',
     {
+      config: { action: 'webhooks.manage' },
       schema: {
         tags,
         summary: 'Replace the webhook secret (shown once); the old one is refused from now on',
@@ -110,18 +113,18 @@ export function webhookRoutes(app: FastifyInstance, db: Db): void {
         response: responses({ 200: issued }),
       },
     },
-    async (req) => rotateWebhookSecret(db, req.principal.organizationId, req.params.id),
+    async (req) => rotateWebhookSecret(db, req.principal.organizationId, req.params.id, keyRing),
   );
 
   app.get<{ Params: { id: string } }>(
     '/v1/workflows/:id/webhook',
-    { schema: { tags, summary: 'Whether the webhook is enabled (never the secret)', params: idParams, response: responses({ 200: state }) } },
+    { config: { action: 'workflows.read' }, schema: { tags, summary: 'Whether the webhook is enabled (never the secret)', params: idParams, response: responses({ 200: state }) } },
     async (req) => describeWebhook(db, req.principal.organizationId, req.params.id),
   );
 
   app.delete<{ Params: { id: string } }>(
     '/v1/workflows/:id/webhook',
-    { schema: { tags, summary: 'Disable the webhook', params: idParams, response: responses({ 204: { type: 'null' } }) } },
+    { config: { action: 'webhooks.manage' }, schema: { tags, summary: 'Disable the webhook', params: idParams, response: responses({ 204: { type: 'null' } }) } },
     async (req, reply) => {
       await disableWebhook(db, req.principal.organizationId, req.params.id);
       return reply.status(204).send();
@@ -172,6 +175,8 @@ export function webhookRoutes(app: FastifyInstance, db: Db): void {
           req.params.workflowId,
           { timestamp: header(req, 'stepwise-timestamp'), signature: header(req, 'stepwise-signature') },
           raw,
+          Date.now(),
+          keyRing,
         );
         // Parsed only once the sender is authenticated: a caller without the secret gets 401 whatever its body holds.
         const input = parseJson(jsonParser, req, raw);

@@ -64,6 +64,7 @@ export function workflowRoutes(app: FastifyInstance, db: Db): void {
   app.post<{ Body: WorkflowBody }>(
     '/v1/workflows',
     {
+      config: { action: 'workflows.manage' },
       schema: {
         tags: ['workflows'],
         summary: 'Create a workflow (version 1)',
@@ -80,6 +81,7 @@ export function workflowRoutes(app: FastifyInstance, db: Db): void {
   app.get<{ Querystring: { limit: number; cursor?: string; includeArchived?: boolean } }>(
     '/v1/workflows',
     {
+      config: { action: 'workflows.read' },
       schema: {
         tags: ['workflows'],
         summary: 'List workflows, newest first',
@@ -108,7 +110,7 @@ export function workflowRoutes(app: FastifyInstance, db: Db): void {
 
   app.get<{ Params: { id: string } }>(
     '/v1/workflows/:id',
-    { schema: { tags: ['workflows'], summary: 'Get a workflow and its current definition', params: idParams, response: responses({ 200: { $ref: 'Workflow#' } }) } },
+    { config: { action: 'workflows.read' }, schema: { tags: ['workflows'], summary: 'Get a workflow and its current definition', params: idParams, response: responses({ 200: { $ref: 'Workflow#' } }) } },
     async (req) => {
       const wf = await findWorkflow(db, req.principal.organizationId, req.params.id);
       if (!wf) throw new NotFoundError('workflow', req.params.id);
@@ -119,6 +121,7 @@ export function workflowRoutes(app: FastifyInstance, db: Db): void {
   app.put<{ Params: { id: string }; Body: Partial<WorkflowBody> }>(
     '/v1/workflows/:id',
     {
+      config: { action: 'workflows.manage' },
       schema: {
         tags: ['workflows'],
         summary: 'Update a workflow; a new definition becomes a new immutable version',
@@ -132,7 +135,7 @@ export function workflowRoutes(app: FastifyInstance, db: Db): void {
 
   app.delete<{ Params: { id: string } }>(
     '/v1/workflows/:id',
-    { schema: { tags: ['workflows'], summary: 'Archive a workflow (its jobs are kept)', params: idParams, response: responses({ 204: { type: 'null' } }) } },
+    { config: { action: 'workflows.manage' }, schema: { tags: ['workflows'], summary: 'Archive a workflow (its jobs are kept)', params: idParams, response: responses({ 204: { type: 'null' } }) } },
     async (req, reply) => {
       await retireWorkflow(db, req.principal.organizationId, req.params.id);
       return reply.status(204).send();
@@ -142,6 +145,7 @@ export function workflowRoutes(app: FastifyInstance, db: Db): void {
   app.post<{ Params: { id: string }; Body: RunBody | undefined }>(
     '/v1/workflows/:id/runs',
     {
+      config: { action: 'workflows.run' },
       schema: {
         tags: ['runs'],
         summary: 'Start a run. 202 when created; 200 with the existing job when the idempotency key was used before',
@@ -165,6 +169,7 @@ export function workflowRoutes(app: FastifyInstance, db: Db): void {
   app.post<{ Params: { id: string }; Body: { runs: RunBody[] } }>(
     '/v1/workflows/:id/runs/batch',
     {
+      config: { action: 'workflows.run' },
       schema: {
         tags: ['runs'],
         summary: 'Start up to 1,000 runs in one transaction',

@@ -3,6 +3,9 @@ import { HTTP_METHODS, LOG_LEVEL_NAMES } from './types.js';
 /** Step ids must be JSONata-safe names so `steps.<id>` works in expressions. */
 export const STEP_ID_PATTERN = '^[A-Za-z_][A-Za-z0-9_]{0,63}$';
 export const MAX_STEPS = 500;
+/** A PHI path: `input` or `result`, optionally followed by `.field` names (seed 000 §1.3.3). */
+export const PHI_PATH_PATTERN = '^(input|result)(\\.[A-Za-z_$][A-Za-z0-9_$]*){0,10}$';
+export const MAX_PHI_PATHS = 100;
 /** Longest a step attempt, a delay, a wait or a job may be set to last: 30 days. */
 export const MAX_DURATION_MS = 30 * 24 * 3600 * 1000;
 
@@ -96,6 +99,8 @@ export const definitionSchema = {
     timeoutMs: duration,
     maxRetries: { type: 'integer', minimum: 0, maximum: 100 },
     onFailure: { enum: ['fail', 'compensate'] },
+    // Which parts of a job's input and result are PHI: every API read that returns them is audited.
+    phi: { type: 'array', maxItems: MAX_PHI_PATHS, uniqueItems: true, items: { type: 'string', pattern: PHI_PATH_PATTERN } },
     steps: {
       type: 'array',
       minItems: 1,

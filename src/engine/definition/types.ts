@@ -82,4 +82,9 @@ export interface WorkflowDefinition {
   maxRetries?: number;
   /** `compensate`: on failure, run the compensations of completed steps in reverse order. */
   onFailure?: 'fail' | 'compensate';
+  /**
+   * PHI paths (`"input.patientName"`, `"input.memberId"`, `"result"`): an API
+   * read that returns any of them writes phi_audit_log in the same request.
+   */
+  phi?: string[];
 }

@@ -4,8 +4,8 @@ import type { CaptureInput } from '../artifacts.js';
 
 /** What a step sees while it runs. */
 export interface StepContext {
-  /** JSONata/template context: `{ input, steps }`. */
-  readonly scope: { input: unknown; steps: Record<string, unknown> };
+  /** JSONata/template context: `{ input, steps }`, plus `credentials` for a step that references them. */
+  readonly scope: { input: unknown; steps: Record<string, unknown>; credentials?: Record<string, Record<string, unknown>> };
   /** Aborted on step timeout, cancellation or shutdown. */
   readonly signal: AbortSignal;
   /** Append a log line to the job's stream, attributed to this step. */

@@ -1,0 +1,150 @@
+import type { ActionStep } from './definition/types.js';
+import { parseTemplate } from './definition/expressions.js';
+import { isPlainObject } from '../util/json.js';
+import { StepError } from './steps/types.js';
+
+/**
+ * Credentials inside step execution. A step that mentions
+ * `credentials.<name>` in a `{{ }}` template or a transform expression gets
+ * those credentials decrypted into its scope for that attempt only; every
+ * other step costs nothing (the scan is cached per step object, and
+ * definitions are cached per worker). Whatever the step produces — output,
+ * error message, log lines — has the secret values replaced before it is
+ * recorded, so a service that echoes the Authorization header back does not
+ * put the token into the stream, the checkpoint or the job result.
+ */
+
+/** Opens credentials for one step use and records the use (security/credentials.ts implements it). */
+export interface CredentialResolver {
+  resolve(
+    use: { organizationId: string; jobId: string; stepId: string; actor: string },
+    names: readonly string[],
+  ): Promise<{ values: Record<string, Record<string, unknown>>; missing: string[]; unreadable: string[] }>;
+}
+
+export interface StepUse {
+  organizationId: string;
+  jobId: string;
+  stepId: string;
+}
+
+/** A resolver bound to the worker that uses it (the actor of the audit rows). */
+export type StepCredentialOpener = (use: StepUse, names: readonly string[]) => ReturnType<CredentialResolver['resolve']>;
+
+/** Bind a resolver to a worker id: its uses are audited as `worker:<id>`. */
+export function credentialOpener(resolver: CredentialResolver, workerId: string): StepCredentialOpener {
+  const actor = `worker:${workerId}`;
+  return (use, names) => resolver.resolve({ ...use, actor }, names);
+}
+
+export const REDACTED = '[REDACTED]';
+/** Secret values shorter than this are not searched for: "1" or "ab" would mangle every output. */
+const MIN_REDACT_LENGTH = 4;
+
+const REF_RE = /\bcredentials\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)/g;
+const refsCache = new WeakMap<ActionStep, string[]>();
+
+function collect(value: unknown, names: Set<string>, isExpression: boolean): void {
+  if (typeof value === 'string') {
+    if (!value.includes('credentials')) return;
+    const texts = isExpression ? [value] : parseTemplate(value).flatMap((seg) => ('expr' in seg ? [seg.expr] : []));
+    for (const text of texts) for (const m of text.matchAll(REF_RE)) names.add(m[1]!);
+  } else if (Array.isArray(value)) {
+    for (const v of value) collect(v, names, isExpression);
+  } else if (isPlainObject(value)) {
+    for (const v of Object.values(value)) collect(v, names, isExpression);
+  }
+}
+
+/** The credential names a step references (empty for almost every step). */
+export function credentialRefs(step: ActionStep): string[] {
+  const hit = refsCache.get(step);
+  if (hit) return hit;
+  const names = new Set<string>();
+  switch (step.type) {
+    case 'transform':
+      collect(step.expression, names, true);
+      break;
+    case 'http':
+      collect([step.url, step.headers ?? {}, step.body ?? null], names, false);
+      break;
+    case 'log':
+      collect(step.message, names, false);
+      break;
+    case 'noop':
+      break;
+  }
+  const refs = [...names].sort();
+  refsCache.set(step, refs);
+  return refs;
+}
+
+/** Replaces every occurrence of the given secret values in strings, deep. */
+export class Redactor {
+  private readonly secrets: string[];
+
+  constructor(values: Record<string, Record<string, unknown>>) {
+    const found = new Set<string>();
+    for (const fields of Object.values(values)) {
+      for (const v of Object.values(fields)) {
+        const text = typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '';
+        if (text.length >= MIN_REDACT_LENGTH) found.add(text);
+      }
+    }
+    // Longest first, so a secret containing another is replaced whole.
+    this.secrets = [...found].sort((a, b) => b.length - a.length);
+  }
+
+  text(s: string): string {
+    let out = s;
+    for (const secret of this.secrets) if (out.includes(secret)) out = out.replaceAll(secret, REDACTED);
+    return out;
+  }
+
+  value<T>(v: T): T {
+    if (this.secrets.length === 0) return v;
+    return this.walk(v) as T;
+  }
+
+  private walk(v: unknown): unknown {
+    if (typeof v === 'string') return this.text(v);
+    if (typeof v === 'number' && this.secrets.includes(String(v))) return REDACTED;
+    if (Array.isArray(v)) return v.map((x) => this.walk(x));
+    if (isPlainObject(v)) {
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v)) out[this.text(k)] = this.walk(x);
+      return out;
+    }
+    return v;
+  }
+}
+
+/**
+ * Decrypt the credentials `names` for one attempt of one step. A missing
+ * or unreadable credential fails the step with CREDENTIAL_NOT_FOUND /
+ * CREDENTIAL_UNREADABLE naming it; a worker without a key ring fails it with
+ * CREDENTIALS_UNAVAILABLE.
+ */
+export async function openStepCredentials(
+  open: StepCredentialOpener | undefined,
+  use: StepUse,
+  names: readonly string[],
+): Promise<{ values: Record<string, Record<string, unknown>>; redactor: Redactor }> {
+  if (!open) {
+    throw new StepError('CREDENTIALS_UNAVAILABLE', `step uses credentials (${names.join(', ')}) but this worker has no encryption key ring`);
+  }
+  const opened = await open(use, names);
+  if (opened.missing.length > 0) {
+    throw new StepError('CREDENTIAL_NOT_FOUND', `credential ${opened.missing.map((n) => `"${n}"`).join(', ')} does not exist in this organization`, {
+      credentials: opened.missing,
+    });
+  }
+  if (opened.unreadable.length > 0) {
+    throw new StepError(
+      'CREDENTIAL_UNREADABLE',
+      `credential ${opened.unreadable.map((n) => `"${n}"`).join(', ')} cannot be decrypted with this worker's key ring`,
+      { credentials: opened.unreadable },
+    );
+  }
+  return { values: opened.values, redactor: new Redactor(opened.values) };
+}
