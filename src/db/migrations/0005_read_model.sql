@@ -246,6 +246,11 @@ CREATE FUNCTION stepwise.add_to_aggregates(
          coalesce(jsonb_object_agg(bucket, dn) FILTER (WHERE bucket IS NOT NULL), '{}'::jsonb)
     FROM k
    GROUP BY org, period, wf, cl, ini, ps
+   -- Rows are locked in key order, the same in every transaction: two
+   -- workers flushing at once then wait for each other on the shared
+   -- rollup rows instead of deadlocking (a deadlock here cost the loser's
+   -- aggregate update and a 1 s deadlock_timeout).
+   ORDER BY org, period, cl, ini, wf, ps
   ON CONFLICT (organization_id, period, client_id, initiator_type, workflow_id, period_start) DO UPDATE SET
     total_count = a.total_count + EXCLUDED.total_count,
     completed_count = a.completed_count + EXCLUDED.completed_count,
@@ -397,6 +402,8 @@ BEGIN
       FROM t
       JOIN bh ON (bh.org, bh.wf, bh.idx, bh.ps) = (t.org, t.wf, t.idx, t.ps)
       LEFT JOIN e ON (e.org, e.wf, e.idx, e.ps) = (t.org, t.wf, t.idx, t.ps)
+     -- Key order, so concurrent flushes lock shared rows in the same order (no deadlock).
+     ORDER BY t.org, t.wf, t.idx, t.ps
     ON CONFLICT (organization_id, workflow_id, step_index, period_start) DO UPDATE SET
       step_name = coalesce(EXCLUDED.step_name, m.step_name),
       executions = m.executions + EXCLUDED.executions,
