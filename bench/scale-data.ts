@@ -201,7 +201,9 @@ SELECT s.*,
        (lpad(to_hex((extract(epoch FROM created_at) * 1000)::bigint), 12, '0') || '7' || substr(md5($11 || ':' || g), 1, 3)
          || '8' || substr(md5($11 || ':' || g), 4, 15))::uuid AS id,
        $12::bigint + g + 1 AS run_number,
-       CASE WHEN r_client < 0.1 THEN NULL ELSE ($13::uuid[])[1 + org_index * $14::int + floor(r_client * $14::int)::int] END AS client_id,
+       -- 10% of jobs have no client; the rest spread over all of the organization's clients.
+       CASE WHEN r_client < 0.1 THEN NULL
+            ELSE ($13::uuid[])[1 + org_index * $14::int + least(floor((r_client - 0.1) / 0.9 * $14::int)::int, $14::int - 1)] END AS client_id,
        CASE WHEN r_init < 0.5 THEN 'SCHEDULE' WHEN r_init < 0.8 THEN 'API' WHEN r_init < 0.92 THEN 'WEBHOOK'
             WHEN r_init < 0.98 THEN 'MANUAL' ELSE 'RETRY' END AS initiator_type,
        created_at + queue_ms * interval '1 millisecond' AS started_at,

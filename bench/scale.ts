@@ -130,20 +130,62 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
+/** The issue's target for every Stepwise query at one year of data. */
+const TARGET_P95_MS = 20;
+
+interface Statement {
+  text: string;
+  params: readonly unknown[] | undefined;
+}
+
+/** The same Db, noting every statement a call sends (to EXPLAIN the slowest call afterwards). */
+function recordingDb(db: Db, sink: Statement[]): Db {
+  return new Proxy(db, {
+    get(target, prop) {
+      if (prop === 'query') {
+        return (text: string, params?: readonly unknown[]) => {
+          sink.push({ text, params });
+          return target.query(text, params);
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+interface Timing {
+  /** Sorted, ms. */
+  times: number[];
+  slowest: { ms: number; statements: Statement[] };
+}
+
 /** Time one form of one query: warm-up calls, then up to `runs` timed calls with parameters from a fresh PRNG. */
-async function timeQuery(db: Db, call: (db: Db, rnd: Rng) => Promise<unknown>, runs: number, budgetMs: number): Promise<number[]> {
+async function timeQuery(db: Db, call: (db: Db, rnd: Rng) => Promise<unknown>, runs: number, budgetMs: number): Promise<Timing> {
   const warm = new Rng(PRNG_SEED ^ 0x5bd1e995);
   for (let i = 0; i < WARMUP_CALLS; i++) await call(db, warm);
   const rnd = new Rng(PRNG_SEED);
   const times: number[] = [];
+  let slowest: Timing['slowest'] = { ms: -1, statements: [] };
   const started = now();
   for (let i = 0; i < runs; i++) {
+    const statements: Statement[] = [];
     const t0 = now();
-    await call(db, rnd);
-    times.push(now() - t0);
+    await call(recordingDb(db, statements), rnd);
+    const ms = now() - t0;
+    times.push(ms);
+    if (ms > slowest.ms) slowest = { ms, statements };
     if (times.length >= MIN_NAIVE_RUNS && now() - started > budgetMs) break;
   }
-  return times.sort((a, b) => a - b);
+  return { times: times.sort((a, b) => a - b), slowest };
+}
+
+/** EXPLAIN (ANALYZE, BUFFERS) of the statements of a call, to stderr: plan or contention? */
+async function explainSlowest(db: Db, what: string, slowest: Timing['slowest']): Promise<void> {
+  for (const st of slowest.statements) {
+    const { rows } = await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${st.text}`, st.params);
+    log(`EXPLAIN ${what} (slowest call ${round(slowest.ms, 1)} ms), params ${JSON.stringify(st.params)}:\n${st.text}\n${rows.map((r) => r['QUERY PLAN']).join('\n')}`);
+  }
 }
 
 interface Sizes {
@@ -238,9 +280,11 @@ export async function scale(args: string[]): Promise<void> {
     for (const q of scaleQueries(ctx)) {
       for (const variant of ['stepwise', 'naive'] as Variant[]) {
         const budget = variant === 'naive' ? opts.naiveBudgetS * 1000 : Number.POSITIVE_INFINITY;
-        const times = await timeQuery(db, q.run[variant], opts.runs, budget);
+        const { times, slowest } = await timeQuery(db, q.run[variant], opts.runs, budget);
         log(`${q.name} ${variant}: ${times.length} runs, min ${round(times[0]!, 2)} max ${round(times[times.length - 1]!, 2)} ms`);
-        emit({ scenario: 'scale', query: q.name, variant, p50_ms: round(percentile(times, 50), 2), p95_ms: round(percentile(times, 95), 2) });
+        const p95 = percentile(times, 95);
+        emit({ scenario: 'scale', query: q.name, variant, p50_ms: round(percentile(times, 50), 2), p95_ms: round(p95, 2) });
+        if (variant === 'stepwise' && p95 > TARGET_P95_MS) await explainSlowest(db, `${q.name} ${variant}`, slowest);
       }
     }
     emit({

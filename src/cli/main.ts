@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type ConfigOverrides } from '../config/index.js';
-import { isStepwiseError } from '../errors/index.js';
+import { isStepwiseError, ValidationError } from '../errors/index.js';
+import { isUuid } from '../util/ids.js';
 import { migrate } from '../db/index.js';
 import { createOrganizationWithOwner, DEFAULT_OWNER_EMAIL, renderPermissionMatrix } from '../security/index.js';
 import { isPlan, PLANS, type Plan } from '../store/index.js';
@@ -135,6 +136,9 @@ program
   .option('--organization <id>', 'one organization only (default: all)')
   .option('--repair', 'rewrite drifted rows from jobs and report again', false)
   .action(async (opts: { organization?: string; repair: boolean }, cmd: Command) => {
+    if (opts.organization !== undefined && !isUuid(opts.organization)) {
+      throw new ValidationError('--organization must be an organization id (a UUID)', { path: '--organization' });
+    }
     const { db } = await openRuntime(config(cmd));
     try {
       const report = await reconcileReadModel(db, { organizationId: opts.organization ?? null, repair: opts.repair });

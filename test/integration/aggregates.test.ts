@@ -19,7 +19,8 @@ import {
   histogramOf,
   HISTOGRAM_MAX_RELATIVE_ERROR,
 } from '../../src/read/index.js';
-import { createTestDb, type TestDb } from '../helpers/db.js';
+import { PostgresDb } from '../../src/db/index.js';
+import { backend, createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg } from '../helpers/fixtures.js';
 
 /** Deterministic PRNG (mulberry32) so a failure reproduces. */
@@ -230,6 +231,32 @@ describe('aggregate_metrics', () => {
     expect(await getWorkflowStats(t.db, otherOrgId, range)).toEqual([]);
     expect((await getDurationStats(t.db, otherOrgId, range)).total).toBe(0);
     expect((await getDurationStats(t.db, otherOrgId, range, { workflowId: workflows[0] })).total).toBe(0);
+  });
+
+  it.skipIf(backend !== 'postgres')('concurrent flushes on separate connections neither deadlock nor lose counts', async () => {
+    const org = (await seedOrg(t.db, 'Concurrent')).organizationId;
+    const wfId = (await defineWorkflow(t.db, org, { name: 'c', definition: def })).id;
+    const ids = (await t.db.transaction((tx) => enqueueJobs(tx, org, { id: wfId, version: 1, stepsTotal: 1 }, Array.from({ length: 800 }, () => ({}))))).map((j) => j.id);
+    const pools = [new PostgresDb(t.url!, 2), new PostgresDb(t.url!, 2)];
+    const at = new Date();
+    const completion = (id: string, i: number): JobCompletion => ({
+      jobId: id, status: i % 3 === 0 ? 'FAILED' : 'COMPLETED', completedAt: at, result: null, errorCode: null, errorMessage: null,
+      errorStep: null, stepsCompleted: 1, lastSeq: 1, start: { jobId: id, attempts: 1, startedAt: new Date(at.getTime() - i), deadlineAt: null },
+    });
+    try {
+      // Eight flushes of 100 at once, alternating connections, all hitting the same rollup rows.
+      await Promise.all(
+        Array.from({ length: 8 }, (_, f) =>
+          pools[f % 2]!.transaction((tx) => completeJobs(tx, ids.slice(f * 100, f * 100 + 100).map((id, i) => completion(id, f * 100 + i)))),
+        ),
+      );
+    } finally {
+      await Promise.all(pools.map((p) => p.close()));
+    }
+    const { rows: failures } = await t.db.query(`SELECT sqlstate, message FROM stepwise.read_model_failures`);
+    expect(failures).toEqual([]);
+    const stats = await getDurationStats(t.db, org, { from: new Date(at.getTime() - 3600_000), to: new Date(at.getTime() + 3600_000) });
+    expect([stats.total, stats.failed]).toEqual([800, 267]);
   });
 
   it('the SQL and TypeScript bucket functions agree', async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureStreamPartitions } from '../../src/db/index.js';
+import { analyzeStreamParent, ensureStreamPartitions } from '../../src/db/index.js';
 import type { Worker } from '../../src/engine/index.js';
 import { reconcileReadModel } from '../../src/lifecycle/index.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
@@ -141,6 +141,18 @@ describe('timeline and state', () => {
     expect(relations.length).toBeGreaterThan(0);
     expect(relations.length).toBeLessThanOrEqual(2);
     for (const r of relations) expect(r).toMatch(/^execution_log_\d{4}_\d{2}$/);
+  });
+});
+
+describe('housekeeping', () => {
+  it('ANALYZE of the partitioned parent gives the planner statistics for it', async () => {
+    // Autovacuum never analyzes a partitioned parent: before, it has no
+    // whole-table statistics; after, pg_stats has inherited rows for it.
+    const inherited = async () =>
+      (await t.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stats WHERE schemaname = 'stepwise' AND tablename = 'execution_log' AND inherited`)).rows[0]!.n;
+    expect(await inherited()).toBe(0);
+    await analyzeStreamParent(t.db);
+    expect(await inherited()).toBeGreaterThan(0);
   });
 });
 

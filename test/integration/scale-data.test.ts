@@ -15,7 +15,7 @@ describe('scale dataset generator', () => {
 
   beforeAll(async () => {
     t = await createTestDb();
-    ds = await generateScaleDataset(t.db, { months: 3, jobsPerMonth: 150, rowsPerJob: 40, organizations: 3, workflows: 6, clients: 9, end });
+    ds = await generateScaleDataset(t.db, { months: 3, jobsPerMonth: 150, rowsPerJob: 40, organizations: 3, workflows: 6, clients: 30, end });
   });
   afterAll(() => t?.close());
 
@@ -33,6 +33,18 @@ describe('scale dataset generator', () => {
     // ~40 rows a job on average (at least 2 + 2 × steps each).
     expect(ds.streamRows / ds.jobs).toBeGreaterThan(30);
     expect(ds.streamRows / ds.jobs).toBeLessThan(55);
+  });
+
+  it('gives every client jobs, and 5–20% of jobs no client', async () => {
+    const { rows } = await t.db.query<{ clients: number; used: number; without: number }>(
+      `SELECT (SELECT count(*)::int FROM stepwise.clients) AS clients,
+              (SELECT count(DISTINCT client_id)::int FROM stepwise.jobs) AS used,
+              (SELECT count(*)::int FROM stepwise.jobs WHERE client_id IS NULL) AS without`,
+    );
+    expect(rows[0]!.clients).toBe(30);
+    expect(rows[0]!.used).toBe(30);
+    expect(rows[0]!.without).toBeGreaterThan(450 * 0.05);
+    expect(rows[0]!.without).toBeLessThan(450 * 0.2);
   });
 
   it('keeps every job inside its own organization (workflow and client)', async () => {
