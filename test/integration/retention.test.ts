@@ -1,5 +1,10 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FsBlobStore } from '../../src/blob/index.js';
+import { ConflictError } from '../../src/errors/index.js';
+import { runMaintenance } from '../../src/lifecycle/index.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg } from '../helpers/fixtures.js';
 import { client, createTestApp, expectError, type ApiClient } from '../helpers/api.js';
@@ -89,5 +94,23 @@ describe('retention policies API', () => {
 
   it('needs a key', async () => {
     expectError(await client(app, undefined).get('/v1/retention-policies'), 401, 'UNAUTHORIZED');
+  });
+});
+
+describe('maintenance lease', () => {
+  it('a second maintenance run is refused while another holds the lease; a dry run is not; an expired lease is taken over', async () => {
+    const blobs = new FsBlobStore(join(tmpdir(), `stepwise-lease-${process.pid}`));
+    await t.db.query(
+      `INSERT INTO stepwise.maintenance_leases (name, holder, expires_at) VALUES ('maintenance', 'other-host:1', now() + interval '5 minutes')`,
+    );
+    await expect(runMaintenance(t.db, blobs, { holder: 'me:2' })).rejects.toBeInstanceOf(ConflictError);
+    expect((await runMaintenance(t.db, blobs, { holder: 'me:2', dryRun: true })).dryRun).toBe(true);
+    const { rows } = await t.db.query<{ holder: string }>(`SELECT holder FROM stepwise.maintenance_leases`);
+    expect(rows).toEqual([{ holder: 'other-host:1' }]);
+    await t.db.query(`UPDATE stepwise.maintenance_leases SET expires_at = now() - interval '1 second'`);
+    const report = await runMaintenance(t.db, blobs, { holder: 'me:2' });
+    expect(report.dryRun).toBe(false);
+    // Given back at the end of the run.
+    expect((await t.db.query(`SELECT * FROM stepwise.maintenance_leases`)).rows).toEqual([]);
   });
 });
