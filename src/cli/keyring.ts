@@ -12,7 +12,8 @@ export function openKeyRing(config: Config, logger: Logger, env: Record<string, 
   const { ring, generatedFile } = loadKeyRing(env, { embedded: config.databaseUrl === undefined, dataDir: config.dataDir });
   if (generatedFile) {
     logger.warn({ file: generatedFile }, 'generated an encryption key for credentials; back this file up with the data directory');
-    process.stdout.write(`Generated an encryption key for credentials at ${generatedFile} (mode 0600); back it up with the data directory.\n`);
+    // stderr: stdout of commands such as `run` is machine-readable JSON.
+    process.stderr.write(`Generated an encryption key for credentials at ${generatedFile} (mode 0600); back it up with the data directory.\n`);
   }
   if (!ring) logger.warn('STEPWISE_ENCRYPTION_KEYS is not set: credentials are unavailable until it is');
   return ring;
