@@ -87,3 +87,18 @@ export async function auditStreamRead(db: Queryable, req: FastifyRequest, job: J
     { id: uuidv7(), resourceType: 'STREAM', resourceId: job.id, jobId: job.id, workflowId: job.workflowId, fields },
   ]);
 }
+
+/**
+ * Audit handing out a screenshot of a PHI workflow's job (its bytes, or a
+ * signed URL to them): a screen of a patient's record is PHI whatever the
+ * workflow's paths name, so the row lists all of them. Listing metadata
+ * carries no image and is not audited.
+ */
+export async function auditScreenshotRead(db: Queryable, req: FastifyRequest, job: Job, screenshotId: string): Promise<void> {
+  const policies = await phiPolicies(db, req.principal.organizationId, [job]);
+  const fields = policies.get(`${job.workflowId}:${job.workflowVersion}`) ?? [];
+  if (fields.length === 0) return;
+  await insertPhiAccesses(db, req.principal.organizationId, accessContext(req), [
+    { id: uuidv7(), resourceType: 'SCREENSHOT', resourceId: screenshotId, jobId: job.id, workflowId: job.workflowId, fields },
+  ]);
+}

@@ -199,6 +199,33 @@ describe('API', () => {
     expectError(await api.get(`/v1/screenshots/${shot.id}/url`), 404, 'NOT_FOUND');
   });
 
+  it("fetching a PHI workflow's screenshot (bytes or URL) is audited; listing metadata and other workflows' are not", async () => {
+    const audits = async (resourceId: string) =>
+      (await t.db.query<{ resource_type: string; fields: string[] }>(
+        `SELECT resource_type, fields FROM stepwise.phi_audit_log WHERE resource_id = $1 ORDER BY id`,
+        [resourceId],
+      )).rows;
+    const wf = await defineWorkflow(t.db, orgA.organizationId, {
+      name: 'portal check',
+      definition: { phi: ['input.memberId'], steps: [{ id: 'a', type: 'noop' }] },
+    });
+    const [run] = await startRuns(t.db, orgA.organizationId, wf.id, [{ input: { memberId: 'M-1' } }]);
+    const phiShot = await captureArtifact(sink, target(orgA.organizationId, run!.id), { bytes: makePng(4, 4, 77) });
+    const api = client(app, orgA.key);
+    expect((await api.get(`/v1/jobs/${run!.id}/screenshots`)).status).toBe(200);
+    expect(await audits(phiShot.id)).toEqual([]);
+    const bytes = await app.inject({ method: 'GET', url: `/v1/screenshots/${phiShot.id}`, headers: { authorization: `Bearer ${orgA.key}` } });
+    expect(bytes.statusCode).toBe(200);
+    expect((await api.get(`/v1/screenshots/${phiShot.id}/url`)).status).toBe(200);
+    expect(await audits(phiShot.id)).toEqual([
+      { resource_type: 'SCREENSHOT', fields: ['input.memberId'] },
+      { resource_type: 'SCREENSHOT', fields: ['input.memberId'] },
+    ]);
+    // The plain workflow's screenshot of the test above: fetched, never audited.
+    await app.inject({ method: 'GET', url: `/v1/screenshots/${shot.id}`, headers: { authorization: `Bearer ${orgA.key}` } });
+    expect(await audits(shot.id)).toEqual([]);
+  });
+
   it('a deleted screenshot is 404 and drops out of the list', async () => {
     const other = await captureArtifact(sink, target(orgA.organizationId, job), { bytes: makePng(3, 3, 6) });
     expect(await softDeleteScreenshot(t.db, orgA.organizationId, other.id)).toBe(true);

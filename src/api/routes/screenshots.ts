@@ -1,9 +1,10 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { BlobStore } from '../../blob/index.js';
 import type { Db } from '../../db/index.js';
 import { NotFoundError, UnavailableError } from '../../errors/index.js';
 import { findJob, findScreenshot, listJobScreenshots, type Screenshot } from '../../store/index.js';
 import { idParams, responses, uuid } from '../schemas.js';
+import { auditScreenshotRead } from '../phi.js';
 
 /** Screenshot metadata → API JSON; `contentUrl` streams the bytes through the API. */
 export function screenshotView(s: Screenshot) {
@@ -59,6 +60,12 @@ async function liveScreenshot(db: Db, organizationId: string, id: string): Promi
   return s;
 }
 
+/** Record a PHI read when the screenshot's job belongs to a workflow that declares PHI (api/phi.ts). */
+async function auditRead(db: Db, req: FastifyRequest, s: Screenshot): Promise<void> {
+  const job = await findJob(db, req.principal.organizationId, s.jobId);
+  if (job) await auditScreenshotRead(db, req, job, s.id);
+}
+
 export function screenshotRoutes(app: FastifyInstance, db: Db, blobs: BlobStore | undefined): void {
   app.addSchema(screenshotSchema);
 
@@ -95,6 +102,7 @@ export function screenshotRoutes(app: FastifyInstance, db: Db, blobs: BlobStore 
     async (req, reply) => {
       const s = await liveScreenshot(db, req.principal.organizationId, req.params.id);
       const stream = await requireBlobs(blobs).getStream(s.blobKey);
+      await auditRead(db, req, s);
       return reply
         .type(s.contentType)
         .header('content-length', s.bytes)
@@ -131,6 +139,7 @@ export function screenshotRoutes(app: FastifyInstance, db: Db, blobs: BlobStore 
     async (req) => {
       const s = await liveScreenshot(db, req.principal.organizationId, req.params.id);
       const url = await requireBlobs(blobs).signedReadUrl(s.blobKey, req.query.expiresIn);
+      await auditRead(db, req, s);
       return {
         url,
         expiresAt: url === null ? null : new Date(Date.now() + req.query.expiresIn * 1000),
