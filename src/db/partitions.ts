@@ -1,7 +1,12 @@
 import type { Db } from './types.js';
 
-/** Key of the advisory lock that serialises partition maintenance across processes. */
-const PARTITION_LOCK_KEY = 727_002;
+/**
+ * Key of the advisory lock that serialises partition maintenance across
+ * processes. Stepwise's keys: 727_001 migrations, 727_002 the scheduler
+ * leader, 727_003 limited claims, 727_004 this (it shared the scheduler's
+ * key, so partition upkeep and scheduler ticks blocked each other).
+ */
+const PARTITION_LOCK_KEY = 727_004;
 
 function monthStart(d: Date, offset: number): Date {
   return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + offset, 1));
