@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/index.js';
-import { jobColumns, kindName, levelName, toJob, type InitiatorType, type Job, type JobRow, type JobStatus } from '../store/index.js';
+import { jobColumns, jobStreamBounds, toJob, toStreamEntry, type InitiatorType, type Job, type JobRow, type JobStatus, type StreamDbRow } from '../store/index.js';
 import { replayJobEvents, type JobEvent, type JobState, type StepState } from './job-state.js';
 
 /** Keyset position in the newest-first listing: created_at (as epoch microseconds) and run number. */
@@ -85,13 +85,6 @@ export async function listJobSummaries(db: Queryable, organizationId: string, fi
   return { items, next: last ? { createdUs: last.created_us, runNumber: Number(last.run_number) } : null };
 }
 
-/**
- * Rows of a job's stream are stamped by the worker's clock; allow this much
- * skew around the job's own times when bounding by ts (the bound is what
- * lets PostgreSQL read only the job's month partitions).
- */
-const CLOCK_SKEW_MS = 24 * 3600 * 1000;
-
 /** The job times that bound its stream rows. */
 export interface JobTimes {
   id: string;
@@ -105,28 +98,15 @@ export interface JobTimes {
  * are read; served by the (job_id, level) index, sorted by seq in memory.
  */
 export async function listJobEvents(db: Queryable, organizationId: string, job: JobTimes, upToSeq?: number): Promise<JobEvent[]> {
-  const { rows } = await db.query<{ seq: number; ts: Date; kind: number; level: number; step_index: number | null; message: string; data: unknown }>(
+  const [from, to] = jobStreamBounds(job);
+  const { rows } = await db.query<StreamDbRow>(
     `SELECT seq, ts, kind, level, step_index, message, data
        FROM stepwise.execution_log
       WHERE organization_id = $1 AND job_id = $2 AND ts >= $3 AND ts < $4 AND kind <> 0 AND seq <= $5
       ORDER BY seq`,
-    [
-      organizationId,
-      job.id,
-      new Date(job.createdAt.getTime() - CLOCK_SKEW_MS).toISOString(),
-      job.completedAt ? new Date(job.completedAt.getTime() + CLOCK_SKEW_MS).toISOString() : 'infinity',
-      upToSeq ?? 2_147_483_647,
-    ],
+    [organizationId, job.id, from, to, upToSeq ?? 2_147_483_647],
   );
-  return rows.map((r) => ({
-    seq: r.seq,
-    ts: r.ts,
-    kind: kindName(r.kind),
-    level: levelName(r.level),
-    stepIndex: r.step_index,
-    message: r.message,
-    data: r.data,
-  }));
+  return rows.map(toStreamEntry);
 }
 
 /** The step-by-step view of a job: per step its attempts, start, end, duration, status and error. */

@@ -69,12 +69,6 @@ export interface ArchiveLine {
   line: string;
 }
 
-/**
- * Rows rarely carry timestamps before their job's creation; the bound lets
- * PostgreSQL skip the month partitions before the batch's oldest job (the
- * same skew listStream allows).
- */
-export const STREAM_CLOCK_SKEW_MS = 24 * 3600 * 1000;
 
 /**
  * The stream rows of `jobs` after each one's archived seq, as JSON lines, in

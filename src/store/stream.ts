@@ -85,7 +85,36 @@ export interface StreamQuery {
  * Rows are stamped by the worker's clock; allow this much skew against the
  * job's created_at (stamped by the database) when bounding by time.
  */
-const CLOCK_SKEW_MS = 24 * 3600 * 1000;
+export const STREAM_CLOCK_SKEW_MS = 24 * 3600 * 1000;
+
+/**
+ * The time range a job's rows can lie in: its creation and, once it ended,
+ * its completion, each widened by the clock skew (ISO strings, 'infinity'
+ * for a job still running). Bounding by it lets PostgreSQL read only the
+ * month partitions of the job's lifetime.
+ */
+export function jobStreamBounds(job: { createdAt: Date; completedAt?: Date | null }): [string, string] {
+  return [
+    new Date(job.createdAt.getTime() - STREAM_CLOCK_SKEW_MS).toISOString(),
+    job.completedAt ? new Date(job.completedAt.getTime() + STREAM_CLOCK_SKEW_MS).toISOString() : 'infinity',
+  ];
+}
+
+/** A stream row as the database returns it. */
+export interface StreamDbRow {
+  seq: number;
+  ts: Date;
+  kind: number;
+  level: number;
+  step_index: number | null;
+  message: string;
+  data: unknown;
+}
+
+/** Codes to names for readers. */
+export function toStreamEntry(r: StreamDbRow): StreamEntry {
+  return { seq: r.seq, ts: r.ts, kind: kindName(r.kind), level: levelName(r.level), stepIndex: r.step_index, message: r.message, data: r.data };
+}
 
 /**
  * A job's stream in sequence order. The time bounds (the job's creation
@@ -99,38 +128,15 @@ export async function listStream(
   job: { id: string; createdAt: Date; completedAt?: Date | null },
   q: StreamQuery,
 ): Promise<StreamEntry[]> {
-  const { rows } = await db.query<{
-    seq: number;
-    ts: Date;
-    kind: number;
-    level: number;
-    step_index: number | null;
-    message: string;
-    data: unknown;
-  }>(
+  const [from, to] = jobStreamBounds(job);
+  const { rows } = await db.query<StreamDbRow>(
     `SELECT seq, ts, kind, level, step_index, message, data
        FROM stepwise.execution_log
       WHERE organization_id = $1 AND job_id = $2 AND ts >= $3 AND ts < $7
         AND seq > $4 AND level >= $5
       ORDER BY seq
       LIMIT $6`,
-    [
-      organizationId,
-      job.id,
-      new Date(job.createdAt.getTime() - CLOCK_SKEW_MS).toISOString(),
-      q.afterSeq ?? 0,
-      q.minLevel ?? 1,
-      q.limit,
-      job.completedAt ? new Date(job.completedAt.getTime() + CLOCK_SKEW_MS).toISOString() : 'infinity',
-    ],
+    [organizationId, job.id, from, q.afterSeq ?? 0, q.minLevel ?? 1, q.limit, to],
   );
-  return rows.map((r) => ({
-    seq: r.seq,
-    ts: r.ts,
-    kind: kindName(r.kind),
-    level: levelName(r.level),
-    stepIndex: r.step_index,
-    message: r.message,
-    data: r.data,
-  }));
+  return rows.map(toStreamEntry);
 }
