@@ -122,23 +122,8 @@ export async function unpinScreenshotBlob(db: Queryable, organizationId: string,
   await db.query(`SELECT stepwise.release_screenshot_refs(ARRAY[$1::uuid], ARRAY[decode($2, 'hex')])`, [organizationId, sha256]);
 }
 
-export interface NewScreenshot {
-  id: string;
-  organizationId: string;
-  jobId: string;
-  stepIndex: number | null;
-  streamSeq: number | null;
-  type: ScreenshotType;
-  name: string | null;
-  contentType: string;
-  width: number | null;
-  height: number | null;
-  bytes: number;
-  sha256: string;
-  blobKey: string;
-  capturedAt: Date;
-  retainUntil: Date | null;
-}
+/** A screenshot as captured: every field but the lifecycle ones cleanup and archival set later. */
+export type NewScreenshot = Omit<Screenshot, 'deletedAt' | 'archiveKey'>;
 
 /** Record a captured screenshot whose blob reference was already pinned (the pin becomes this row's reference). */
 export async function insertScreenshot(db: Queryable, s: NewScreenshot): Promise<Screenshot> {
