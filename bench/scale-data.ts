@@ -413,7 +413,7 @@ export interface ScaleConsistency {
   /** Sum of total_count over the (all, all, all) MONTH rows of aggregate_metrics. */
   aggregatedJobs: number;
   terminalJobs: number;
-  /** Sum of executions over step_metrics. */
+  /** Sum of executions over the DAY rows of step_metrics (the MONTH rows count the same executions again). */
   stepExecutions: number;
   /** Steps that ran according to jobs: steps_completed, plus the failing step of a job that stopped early. */
   stepsRun: number;
@@ -422,7 +422,7 @@ export interface ScaleConsistency {
 
 /**
  * A cheap consistency check of the derived tables against jobs (seconds,
- * not a recount of 36,000,000 stream rows): one metadata row per job, every
+ * not a recount of 36,000,000 stream rows): one metadata row per finished job (the generator finishes every job), every
  * finished job counted once in the monthly "all" aggregates, one step
  * execution per step that ran, no recorded trigger failure.
  */
@@ -434,7 +434,7 @@ export async function checkScaleDataset(db: Queryable): Promise<{ ok: boolean; c
               WHERE period = 'MONTH' AND workflow_id = $1 AND client_id = $1 AND initiator_type = 'all') AS "aggregatedJobs",
             (SELECT count(*) FROM stepwise.jobs
               WHERE status IN ('COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT')) AS "terminalJobs",
-            (SELECT coalesce(sum(executions), 0) FROM stepwise.step_metrics) AS "stepExecutions",
+            (SELECT coalesce(sum(executions), 0) FROM stepwise.step_metrics WHERE period = 'DAY') AS "stepExecutions",
             (SELECT coalesce(sum(steps_completed + CASE WHEN status IN ('FAILED', 'CANCELLED', 'TIMED_OUT') THEN 1 ELSE 0 END), 0)
                FROM stepwise.jobs) AS "stepsRun",
             (SELECT count(*) FROM stepwise.read_model_failures) AS "readModelFailures"`,

@@ -8,3 +8,4 @@ export { MaintenanceLoop, DEFAULT_MAINTENANCE_LOOP, type MaintenanceLoopOptions 
 export { archiveJobResults, RESULT_ARCHIVE_MIN_BYTES, type ResultArchiveReport } from './result-archiver.js';
 export { collectUnreferencedBlobs, sweepOrphanArchiveBlobs, STREAM_ARCHIVE_PREFIX } from './blob-gc.js';
 export * from './screenshot-cleanup.js';
+export { compactReadModelIndexes, INDEX_COMPACTION_LEASE, COMPACTED_TABLES, type IndexCompactionReport } from './index-compaction.js';

@@ -14,6 +14,7 @@ import {
 } from '../store/index.js';
 import { archiveExecutionLogs, DEFAULT_ARCHIVE_OPTIONS, type ArchiveHooks, type ArchiveReport } from './archiver.js';
 import { collectUnreferencedBlobs, sweepOrphanArchiveBlobs } from './blob-gc.js';
+import { compactReadModelIndexes, type IndexCompactionReport } from './index-compaction.js';
 import { archiveJobResults, type ResultArchiveReport } from './result-archiver.js';
 import { cleanupScreenshots, type ScreenshotCleanupResult } from './screenshot-cleanup.js';
 import { deleteCutoff, hotCutoff } from './retention.js';
@@ -53,6 +54,8 @@ export interface MaintenanceReport {
   expired: { archives: number; rows: number };
   blobsDeleted: number;
   orphanBlobs: number;
+  /** The weekly rebuild of the read model's indexes (ran: false on the other days). */
+  indexCompaction: IndexCompactionReport;
   ms: number;
 }
 
@@ -64,8 +67,9 @@ function monthStart(d: Date): Date {
  * One maintenance run (`stepwise maintain`, and daily inside serve/worker):
  * archive streams past each organization's hot window, drop month partitions
  * whose rows are all archived, delete archives past delete-after, move old
- * large job results to blob storage, clean up expired screenshots, and
- * delete blobs nothing refers to. Only one process runs it at a time (a lease row);
+ * large job results to blob storage, clean up expired screenshots,
+ * delete blobs nothing refers to, and once a week rebuild the read model's
+ * indexes packed. Only one process runs it at a time (a lease row);
  * a second gets ConflictError. Every step is idempotent, so a run that died
  * anywhere is finished by the next one.
  */
@@ -132,6 +136,7 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
     const screenshots = dryRun ? null : await cleanupScreenshots(db, blobs, { asOf });
     const blobsDeleted = dryRun ? 0 : await collectUnreferencedBlobs(db, blobs);
     const orphanBlobs = (await sweepOrphanArchiveBlobs(db, blobs, dryRun)).length;
+    const indexCompaction = await compactReadModelIndexes(db, { holder, dryRun });
     return {
       asOf: asOf.toISOString(),
       dryRun,
@@ -142,6 +147,7 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
       expired,
       blobsDeleted,
       orphanBlobs,
+      indexCompaction,
       ms: Math.round(performance.now() - started),
     };
   } finally {

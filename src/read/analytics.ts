@@ -5,7 +5,7 @@ import {
   AGGREGATE_ALL_WORKFLOWS,
   type InitiatorType,
 } from '../store/index.js';
-import { histogramPercentiles, parseHistogram } from './histogram.js';
+import { histogramPercentiles, mergeStoredHistograms } from './histogram.js';
 import { coverRange, type PeriodSegment } from './periods.js';
 
 /** A half-open time range [from, to); widened to whole hours (the aggregates' resolution). */
@@ -67,7 +67,8 @@ interface SummedRow {
   total_duration_ms: string | number;
   min_duration_ms: number | null;
   max_duration_ms: number | null;
-  histogram: unknown;
+  /** The rows' stored histograms, a JSON array merged in toDurations. */
+  histograms: unknown;
 }
 
 /** Sums of the counters and the merged histogram over the selected rows (alias a). */
@@ -75,7 +76,8 @@ const SUMS = `sum(a.total_count) AS total, sum(a.completed_count) AS completed,
   sum(a.partial_success_count) AS partial_success, sum(a.failed_count) AS failed,
   sum(a.cancelled_count) AS cancelled, sum(a.timed_out_count) AS timed_out,
   sum(a.duration_count) AS duration_count, sum(a.total_duration_ms) AS total_duration_ms,
-  min(a.min_duration_ms) AS min_duration_ms, max(a.max_duration_ms) AS max_duration_ms`;
+  min(a.min_duration_ms) AS min_duration_ms, max(a.max_duration_ms) AS max_duration_ms,
+  jsonb_agg(a.duration_histogram) AS histograms`;
 
 const num = (v: string | number | null): number => (v === null ? 0 : Number(v));
 
@@ -95,7 +97,7 @@ function toOutcomes(r: SummedRow): OutcomeCounts {
 
 function toDurations(r: SummedRow): DurationStats {
   const n = num(r.duration_count);
-  const p = histogramPercentiles(parseHistogram(r.histogram));
+  const p = histogramPercentiles(mergeStoredHistograms(r.histograms));
   return {
     durationCount: n,
     avgDurationMs: n > 0 ? Math.round((num(r.total_duration_ms) / n) * 1000) / 1000 : null,
@@ -152,17 +154,10 @@ export async function getWorkflowStats(db: Queryable, organizationId: string, ra
           AND a.workflow_id <> '${AGGREGATE_ALL_WORKFLOWS}'
           AND a.period_start >= seg.f AND a.period_start < seg.t
      ),
-     sums AS (SELECT a.workflow_id, ${SUMS} FROM sel a GROUP BY a.workflow_id),
-     hist AS (
-       SELECT workflow_id, jsonb_object_agg(k, n) AS histogram
-         FROM (SELECT a.workflow_id, e.key AS k, sum(e.value::bigint) AS n
-                 FROM sel a, jsonb_each_text(a.duration_histogram) e GROUP BY 1, 2) h
-        GROUP BY workflow_id
-     )
-     SELECT s.*, h.histogram, w.name AS workflow_name
+     sums AS (SELECT a.workflow_id, ${SUMS} FROM sel a GROUP BY a.workflow_id)
+     SELECT s.*, w.name AS workflow_name
        FROM sums s
        JOIN stepwise.workflows w ON w.organization_id = $1 AND w.id = s.workflow_id
-       LEFT JOIN hist h ON h.workflow_id = s.workflow_id
       ORDER BY s.total DESC, w.name, s.workflow_id`,
     [organizationId, ...segmentParams(segments)],
   );
@@ -189,10 +184,7 @@ export async function getDurationStats(
            ON a.organization_id = $1 AND a.period = seg.period AND a.period_start >= seg.f AND a.period_start < seg.t
         WHERE ${dim.sql}
      )
-     SELECT ${SUMS},
-            (SELECT jsonb_object_agg(k, n) FROM (SELECT e.key AS k, sum(e.value::bigint) AS n
-                                                   FROM sel a, jsonb_each_text(a.duration_histogram) e GROUP BY 1) h) AS histogram
-       FROM sel a`,
+     SELECT ${SUMS} FROM sel a`,
     [organizationId, ...segmentParams(segments), ...dim.params],
   );
   const r = rows[0]!;
@@ -218,15 +210,8 @@ export async function getTimeSeries(
         WHERE a.organization_id = $1 AND a.period = $2
           AND a.period_start >= date_trunc($4, $3::timestamptz, 'UTC') AND a.period_start < $5::timestamptz
           AND ${dim.sql}
-     ),
-     sums AS (SELECT a.period_start, ${SUMS} FROM sel a GROUP BY a.period_start),
-     hist AS (
-       SELECT period_start, jsonb_object_agg(k, n) AS histogram
-         FROM (SELECT a.period_start, e.key AS k, sum(e.value::bigint) AS n
-                 FROM sel a, jsonb_each_text(a.duration_histogram) e GROUP BY 1, 2) h
-        GROUP BY period_start
      )
-     SELECT s.*, h.histogram FROM sums s LEFT JOIN hist h USING (period_start) ORDER BY s.period_start`,
+     SELECT a.period_start, ${SUMS} FROM sel a GROUP BY a.period_start ORDER BY a.period_start`,
     [organizationId, granularity === 'hour' ? 'HOUR' : 'DAY', range.from.toISOString(), granularity, range.to.toISOString(), ...dim.params],
   );
   return rows.map((r) => {

@@ -1,5 +1,17 @@
 import type { Queryable } from '../db/index.js';
-import { jobColumns, jobStreamBounds, toJob, toStreamEntry, type InitiatorType, type Job, type JobRow, type JobStatus, type StreamDbRow } from '../store/index.js';
+import {
+  JOB_STATUSES,
+  jobColumns,
+  jobStreamBounds,
+  TERMINAL_STATUSES,
+  toJob,
+  toStreamEntry,
+  type InitiatorType,
+  type Job,
+  type JobRow,
+  type JobStatus,
+  type StreamDbRow,
+} from '../store/index.js';
 import { replayJobEvents, type JobEvent, type JobState, type StepState } from './job-state.js';
 
 /** Keyset position in the newest-first listing: created_at (as epoch microseconds) and run number. */
@@ -34,42 +46,72 @@ export interface JobListPage {
   next: JobListPosition | null;
 }
 
+const LIVE_STATUSES: readonly JobStatus[] = JOB_STATUSES.filter((s) => !TERMINAL_STATUSES.includes(s));
+
 /**
- * The dashboard's job list, served from the execution_metadata read model:
- * filters and the keyset (created_at DESC, run_number DESC) run on the slim
- * rows and their (organization, …, created_at DESC) indexes; only the page
- * (≤ limit rows) is joined to jobs, workflows and clients for the full row
- * and the names. The SQL is assembled from fixed fragments for the filters
- * present (values always travel as parameters), so each form gets a plan
- * made for it.
+ * The dashboard's job list. Finished jobs come from the execution_metadata
+ * read model (filters and the keyset (created_at DESC, run_number DESC) on
+ * its slim rows and (organization, …, created_at DESC) indexes); live jobs
+ * (PENDING, RUNNING, WAITING) are the organization's job_queue rows, a few
+ * pages however old the organization. Each source is one branch ordered and
+ * cut to the page size; a status list becomes one branch per finished
+ * status, since a status IN (…) scan of the index comes back unordered and
+ * would sort every matching row. Only the page (≤ limit rows) is joined to
+ * jobs, workflows and clients for the full row and the names. The SQL is
+ * assembled from fixed fragments for the filters present (values always
+ * travel as parameters), so each form gets a plan made for it.
  */
 export async function listJobSummaries(db: Queryable, organizationId: string, filter: JobListFilter): Promise<JobListPage> {
   const params: unknown[] = [organizationId];
-  const where = ['m.organization_id = $1'];
-  const add = (sql: (p: string) => string, value: unknown) => {
+  const param = (value: unknown): string => {
     params.push(value);
-    where.push(sql(`$${params.length}`));
+    return `$${params.length}`;
   };
-  if (filter.statuses && filter.statuses.length > 0) add((p) => `m.status = ANY(${p}::text[])`, filter.statuses);
-  if (filter.workflowId) add((p) => `m.workflow_id = ${p}::uuid`, filter.workflowId);
-  if (filter.clientId) add((p) => `m.client_id = ${p}::uuid`, filter.clientId);
-  if (filter.initiatorType) add((p) => `m.initiator_type = ${p}`, filter.initiatorType);
-  if (filter.createdFrom) add((p) => `m.created_at >= ${p}::timestamptz`, filter.createdFrom.toISOString());
-  if (filter.createdTo) add((p) => `m.created_at < ${p}::timestamptz`, filter.createdTo.toISOString());
-  if (filter.errorCode) add((p) => `m.error_code = ${p}`, filter.errorCode);
+  // Conditions shared by every branch, written for the branch's alias.
+  const shared: ((a: string) => string)[] = [];
+  const add = (sql: (a: string, p: string) => string, value: unknown) => {
+    const p = param(value);
+    shared.push((a) => sql(a, p));
+  };
+  if (filter.workflowId) add((a, p) => `${a}.workflow_id = ${p}::uuid`, filter.workflowId);
+  if (filter.clientId) add((a, p) => `${a}.client_id = ${p}::uuid`, filter.clientId);
+  if (filter.initiatorType) add((a, p) => `${a}.initiator_type = ${p}`, filter.initiatorType);
+  if (filter.createdFrom) add((a, p) => `${a}.created_at >= ${p}::timestamptz`, filter.createdFrom.toISOString());
+  if (filter.createdTo) add((a, p) => `${a}.created_at < ${p}::timestamptz`, filter.createdTo.toISOString());
+  if (filter.errorCode) add((a, p) => `${a}.error_code = ${p}`, filter.errorCode);
   if (filter.after) {
-    params.push(filter.after.createdUs, filter.after.runNumber);
-    where.push(`(m.created_at, m.run_number) < (timestamptz 'epoch' + $${params.length - 1}::bigint * interval '1 microsecond', $${params.length}::bigint)`);
+    const us = param(filter.after.createdUs);
+    const rn = param(filter.after.runNumber);
+    shared.push((a) => `(${a}.created_at, ${a}.run_number) < (timestamptz 'epoch' + ${us}::bigint * interval '1 microsecond', ${rn}::bigint)`);
   } else if (filter.beforeRunNumber !== undefined) {
-    add((p) => `m.run_number < ${p}::bigint`, filter.beforeRunNumber);
+    add((a, p) => `${a}.run_number < ${p}::bigint`, filter.beforeRunNumber);
   }
-  params.push(filter.limit + 1);
+  const limit = param(filter.limit + 1);
+  const where = (a: string, own: string[]) => [...own, ...shared.map((c) => c(a))].join(' AND ');
+  const ordered = (a: string) => `ORDER BY ${a}.created_at DESC, ${a}.run_number DESC LIMIT ${limit}`;
+
+  const wanted = filter.statuses && filter.statuses.length > 0 ? new Set(filter.statuses) : null;
+  const branches: string[] = [];
+  const finished = `SELECT m.job_id, m.created_at, m.run_number FROM stepwise.execution_metadata m`;
+  if (!wanted) {
+    branches.push(`${finished} WHERE ${where('m', ['m.organization_id = $1'])} ${ordered('m')}`);
+  } else {
+    for (const status of TERMINAL_STATUSES.filter((s) => wanted.has(s))) {
+      branches.push(`${finished} WHERE ${where('m', ['m.organization_id = $1', `m.status = ${param(status)}`])} ${ordered('m')}`);
+    }
+  }
+  const live = LIVE_STATUSES.filter((s) => !wanted || wanted.has(s));
+  if (live.length > 0) {
+    branches.push(
+      `SELECT j.id AS job_id, j.created_at, j.run_number
+         FROM stepwise.job_queue q JOIN stepwise.jobs j ON j.id = q.job_id
+        WHERE ${where('j', ['q.organization_id = $1', 'j.organization_id = $1', `j.status = ANY(${param(live)}::text[])`])} ${ordered('j')}`,
+    );
+  }
   const { rows } = await db.query<JobRow & { workflow_name: string | null; client_name: string | null; created_us: string }>(
     `WITH page AS (
-       SELECT m.job_id, m.created_at, m.run_number FROM stepwise.execution_metadata m
-        WHERE ${where.join(' AND ')}
-        ORDER BY m.created_at DESC, m.run_number DESC
-        LIMIT $${params.length}
+       SELECT * FROM (${branches.map((b) => `(${b})`).join(' UNION ALL ')}) u
+        ORDER BY u.created_at DESC, u.run_number DESC LIMIT ${limit}
      )
      SELECT ${jobColumns('j')}, w.name AS workflow_name, c.name AS client_name,
             (extract(epoch FROM page.created_at) * 1000000)::bigint::text AS created_us

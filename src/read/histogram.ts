@@ -41,6 +41,27 @@ export function parseHistogram(stored: unknown): Histogram {
   return out;
 }
 
+/**
+ * Merge stored histograms (a JSON array of the sparse form, as jsonb_agg
+ * returns them) into one. Done here rather than in SQL: re-keying every
+ * bucket through jsonb_each_text and a hash aggregate cost 150 µs a row in
+ * PostgreSQL (550 ms for a year of one workflow's step rows), parsing and
+ * adding them here a few µs.
+ */
+export function mergeStoredHistograms(stored: unknown): Histogram {
+  const out: Histogram = new Map();
+  if (!Array.isArray(stored)) return out;
+  for (const h of stored) {
+    if (h === null || typeof h !== 'object') continue;
+    for (const [key, value] of Object.entries(h)) {
+      const bucket = Number(key);
+      const count = Number(value);
+      if (Number.isInteger(bucket) && bucket >= 0 && Number.isFinite(count) && count > 0) out.set(bucket, (out.get(bucket) ?? 0) + count);
+    }
+  }
+  return out;
+}
+
 /** Add `b` into a new histogram with `a` (histograms are mergeable by summing counts). */
 export function mergeHistograms(a: Histogram, b: Histogram): Histogram {
   const out = new Map(a);

@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/index.js';
-import { histogramPercentiles, parseHistogram } from './histogram.js';
+import { histogramPercentiles, mergeStoredHistograms } from './histogram.js';
+import { coverRange } from './periods.js';
 import type { AnalyticsRange } from './analytics.js';
 
 export interface TopError {
@@ -26,11 +27,15 @@ const DAY_MS = 24 * 3600 * 1000;
 
 /**
  * Per-step execution stats of one workflow over a range of whole UTC days
- * (from floored, to ceiled), from the daily step_metrics rows: one query.
+ * (from floored, to ceiled): whole months from the MONTH rows of
+ * step_metrics, the days at the edges from DAY rows; one query.
  */
 export async function getStepStats(db: Queryable, organizationId: string, workflowId: string, range: AnalyticsRange): Promise<StepStats[]> {
   const from = new Date(Math.floor(range.from.getTime() / DAY_MS) * DAY_MS);
   const to = new Date(Math.ceil(range.to.getTime() / DAY_MS) * DAY_MS);
+  // Whole months from the MONTH rows, the days at the edges from DAY rows.
+  const segments = coverRange(from, to);
+  if (segments.length === 0) return [];
   const { rows } = await db.query<{
     step_index: number;
     step_name: string | null;
@@ -38,41 +43,25 @@ export async function getStepStats(db: Queryable, organizationId: string, workfl
     successes: string;
     failures: string;
     total_duration_ms: number;
-    histogram: unknown;
+    histograms: unknown;
     top_errors: TopError[] | null;
   }>(
-    `WITH sel AS (
-       SELECT * FROM stepwise.step_metrics
-        WHERE organization_id = $1 AND workflow_id = $2 AND period_start >= $3 AND period_start < $4
-     ),
-     sums AS (
-       SELECT step_index, (array_agg(step_name ORDER BY period_start DESC) FILTER (WHERE step_name IS NOT NULL))[1] AS step_name,
-              sum(executions) AS executions, sum(successes) AS successes, sum(failures) AS failures,
-              sum(total_duration_ms) AS total_duration_ms
-         FROM sel GROUP BY step_index
-     ),
-     hist AS (
-       SELECT step_index, jsonb_object_agg(k, n) AS histogram
-         FROM (SELECT s.step_index, e.key AS k, sum(e.value::bigint) AS n
-                 FROM sel s, jsonb_each_text(s.duration_histogram) e GROUP BY 1, 2) h
-        GROUP BY step_index
-     ),
-     errs AS (
-       SELECT step_index, jsonb_agg(jsonb_build_object('code', code, 'message', message, 'count', n) ORDER BY n DESC, code, message) AS top_errors
-         FROM (SELECT step_index, code, message, n, row_number() OVER (PARTITION BY step_index ORDER BY n DESC, code, message) AS rank
-                 FROM (SELECT s.step_index, e->>'code' AS code, e->>'message' AS message, sum((e->>'count')::bigint) AS n
-                         FROM sel s, jsonb_array_elements(s.top_errors) e GROUP BY 1, 2, 3) x) ranked
-        WHERE rank <= 10
-        GROUP BY step_index
+    `WITH seg AS (SELECT * FROM unnest($3::text[], $4::timestamptz[], $5::timestamptz[]) AS s(period, f, t)),
+     sel AS (
+       SELECT m.* FROM seg JOIN stepwise.step_metrics m
+           ON m.organization_id = $1 AND m.workflow_id = $2 AND m.period = seg.period
+          AND m.period_start >= seg.f AND m.period_start < seg.t
      )
-     SELECT s.*, h.histogram, er.top_errors
-       FROM sums s LEFT JOIN hist h USING (step_index) LEFT JOIN errs er USING (step_index)
-      ORDER BY s.step_index`,
-    [organizationId, workflowId, from.toISOString(), to.toISOString()],
+     SELECT step_index, (array_agg(step_name ORDER BY period_start DESC) FILTER (WHERE step_name IS NOT NULL))[1] AS step_name,
+            sum(executions) AS executions, sum(successes) AS successes, sum(failures) AS failures,
+            sum(total_duration_ms) AS total_duration_ms, jsonb_agg(duration_histogram) AS histograms,
+            stepwise.top_errors_of(array_agg(top_errors) FILTER (WHERE top_errors <> '[]'::jsonb)) AS top_errors
+       FROM sel GROUP BY step_index ORDER BY step_index`,
+    [organizationId, workflowId, segments.map((g) => g.period), segments.map((g) => g.from.toISOString()), segments.map((g) => g.to.toISOString())],
   );
   return rows.map((r) => {
     const executions = Number(r.executions);
-    const p = histogramPercentiles(parseHistogram(r.histogram));
+    const p = histogramPercentiles(mergeStoredHistograms(r.histograms));
     return {
       stepIndex: r.step_index,
       stepName: r.step_name,

@@ -22,3 +22,4 @@ export * from './job-results.js';
 export * from './users.js';
 export * from './plans.js';
 export * from './usage.js';
+export * from './index-compaction.js';

@@ -13,15 +13,18 @@ export interface DriftCount {
 }
 
 export interface MetadataDrift {
-  /** Jobs with no execution_metadata row. */
+  /** Finished jobs with no execution_metadata row. */
   missing: DriftCount;
-  /** Metadata rows whose job is gone. */
+  /** Metadata rows whose job is gone or no longer finished (the read model holds finished jobs only). */
   orphaned: DriftCount;
   /** Metadata rows whose fields differ from their job's. */
   stale: DriftCount;
 }
 
 const SAMPLE = 10;
+
+/** The read model holds finished jobs; live ones are listed from job_queue (migration 0011). */
+const FINISHED = `('COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT')`;
 
 /** The columns metadata copies from jobs, compared field by field. */
 const COMPARED = `(m.organization_id, m.workflow_id, m.client_id, m.run_number, m.status, m.initiator_type, m.steps_total,
@@ -46,27 +49,27 @@ export async function findMetadataDrift(db: Queryable, organizationId: string | 
     missing: await drift(
       db,
       `SELECT j.id FROM stepwise.jobs j LEFT JOIN stepwise.execution_metadata m ON m.job_id = j.id
-        WHERE m.job_id IS NULL AND ($1::uuid IS NULL OR j.organization_id = $1)`,
+        WHERE m.job_id IS NULL AND j.status IN ${FINISHED} AND ($1::uuid IS NULL OR j.organization_id = $1)`,
       organizationId,
     ),
     orphaned: await drift(
       db,
       `SELECT m.job_id AS id FROM stepwise.execution_metadata m LEFT JOIN stepwise.jobs j ON j.id = m.job_id
-        WHERE j.id IS NULL AND ($1::uuid IS NULL OR m.organization_id = $1)`,
+        WHERE (j.id IS NULL OR j.status NOT IN ${FINISHED}) AND ($1::uuid IS NULL OR m.organization_id = $1)`,
       organizationId,
     ),
     stale: await drift(
       db,
       `SELECT j.id FROM stepwise.jobs j JOIN stepwise.execution_metadata m ON m.job_id = j.id
-        WHERE ($1::uuid IS NULL OR j.organization_id = $1) AND ${COMPARED}`,
+        WHERE j.status IN ${FINISHED} AND ($1::uuid IS NULL OR j.organization_id = $1) AND ${COMPARED}`,
       organizationId,
     ),
   };
 }
 
 /**
- * Make execution_metadata match jobs: insert missing rows, rewrite stale
- * ones, delete orphans. Returns the rows written and deleted.
+ * Make execution_metadata match the finished jobs: insert missing rows,
+ * rewrite stale ones, delete orphans and rows of jobs that are live again. Returns the rows written and deleted.
  */
 export async function repairMetadata(tx: Queryable, organizationId: string | null = null): Promise<{ written: number; deleted: number }> {
   const written = await tx.query(
@@ -77,7 +80,7 @@ export async function repairMetadata(tx: Queryable, organizationId: string | nul
             j.steps_completed, j.attempts, j.retry_count, j.created_at, j.started_at, j.completed_at, j.duration_ms,
             j.error_code, left(j.error_message, 500), j.error_step, now()
        FROM stepwise.jobs j LEFT JOIN stepwise.execution_metadata m ON m.job_id = j.id
-      WHERE ($1::uuid IS NULL OR j.organization_id = $1) AND (m.job_id IS NULL OR ${COMPARED})
+      WHERE j.status IN ${FINISHED} AND ($1::uuid IS NULL OR j.organization_id = $1) AND (m.job_id IS NULL OR ${COMPARED})
      ON CONFLICT (job_id) DO UPDATE SET
        organization_id = EXCLUDED.organization_id, workflow_id = EXCLUDED.workflow_id, client_id = EXCLUDED.client_id,
        run_number = EXCLUDED.run_number, status = EXCLUDED.status, initiator_type = EXCLUDED.initiator_type,
@@ -90,7 +93,7 @@ export async function repairMetadata(tx: Queryable, organizationId: string | nul
   const deleted = await tx.query(
     `DELETE FROM stepwise.execution_metadata m
       WHERE ($1::uuid IS NULL OR m.organization_id = $1)
-        AND NOT EXISTS (SELECT 1 FROM stepwise.jobs j WHERE j.id = m.job_id)`,
+        AND NOT EXISTS (SELECT 1 FROM stepwise.jobs j WHERE j.id = m.job_id AND j.status IN ${FINISHED})`,
     [organizationId],
   );
   return { written: written.rowCount, deleted: deleted.rowCount };

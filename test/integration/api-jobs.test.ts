@@ -274,6 +274,87 @@ describe('GET /v1/jobs filters and pagination', () => {
 });
 
 /**
+ * The list reads finished jobs from execution_metadata and live jobs
+ * (PENDING, RUNNING, WAITING) from job_queue; one page merges both in
+ * created order, and a live job enters the read model when it finishes.
+ */
+describe('GET /v1/jobs merges live and finished jobs', () => {
+  let own: ApiClient;
+  let clientId: string;
+  /** Every job in creation order, with what it ends as while the test runs. */
+  const all: { id: string; status: string }[] = [];
+
+  beforeAll(async () => {
+    own = client(app, (await seedOrg(t.db, 'Live and finished')).key);
+    const okWf = await createWorkflow(own, logsDefinition);
+    const badWf = await createWorkflow(own, failingDefinition);
+    // WAITING for an hour: stays in the queue for the whole test.
+    const sleepWf = await createWorkflow(own, { steps: [{ id: 'nap', type: 'delay', durationMs: 3_600_000 }] });
+    const c = await own.post('/v1/clients', { name: 'Acme clinic' });
+    expect(c.status, JSON.stringify(c.body)).toBe(201);
+    clientId = c.body.id;
+    for (const [wf, status] of [[okWf, 'COMPLETED'], [sleepWf, 'WAITING'], [badWf, 'FAILED'], [sleepWf, 'WAITING'], [okWf, 'COMPLETED']] as const) {
+      const res = await own.post(`/v1/workflows/${wf}/runs`, { input: { who: 'x' }, ...(status === 'WAITING' ? { clientId } : {}) });
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+      all.push({ id: res.body.jobId, status });
+    }
+    for (const j of all) {
+      const deadline = Date.now() + 20_000;
+      while ((await own.get(`/v1/jobs/${j.id}`)).body.status !== j.status) {
+        if (Date.now() > deadline) throw new Error(`job ${j.id} never reached ${j.status}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+  });
+
+  const ids = (res: { body: Json }): string[] => res.body.items.map((j: Json) => j.id);
+  const newest = (pred: (j: { status: string }) => boolean = () => true) => all.filter(pred).map((j) => j.id).reverse();
+
+  it('holds a metadata row for each finished job and none for a live one', async () => {
+    const { rows } = await t.db.query<{ job_id: string }>(`SELECT job_id FROM stepwise.execution_metadata WHERE job_id = ANY($1::uuid[])`, [
+      all.map((j) => j.id),
+    ]);
+    expect(rows.map((r) => r.job_id).sort()).toEqual(all.filter((j) => j.status !== 'WAITING').map((j) => j.id).sort());
+  });
+
+  it('lists live and finished jobs together, newest first, and pages across both', async () => {
+    expect(ids(await own.get('/v1/jobs'))).toEqual(newest());
+    const { items } = await collectPages(own, '/v1/jobs', 2);
+    expect(items.map((j: Json) => j.id)).toEqual(newest());
+    const waiting = await own.get('/v1/jobs?status=WAITING');
+    expect(ids(waiting)).toEqual(newest((j) => j.status === 'WAITING'));
+    expect(waiting.body.items.every((j: Json) => j.status === 'WAITING')).toBe(true);
+    expect(ids(await own.get('/v1/jobs?status=WAITING,FAILED'))).toEqual(newest((j) => j.status !== 'COMPLETED'));
+    expect(ids(await own.get('/v1/jobs?status=PENDING,RUNNING'))).toEqual([]);
+  });
+
+  it('filters live jobs by client and finished ones by error code', async () => {
+    expect(ids(await own.get(`/v1/jobs?clientId=${clientId}`))).toEqual(newest((j) => j.status === 'WAITING'));
+    expect(ids(await own.get(`/v1/jobs?clientId=${clientId}&status=COMPLETED`))).toEqual([]);
+    const failed = all.find((j) => j.status === 'FAILED')!.id;
+    const code = (await own.get(`/v1/jobs/${failed}`)).body.error.code;
+    expect(code).toEqual(expect.any(String));
+    expect(ids(await own.get(`/v1/jobs?errorCode=${encodeURIComponent(code)}`))).toEqual([failed]);
+  });
+
+  it('moves a job into the read model when it finishes (cancel of a waiting job)', async () => {
+    const target = all.find((j) => j.status === 'WAITING')!;
+    const res = await own.post(`/v1/jobs/${target.id}/cancel`, {});
+    expect(res.status, JSON.stringify(res.body)).toBeLessThan(300);
+    const deadline = Date.now() + 20_000;
+    while ((await own.get(`/v1/jobs/${target.id}`)).body.status !== 'CANCELLED') {
+      if (Date.now() > deadline) throw new Error('cancel did not finish');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    target.status = 'CANCELLED';
+    const { rows } = await t.db.query<{ status: string }>(`SELECT status FROM stepwise.execution_metadata WHERE job_id = $1`, [target.id]);
+    expect(rows).toEqual([{ status: 'CANCELLED' }]);
+    expect(ids(await own.get('/v1/jobs?status=CANCELLED'))).toEqual([target.id]);
+    expect(ids(await own.get('/v1/jobs'))).toEqual(newest());
+  });
+});
+
+/**
  * Results that pass the executor's own checks but that PostgreSQL refuses:
  * a NUL character (jsonb cannot hold \u0000) and a compact result under 1 MB
  * whose jsonb text (with ", " separators) is over the 1 MB CHECK. Either must

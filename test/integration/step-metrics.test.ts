@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defineWorkflow } from '../../src/engine/index.js';
+import { getStepStats, histogramOf, histogramPercentile } from '../../src/read/index.js';
+import { enqueueJobs } from '../../src/store/index.js';
+import { createTestDb, type TestDb } from '../helpers/db.js';
+import { seedOrg } from '../helpers/fixtures.js';
+
+/**
+ * step_metrics keeps DAY and MONTH rows from the stream's STEP_COMPLETED /
+ * STEP_FAILED rows; getStepStats reads whole months from MONTH rows and the
+ * edge days from DAY rows. Both are checked against a recount of the stream.
+ */
+let t: TestDb;
+let orgId: string;
+let wf: string;
+const BASE = Date.UTC(2026, 0, 20, 5, 30);
+const SPAN_MS = 75 * 24 * 3600 * 1000;
+const DAY_MS = 24 * 3600 * 1000;
+
+function rng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+beforeAll(async () => {
+  t = await createTestDb();
+  orgId = (await seedOrg(t.db, 'Steps')).organizationId;
+  const def = { steps: [{ id: 'a', type: 'noop' }, { id: 'b', type: 'noop' }, { id: 'c', type: 'noop' }] };
+  wf = (await defineWorkflow(t.db, orgId, { name: 'three steps', definition: def })).id;
+  const jobs = await t.db.transaction((tx) => enqueueJobs(tx, orgId, { id: wf, version: 1, stepsTotal: 3 }, Array.from({ length: 400 }, () => ({}))));
+  const random = rng(7);
+  // Each job: steps a, b, c at one instant in the span; c fails for ~15 %.
+  const rows: unknown[][] = [];
+  for (const job of jobs) {
+    const ts = BASE + Math.floor(random() * SPAN_MS);
+    ['a', 'b', 'c'].forEach((name, i) => {
+      const failed = i === 2 && random() < 0.15;
+      const durationMs = Math.round(Math.exp(random() * 9) * 100) / 100;
+      rows.push([
+        job.id,
+        new Date(ts + i).toISOString(),
+        i + 1,
+        i,
+        failed ? 12 : 11,
+        failed ? 5 : 3,
+        failed ? (random() < 0.5 ? 'portal down' : 'timeout') : name,
+        JSON.stringify(failed ? { durationMs, code: random() < 0.5 ? 'HTTP_503' : 'TIMEOUT' } : { durationMs }),
+      ]);
+    });
+  }
+  // Flushes of 300 rows, as the recorder writes them.
+  for (let i = 0; i < rows.length; i += 300) {
+    const part = rows.slice(i, i + 300);
+    await t.db.query(
+      `INSERT INTO stepwise.execution_log (organization_id, job_id, ts, seq, step_index, kind, level, message, data)
+       SELECT $1, u.job, u.ts, u.seq, u.idx, u.kind, u.lvl, u.msg, u.data
+         FROM unnest($2::uuid[], $3::timestamptz[], $4::int[], $5::smallint[], $6::smallint[], $7::smallint[], $8::text[], $9::jsonb[])
+              AS u(job, ts, seq, idx, kind, lvl, msg, data)`,
+      [orgId, ...[0, 1, 2, 3, 4, 5, 6, 7].map((c) => part.map((r) => r[c]))],
+    );
+  }
+}, 120_000);
+
+afterAll(() => t?.close());
+
+describe('step_metrics', () => {
+  it('MONTH rows hold exactly the sums of their DAY rows', async () => {
+    const { rows } = await t.db.query<{ n: number }>(
+      `WITH d AS (
+         SELECT step_index, date_trunc('month', period_start, 'UTC') AS ps, sum(executions) AS e, sum(successes) AS s,
+                sum(failures) AS f, round(sum(total_duration_ms)::numeric, 3) AS dur, stepwise.histogram_sum(duration_histogram) AS h
+           FROM stepwise.step_metrics WHERE organization_id = $1 AND workflow_id = $2 AND period = 'DAY' GROUP BY 1, 2
+       ), m AS (
+         SELECT step_index, period_start AS ps, executions AS e, successes AS s, failures AS f,
+                round(total_duration_ms::numeric, 3) AS dur, duration_histogram AS h
+           FROM stepwise.step_metrics WHERE organization_id = $1 AND workflow_id = $2 AND period = 'MONTH'
+       )
+       SELECT count(*)::int AS n FROM d FULL JOIN m USING (step_index, ps)
+        WHERE (d.e, d.s, d.f, d.dur, d.h) IS DISTINCT FROM (m.e, m.s, m.f, m.dur, m.h)`,
+      [orgId, wf],
+    );
+    expect(rows[0]!.n).toBe(0);
+    const { rows: months } = await t.db.query<{ n: number }>(
+      `SELECT count(DISTINCT period_start)::int AS n FROM stepwise.step_metrics WHERE organization_id = $1 AND period = 'MONTH'`,
+      [orgId],
+    );
+    expect(months[0]!.n).toBe(4); // 20 January + 75 days: January to April
+  });
+
+  it('getStepStats over months and edge days equals a recount of the stream', async () => {
+    for (const [from, to] of [
+      [new Date(Date.UTC(2026, 0, 25)), new Date(Date.UTC(2026, 2, 10))], // edge days + one whole month + edge days
+      [new Date(Date.UTC(2026, 1, 1)), new Date(Date.UTC(2026, 2, 1))], // exactly one month
+      [new Date(Date.UTC(2026, 1, 3, 7)), new Date(Date.UTC(2026, 1, 9, 2))], // days only, widened to whole days
+    ] as const) {
+      const stats = await getStepStats(t.db, orgId, wf, { from, to });
+      const dayFrom = new Date(Math.floor(from.getTime() / DAY_MS) * DAY_MS);
+      const dayTo = new Date(Math.ceil(to.getTime() / DAY_MS) * DAY_MS);
+      const { rows } = await t.db.query<{ step_index: number; kind: number; message: string; ms: number; code: string | null }>(
+        `SELECT step_index, kind, message, (data->>'durationMs')::float8 AS ms, data->>'code' AS code FROM stepwise.execution_log
+          WHERE organization_id = $1 AND kind IN (11, 12) AND ts >= $2 AND ts < $3`,
+        [orgId, dayFrom.toISOString(), dayTo.toISOString()],
+      );
+      expect(stats.map((s) => s.stepIndex)).toEqual([...new Set(rows.map((r) => r.step_index))].sort());
+      for (const s of stats) {
+        const mine = rows.filter((r) => r.step_index === s.stepIndex);
+        expect(s.executions).toBe(mine.length);
+        expect(s.failures).toBe(mine.filter((r) => r.kind === 12).length);
+        expect(s.successes).toBe(mine.filter((r) => r.kind === 11).length);
+        expect(s.avgDurationMs!).toBeCloseTo(mine.reduce((a, r) => a + r.ms, 0) / mine.length, 2);
+        const h = histogramOf(mine.map((r) => r.ms));
+        expect(s.p95DurationMs).toBeCloseTo(histogramPercentile(h, 0.95)!, 2);
+        const errors = new Map<string, number>();
+        for (const r of mine.filter((x) => x.kind === 12)) errors.set(`${r.code}|${r.message}`, (errors.get(`${r.code}|${r.message}`) ?? 0) + 1);
+        expect(Object.fromEntries(s.topErrors.map((e) => [`${e.code}|${e.message}`, e.count]))).toEqual(Object.fromEntries(errors));
+      }
+    }
+  });
+});
