@@ -10,8 +10,6 @@
 import type { Db } from '../src/db/index.js';
 import {
   getDurationStats,
-  getJobStateAt,
-  getJobTimeline,
   getStepStats,
   getTimeSeries,
   getWorkflowStats,
@@ -21,6 +19,7 @@ import {
   type JobEvent,
   type JobListFilter,
 } from '../src/read/index.js';
+import { readJobEvents } from '../src/lifecycle/index.js';
 import { findJob, kindName, levelName, type JobStatus } from '../src/store/index.js';
 
 /** What the queries draw their parameters from (read once from the dataset). */
@@ -288,12 +287,13 @@ export function scaleQueries(ctx: ScaleContext): ScaleQuery[] {
       },
     },
     {
-      // What GET /v1/jobs/:id/timeline does: the job, then its events.
+      // What GET /v1/jobs/:id/timeline does: the job, then its events through the lifecycle reader (hot rows here).
       name: 'job_timeline',
       run: {
         stepwise: async (db, rnd) => {
           const j = rnd.pick(ctx.sampleJobs);
-          return getJobTimeline(db, j.organizationId, await mustFindJob(db, j.organizationId, j.id));
+          const { events } = await readJobEvents(db, undefined, j.organizationId, await mustFindJob(db, j.organizationId, j.id));
+          return replayJobEvents(events).steps;
         },
         naive: async (db, rnd) => {
           const j = rnd.pick(ctx.sampleJobs);
@@ -309,7 +309,8 @@ export function scaleQueries(ctx: ScaleContext): ScaleQuery[] {
         stepwise: async (db, rnd) => {
           const j = rnd.pick(ctx.sampleJobs);
           const at = 1 + Math.floor(rnd.next() * j.lastSeq);
-          return getJobStateAt(db, j.organizationId, await mustFindJob(db, j.organizationId, j.id), at);
+          const { events } = await readJobEvents(db, undefined, j.organizationId, await mustFindJob(db, j.organizationId, j.id), at);
+          return replayJobEvents(events);
         },
         naive: async (db, rnd) => {
           const j = rnd.pick(ctx.sampleJobs);

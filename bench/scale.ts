@@ -6,6 +6,7 @@
  */
 import pg from 'pg';
 import { migrate, PostgresDb, type Db } from '../src/db/index.js';
+import { compactReadModelIndexes } from '../src/lifecycle/index.js';
 import { check, createScratchDatabase, emit, log, now, round, serverUrl, urlForDatabase, type ScratchDatabase } from './lib.js';
 import { checkScaleDataset, generateScaleDataset, SCALE_DEFAULTS } from './scale-data.js';
 import { Rng, scaleQueries, type ScaleContext, type Variant } from './scale-queries.js';
@@ -269,6 +270,11 @@ export async function scale(args: string[]): Promise<void> {
     log(`consistency: ${JSON.stringify(consistency.counts)}`);
     check(consistency.ok, `derived tables disagree with jobs: ${JSON.stringify(consistency.counts)}`);
 
+    // What the weekly maintenance does to the read model's indexes
+    // (src/lifecycle/index-compaction.ts): sizes before and after, both reported.
+    const uncompacted = await measureSizes(db);
+    const compaction = await compactReadModelIndexes(db, { holder: 'bench-scale', force: true });
+    log(`index compaction: ${compaction.ms} ms, ${JSON.stringify(compaction.indexes.map((i) => [i.name, i.bytesBefore, i.bytesAfter]))}`);
     const s = await measureSizes(db);
     log(
       `sizes: jobs ${round(s.jobsBytes / 2 ** 20, 1)} MiB, stream ${round(s.streamBytes / 2 ** 20, 1)} MiB ` +
@@ -294,6 +300,7 @@ export async function scale(args: string[]): Promise<void> {
       bytes_per_job: round(s.jobsBytes / s.jobs, 1),
       bytes_per_stream_row: round(s.streamBytes / s.streamRows, 1),
       bytes_per_metadata_row: round(s.metadataBytes / s.metadataRows, 1),
+      bytes_per_metadata_row_before_index_compaction: round(uncompacted.metadataBytes / uncompacted.metadataRows, 1),
       generation_s: generationS,
     });
   } finally {

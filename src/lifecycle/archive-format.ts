@@ -37,9 +37,9 @@ export interface MemberHeader {
 const GZIP_LEVEL = 6;
 
 /** Compress one member of jobs (runs on libuv's thread pool, so members compress in parallel). */
-export async function encodeMember(jobs: { header: MemberHeader; lines: string[] }[]): Promise<Buffer> {
+export async function encodeMember(jobs: { header: MemberHeader; lines: string }[]): Promise<Buffer> {
   let text = '';
-  for (const j of jobs) text += `${JSON.stringify(j.header)}\n${j.lines.join('\n')}\n`;
+  for (const j of jobs) text += `${JSON.stringify(j.header)}\n${j.lines}\n`;
   return gzipAsync(text, { level: GZIP_LEVEL });
 }
 

@@ -6,7 +6,7 @@ import {
   recordStreamArchive,
   STREAM_CLOCK_SKEW_MS,
   type ArchiveCandidate,
-  type ArchiveLine,
+  type ArchiveJobRows,
   type ArchiveMember,
   type RetentionPolicy,
 } from '../store/index.js';
@@ -141,17 +141,17 @@ const ROWS_PER_JOB_ESTIMATE = 60;
 interface ReadBatch {
   notBefore: Date;
   oldest: Date;
-  lines: ArchiveLine[];
+  jobs: ArchiveJobRows[];
 }
 
 async function readBatch(db: Db, organizationId: string, batch: DueJob[]): Promise<ReadBatch> {
   let oldest = batch[0]!.createdAt;
   for (const j of batch) if (j.createdAt < oldest) oldest = j.createdAt;
   const notBefore = new Date(oldest.getTime() - STREAM_CLOCK_SKEW_MS);
-  const lines = await readStreamForArchive(
+  const jobs = await readStreamForArchive(
     db, organizationId, batch.map((j) => ({ jobId: j.jobId, afterSeq: j.archivedSeq })), notBefore,
   );
-  return { notBefore, oldest, lines };
+  return { notBefore, oldest, jobs };
 }
 
 /** Archive one read batch; false when it had no rows. */
@@ -159,57 +159,59 @@ async function archiveBatch(
   db: Db,
   blobs: BlobStore,
   organizationId: string,
-  { notBefore, oldest, lines }: ReadBatch,
+  { notBefore, oldest, jobs }: ReadBatch,
   opts: ArchiveOptions,
   report: ArchiveReport,
 ): Promise<boolean> {
-  if (lines.length === 0) return false;
-  const groups = groupByJob(lines);
-  const chunks: ArchiveLine[][][] = [];
-  for (let i = 0; i < groups.length; i += MEMBER_JOBS) chunks.push(groups.slice(i, i + MEMBER_JOBS));
+  if (jobs.length === 0) return false;
+  const chunks: ArchiveJobRows[][] = [];
+  for (let i = 0; i < jobs.length; i += MEMBER_JOBS) chunks.push(jobs.slice(i, i + MEMBER_JOBS));
   const encoded = await Promise.all(
     chunks.map((chunk) =>
       encodeMember(
-        chunk.map((g) => ({
-          header: { jobId: g[0]!.jobId, organizationId, firstSeq: g[0]!.seq, lastSeq: g[g.length - 1]!.seq, records: g.length },
-          lines: g.map((l) => l.line),
+        chunk.map((j) => ({
+          header: { jobId: j.jobId, organizationId, firstSeq: j.firstSeq, lastSeq: j.lastSeq, records: j.records },
+          lines: j.lines,
         })),
       ),
     ),
   );
   const members: ArchiveMember[] = [];
   let offset = 0;
+  let records = 0;
   for (let i = 0; i < chunks.length; i++) {
     const bytes = encoded[i]!;
     const hash = sha256Hex(bytes);
-    for (const g of chunks[i]!) {
+    for (const j of chunks[i]!) {
       members.push({
-        jobId: g[0]!.jobId,
+        jobId: j.jobId,
         byteOffset: offset,
         compressedSize: bytes.length,
-        recordCount: g.length,
-        firstSeq: g[0]!.seq,
-        lastSeq: g[g.length - 1]!.seq,
-        ...timeRange(g),
+        recordCount: j.records,
+        firstSeq: j.firstSeq,
+        lastSeq: j.lastSeq,
+        startDate: new Date(Number(BigInt(j.minTsMicros) / 1000n)),
+        endDate: new Date(Number(BigInt(j.maxTsMicros) / 1000n)),
         sha256: hash,
       });
+      records += j.records;
+      report.rawBytes += j.lines.length + 1;
     }
     offset += bytes.length;
   }
   const body = Buffer.concat(encoded, offset);
   const hash = sha256Hex(body);
   const blobKey = `archive/execution_log/${organizationId}/${monthSegment(oldest)}/${hash}.jsonl.gz`;
-  report.jobs += groups.length;
-  report.rows += lines.length;
+  report.jobs += jobs.length;
+  report.rows += records;
   report.blobs++;
   report.compressedBytes += body.length;
-  for (const l of lines) report.rawBytes += l.line.length + 1;
   if (opts.dryRun) return true;
 
   // A content-addressed name: a rerun of the same batch after a crash writes the same key again.
   const put = await blobs.put(blobKey, body, { contentType: 'application/gzip' });
   const readBack = await blobs.get(blobKey);
-  const expectedLines = lines.length + groups.length;
+  const expectedLines = records + jobs.length;
   if (put.sha256 !== hash || readBack.length !== body.length || sha256Hex(readBack) !== hash || (await countBlobLines(readBack)) !== expectedLines) {
     throw new ArchiveVerificationError(blobKey);
   }
@@ -217,7 +219,7 @@ async function archiveBatch(
   const { deleted } = await db.transaction(async (tx) => {
     const r = await recordStreamArchive(
       tx,
-      { blobKey, organizationId, resourceType: 'execution_log', bytes: body.length, sha256: hash, recordCount: lines.length },
+      { blobKey, organizationId, resourceType: 'execution_log', bytes: body.length, sha256: hash, recordCount: records },
       members,
       notBefore,
       opts.keepBefore,
@@ -236,30 +238,4 @@ export class ArchiveVerificationError extends Error {
     super(`archive blob ${blobKey} did not read back as written (hash, size or line count differ); nothing was deleted`);
     this.name = 'ArchiveVerificationError';
   }
-}
-
-function groupByJob(lines: ArchiveLine[]): ArchiveLine[][] {
-  const groups: ArchiveLine[][] = [];
-  let current: ArchiveLine[] = [];
-  for (const l of lines) {
-    if (current.length > 0 && current[0]!.jobId !== l.jobId) {
-      groups.push(current);
-      current = [];
-    }
-    current.push(l);
-  }
-  if (current.length > 0) groups.push(current);
-  return groups;
-}
-
-/** Rows are in seq order, but each worker stamps its own clock: the range takes the extremes. */
-function timeRange(g: ArchiveLine[]): { startDate: Date; endDate: Date } {
-  let min = BigInt(g[0]!.tsMicros);
-  let max = min;
-  for (const l of g) {
-    const v = BigInt(l.tsMicros);
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  return { startDate: new Date(Number(min / 1000n)), endDate: new Date(Number(max / 1000n)) };
 }

@@ -2,17 +2,13 @@ import type { Queryable } from '../db/index.js';
 import {
   JOB_STATUSES,
   jobColumns,
-  jobStreamBounds,
   TERMINAL_STATUSES,
   toJob,
-  toStreamEntry,
   type InitiatorType,
   type Job,
   type JobRow,
   type JobStatus,
-  type StreamDbRow,
 } from '../store/index.js';
-import { replayJobEvents, type JobEvent, type JobState, type StepState } from './job-state.js';
 
 /** Keyset position in the newest-first listing: created_at (as epoch microseconds) and run number. */
 export interface JobListPosition {
@@ -125,38 +121,4 @@ export async function listJobSummaries(db: Queryable, organizationId: string, fi
   const items = rows.slice(0, filter.limit).map((r) => ({ ...toJob(r), workflowName: r.workflow_name, clientName: r.client_name }));
   const last = rows.length > filter.limit ? rows[filter.limit - 1]! : null;
   return { items, next: last ? { createdUs: last.created_us, runNumber: Number(last.run_number) } : null };
-}
-
-/** The job times that bound its stream rows. */
-export interface JobTimes {
-  id: string;
-  createdAt: Date;
-  completedAt: Date | null;
-}
-
-/**
- * A job's events (stream rows other than log lines) up to a sequence
- * number, in order. Bounded by the job's time range so only its partitions
- * are read; served by the (job_id, level) index, sorted by seq in memory.
- */
-export async function listJobEvents(db: Queryable, organizationId: string, job: JobTimes, upToSeq?: number): Promise<JobEvent[]> {
-  const [from, to] = jobStreamBounds(job);
-  const { rows } = await db.query<StreamDbRow>(
-    `SELECT seq, ts, kind, level, step_index, message, data
-       FROM stepwise.execution_log
-      WHERE organization_id = $1 AND job_id = $2 AND ts >= $3 AND ts < $4 AND kind <> 0 AND seq <= $5
-      ORDER BY seq`,
-    [organizationId, job.id, from, to, upToSeq ?? 2_147_483_647],
-  );
-  return rows.map(toStreamEntry);
-}
-
-/** The step-by-step view of a job: per step its attempts, start, end, duration, status and error. */
-export async function getJobTimeline(db: Queryable, organizationId: string, job: JobTimes): Promise<StepState[]> {
-  return replayJobEvents(await listJobEvents(db, organizationId, job)).steps;
-}
-
-/** The job's state rebuilt from its stream events up to and including `atSeq`. */
-export async function getJobStateAt(db: Queryable, organizationId: string, job: JobTimes, atSeq: number): Promise<JobState> {
-  return replayJobEvents(await listJobEvents(db, organizationId, job, atSeq));
 }

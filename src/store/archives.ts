@@ -60,51 +60,67 @@ export async function findArchiveCandidates(
   }));
 }
 
-/** One stream row ready for an archive: its JSON line is built by PostgreSQL. */
-export interface ArchiveLine {
+/** One job's stream rows ready for an archive: the JSON lines are built by PostgreSQL. */
+export interface ArchiveJobRows {
   jobId: string;
-  seq: number;
-  /** Epoch microseconds as text (exact; a float8 of ms would round). */
-  tsMicros: string;
-  line: string;
+  records: number;
+  firstSeq: number;
+  lastSeq: number;
+  /** Extremes of the rows' timestamps (each worker stamps its own clock), epoch microseconds as text (exact). */
+  minTsMicros: string;
+  maxTsMicros: string;
+  /** The rows' lines (archive-format.ts) in seq order, joined by newlines, no trailing newline. */
+  lines: string;
 }
 
-
 /**
- * The stream rows of `jobs` after each one's archived seq, as JSON lines, in
- * (job, seq) order. The line is built in SQL: on a server that work runs in
- * the PostgreSQL process, in parallel with the compression here.
+ * The stream rows of `jobs` after each one's archived seq, one result row
+ * per job with its lines already joined, in job order. The lines are built
+ * and joined in SQL: on a server that work runs in the PostgreSQL process,
+ * in parallel with the compression here, and the driver parses one row per
+ * job instead of one per stream row (60×fewer).
  * `job_id = ANY(array)` rather than a join to unnest(): with the join the
  * planner hashed every row of every month since the oldest job (2.2 s for
  * 800 jobs over 720,000 rows here); the array probes the job_id index of
- * each partition instead. Rows at or below a job's archived seq are
- * dropped here (they exist only when a partition awaits its drop).
+ * each partition instead. Rows at or below a job's archived seq exist only
+ * when a partition awaits its drop; jobs are read in one query per distinct
+ * archived seq (nearly always one: 0).
  */
 export async function readStreamForArchive(
   db: Queryable,
   organizationId: string,
   jobs: { jobId: string; afterSeq: number }[],
   notBefore: Date,
-): Promise<ArchiveLine[]> {
-  const { rows } = await db.query<{ job_id: string; seq: number; us: string; line: string }>(
-    `SELECT l.job_id, l.seq, (extract(epoch FROM l.ts) * 1000000)::bigint::text AS us,
-            '{"seq":' || l.seq
-            || ',"ts":"' || to_char(l.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-            || '","stepIndex":' || coalesce(l.step_index::text, 'null')
-            || ',"kind":' || l.kind || ',"level":' || l.level
-            || ',"message":' || to_json(l.message)::text
-            || ',"data":' || coalesce(l.data::text, 'null') || '}' AS line
-       FROM stepwise.execution_log l
-      WHERE l.job_id = ANY($2::uuid[]) AND l.organization_id = $1 AND l.ts >= $3
-      ORDER BY l.job_id, l.seq`,
-    [organizationId, jobs.map((j) => j.jobId), notBefore.toISOString()],
-  );
-  const after = new Map(jobs.map((j) => [j.jobId, j.afterSeq]));
-  const out: ArchiveLine[] = [];
-  for (const r of rows) {
-    if (r.seq > (after.get(r.job_id) ?? 0)) out.push({ jobId: r.job_id, seq: r.seq, tsMicros: r.us, line: r.line });
+): Promise<ArchiveJobRows[]> {
+  const byAfter = new Map<number, string[]>();
+  for (const j of jobs) {
+    const list = byAfter.get(j.afterSeq);
+    if (list) list.push(j.jobId);
+    else byAfter.set(j.afterSeq, [j.jobId]);
   }
-  return out;
+  const out: ArchiveJobRows[] = [];
+  for (const [afterSeq, jobIds] of byAfter) {
+    const { rows } = await db.query<{ job_id: string; n: number; first: number; last: number; min_us: string; max_us: string; lines: string }>(
+      `SELECT l.job_id, count(*)::int AS n, min(l.seq) AS first, max(l.seq) AS last,
+              (extract(epoch FROM min(l.ts)) * 1000000)::bigint::text AS min_us,
+              (extract(epoch FROM max(l.ts)) * 1000000)::bigint::text AS max_us,
+              string_agg('{"seq":' || l.seq
+                || ',"ts":"' || to_char(l.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+                || '","stepIndex":' || coalesce(l.step_index::text, 'null')
+                || ',"kind":' || l.kind || ',"level":' || l.level
+                || ',"message":' || to_json(l.message)::text
+                || ',"data":' || coalesce(l.data::text, 'null') || '}', E'\n' ORDER BY l.seq) AS lines
+         FROM stepwise.execution_log l
+        WHERE l.job_id = ANY($2::uuid[]) AND l.organization_id = $1 AND l.ts >= $3 AND l.seq > $4
+        GROUP BY l.job_id`,
+      [organizationId, jobIds, notBefore.toISOString(), afterSeq],
+    );
+    for (const r of rows) {
+      out.push({ jobId: r.job_id, records: r.n, firstSeq: r.first, lastSeq: r.last, minTsMicros: r.min_us, maxTsMicros: r.max_us, lines: r.lines });
+    }
+  }
+  // Job order, so a blob's members come out the same on a rerun (its name is its hash).
+  return out.sort((a, b) => (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0));
 }
 
 /** One job's stretch inside an archive blob. */
