@@ -193,6 +193,8 @@ export interface BenchOptions {
   months?: number;
   jobsPerMonth?: number;
   rowsPerJob?: number;
+  /** storage: archive this kept scale dataset (`bench scale --keep`) instead of generating one. */
+  database?: string;
 }
 
 export interface PeerResult {

@@ -20,7 +20,7 @@ const SCENARIOS = new Map<string, (opts: BenchOptions) => Promise<void>>([
 const OWN_OPTION_SCENARIOS = new Map<string, (args: string[]) => Promise<void>>([['scale', scale]]);
 
 const USAGE = `usage: npm run -s bench -- <scenario> [--jobs N] [--warmup N] [--stats ${STATS_MODES.join('|')}]
-       npm run -s bench -- storage [--months N] [--jobs-per-month N] [--rows-per-job N]
+       npm run -s bench -- storage [--months N] [--jobs-per-month N] [--rows-per-job N] | [--database KEPT_SCALE_DATASET]
 scenarios: ${[...SCENARIOS.keys(), ...OWN_OPTION_SCENARIOS.keys()].join(', ')}
 ${SCALE_USAGE}`;
 
@@ -62,6 +62,13 @@ function parseOptions(args: string[]): BenchOptions {
       case '--rows-per-job':
         opts.rowsPerJob = positiveInt('--rows-per-job', value(), 3);
         break;
+      case '--database': {
+        const name = value();
+        // Interpolated into a connection URL: a plain identifier only.
+        if (name === undefined || !/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new UsageError(`--database needs a database name, got "${name ?? ''}"`);
+        opts.database = name;
+        break;
+      }
       case '--stats': {
         const mode = value();
         if (!isStatsMode(mode)) throw new UsageError(`--stats needs one of ${STATS_MODES.join(', ')}, got "${mode ?? ''}"`);

@@ -7,6 +7,7 @@ import {
   STREAM_CLOCK_SKEW_MS,
   type ArchiveCandidate,
   type ArchiveJobRows,
+  type ArchiveWindow,
   type ArchiveMember,
   type RetentionPolicy,
 } from '../store/index.js';
@@ -55,6 +56,7 @@ export interface ArchiveReport {
 interface DueJob {
   jobId: string;
   createdAt: Date;
+  endedAt: Date;
   archivedSeq: number;
 }
 
@@ -123,7 +125,7 @@ async function* dueBatches(db: Db, organizationId: string, cutoff: Date, opts: A
     after = page[page.length - 1]!.runNumber;
     for (const c of page) {
       if (!c.due) continue;
-      batch.push({ jobId: c.jobId, createdAt: c.createdAt, archivedSeq: c.archivedSeq });
+      batch.push({ jobId: c.jobId, createdAt: c.createdAt, endedAt: c.endedAt, archivedSeq: c.archivedSeq });
       // Row counts are unknown until read; a job's stream is typically tens of rows.
       if (batch.length >= opts.batchJobs || batch.length * ROWS_PER_JOB_ESTIMATE >= opts.batchRows) {
         yield batch;
@@ -139,19 +141,24 @@ async function* dueBatches(db: Db, organizationId: string, cutoff: Date, opts: A
 const ROWS_PER_JOB_ESTIMATE = 60;
 
 interface ReadBatch {
-  notBefore: Date;
+  window: ArchiveWindow;
   oldest: Date;
   jobs: ArchiveJobRows[];
 }
 
 async function readBatch(db: Db, organizationId: string, batch: DueJob[]): Promise<ReadBatch> {
   let oldest = batch[0]!.createdAt;
-  for (const j of batch) if (j.createdAt < oldest) oldest = j.createdAt;
-  const notBefore = new Date(oldest.getTime() - STREAM_CLOCK_SKEW_MS);
-  const jobs = await readStreamForArchive(
-    db, organizationId, batch.map((j) => ({ jobId: j.jobId, afterSeq: j.archivedSeq })), notBefore,
-  );
-  return { notBefore, oldest, jobs };
+  let latest = batch[0]!.endedAt;
+  for (const j of batch) {
+    if (j.createdAt < oldest) oldest = j.createdAt;
+    if (j.endedAt > latest) latest = j.endedAt;
+  }
+  const window: ArchiveWindow = {
+    notBefore: new Date(oldest.getTime() - STREAM_CLOCK_SKEW_MS),
+    notAfter: new Date(latest.getTime() + STREAM_CLOCK_SKEW_MS),
+  };
+  const jobs = await readStreamForArchive(db, organizationId, batch.map((j) => ({ jobId: j.jobId, afterSeq: j.archivedSeq })), window);
+  return { window, oldest, jobs };
 }
 
 /** Archive one read batch; false when it had no rows. */
@@ -159,7 +166,7 @@ async function archiveBatch(
   db: Db,
   blobs: BlobStore,
   organizationId: string,
-  { notBefore, oldest, jobs }: ReadBatch,
+  { window, oldest, jobs }: ReadBatch,
   opts: ArchiveOptions,
   report: ArchiveReport,
 ): Promise<boolean> {
@@ -221,7 +228,7 @@ async function archiveBatch(
       tx,
       { blobKey, organizationId, resourceType: 'execution_log', bytes: body.length, sha256: hash, recordCount: records },
       members,
-      notBefore,
+      window,
       opts.keepBefore,
     );
     await opts.hooks?.beforeCommit?.(blobKey);

@@ -13,6 +13,8 @@ export interface ArchiveCandidate {
   jobId: string;
   runNumber: number;
   createdAt: Date;
+  /** When it ended (its creation if it never started): its stream rows lie before this plus the clock skew. */
+  endedAt: Date;
   /** Highest seq already archived (0: none). */
   archivedSeq: number;
   due: boolean;
@@ -33,14 +35,14 @@ export async function findArchiveCandidates(
   asOf: Date,
   limit: number,
 ): Promise<ArchiveCandidate[]> {
-  const { rows } = await db.query<{ id: string; run_number: string; created_at: Date; archived_seq: number; due: boolean }>(
+  const { rows } = await db.query<{ id: string; run_number: string; created_at: Date; ended_at: Date; archived_seq: number; due: boolean }>(
     `WITH page AS (
        SELECT id, run_number, status, created_at, completed_at, last_seq
          FROM stepwise.jobs
         WHERE organization_id = $1 AND run_number > $2
         ORDER BY run_number
         LIMIT $3)
-     SELECT p.id, p.run_number, p.created_at, coalesce(a.archived_seq, 0) AS archived_seq,
+     SELECT p.id, p.run_number, p.created_at, coalesce(p.completed_at, p.created_at) AS ended_at, coalesce(a.archived_seq, 0) AS archived_seq,
             (p.status = ANY($4::varchar[]) AND coalesce(p.completed_at, p.created_at) < $5
              AND p.last_seq > coalesce(a.archived_seq, 0) AND h.job_id IS NULL) AS due
        FROM page p
@@ -55,9 +57,23 @@ export async function findArchiveCandidates(
     jobId: r.id,
     runNumber: Number(r.run_number),
     createdAt: r.created_at,
+    endedAt: r.ended_at,
     archivedSeq: r.archived_seq,
     due: r.due,
   }));
+}
+
+/**
+ * The time range an archive batch reads and deletes in: from its oldest
+ * job's creation to its latest job's end, each widened by the clock skew.
+ * Without the upper bound every read probed the job index of every month
+ * partition after the batch's (12 at one year), and parallel workers
+ * joined in. The delete keeps to the same range, so a row stamped outside
+ * it (a clock far off) is neither archived nor deleted: it stays hot.
+ */
+export interface ArchiveWindow {
+  notBefore: Date;
+  notAfter: Date;
 }
 
 /** One job's stream rows ready for an archive: the JSON lines are built by PostgreSQL. */
@@ -90,7 +106,7 @@ export async function readStreamForArchive(
   db: Queryable,
   organizationId: string,
   jobs: { jobId: string; afterSeq: number }[],
-  notBefore: Date,
+  window: ArchiveWindow,
 ): Promise<ArchiveJobRows[]> {
   const byAfter = new Map<number, string[]>();
   for (const j of jobs) {
@@ -111,9 +127,9 @@ export async function readStreamForArchive(
                 || ',"message":' || to_json(l.message)::text
                 || ',"data":' || coalesce(l.data::text, 'null') || '}', E'\n' ORDER BY l.seq) AS lines
          FROM stepwise.execution_log l
-        WHERE l.job_id = ANY($2::uuid[]) AND l.organization_id = $1 AND l.ts >= $3 AND l.seq > $4
+        WHERE l.job_id = ANY($2::uuid[]) AND l.organization_id = $1 AND l.ts >= $3 AND l.ts < $5 AND l.seq > $4
         GROUP BY l.job_id`,
-      [organizationId, jobIds, notBefore.toISOString(), afterSeq],
+      [organizationId, jobIds, window.notBefore.toISOString(), afterSeq, window.notAfter.toISOString()],
     );
     for (const r of rows) {
       out.push({ jobId: r.job_id, records: r.n, firstSeq: r.first, lastSeq: r.last, minTsMicros: r.min_us, maxTsMicros: r.max_us, lines: r.lines });
@@ -159,7 +175,7 @@ export async function recordStreamArchive(
   tx: Queryable,
   blob: ArchiveBlobRecord,
   members: ArchiveMember[],
-  notBefore: Date,
+  window: ArchiveWindow,
   keepBefore: Date | null,
 ): Promise<{ recorded: number; deleted: number }> {
   await tx.query(
@@ -193,20 +209,20 @@ export async function recordStreamArchive(
       members.map((m) => m.sha256),
     ],
   );
-  const deleted = await deleteArchivedRows(tx, blob.organizationId, members.map((m) => m.jobId), notBefore, keepBefore);
+  const deleted = await deleteArchivedRows(tx, blob.organizationId, members.map((m) => m.jobId), window, keepBefore);
   return { recorded: inserted.rowCount, deleted };
 }
 
 /**
  * Delete the hot rows of `jobIds` that their archives cover (seq up to the
- * highest archived), from `notBefore` on and, when `keepBefore` is given,
- * only rows at or after it.
+ * highest archived) inside the batch's window and, when `keepBefore` is
+ * given, only rows at or after it.
  */
 export async function deleteArchivedRows(
   tx: Queryable,
   organizationId: string,
   jobIds: string[],
-  notBefore: Date,
+  window: ArchiveWindow,
   keepBefore: Date | null,
 ): Promise<number> {
   const { rowCount } = await tx.query(
@@ -214,8 +230,8 @@ export async function deleteArchivedRows(
       USING (SELECT job_id, max(last_seq) AS last_seq FROM stepwise.execution_log_archives
               WHERE organization_id = $1 AND job_id = ANY($2::uuid[]) GROUP BY job_id) a
       WHERE l.organization_id = $1 AND l.job_id = a.job_id AND l.seq <= a.last_seq
-        AND l.ts >= $3 AND ($4::timestamptz IS NULL OR l.ts >= $4)`,
-    [organizationId, jobIds, notBefore.toISOString(), keepBefore?.toISOString() ?? null],
+        AND l.ts >= $3 AND l.ts < $5 AND ($4::timestamptz IS NULL OR l.ts >= $4)`,
+    [organizationId, jobIds, window.notBefore.toISOString(), keepBefore?.toISOString() ?? null, window.notAfter.toISOString()],
   );
   return rowCount;
 }
