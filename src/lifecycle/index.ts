@@ -9,3 +9,4 @@ export { archiveJobResults, RESULT_ARCHIVE_MIN_BYTES, type ResultArchiveReport }
 export { collectUnreferencedBlobs, sweepOrphanArchiveBlobs, STREAM_ARCHIVE_PREFIX } from './blob-gc.js';
 export * from './screenshot-cleanup.js';
 export { compactReadModelIndexes, INDEX_COMPACTION_LEASE, COMPACTED_TABLES, type IndexCompactionReport } from './index-compaction.js';
+export { expireRecords, EXPIRY_BATCH_JOBS, type ExpiryReport } from './expiry.js';

@@ -14,6 +14,7 @@ import {
 } from '../store/index.js';
 import { archiveExecutionLogs, DEFAULT_ARCHIVE_OPTIONS, type ArchiveHooks, type ArchiveReport } from './archiver.js';
 import { collectUnreferencedBlobs, sweepOrphanArchiveBlobs } from './blob-gc.js';
+import { expireRecords, type ExpiryReport } from './expiry.js';
 import { compactReadModelIndexes, type IndexCompactionReport } from './index-compaction.js';
 import { archiveJobResults, type ResultArchiveReport } from './result-archiver.js';
 import { cleanupScreenshots, type ScreenshotCleanupResult } from './screenshot-cleanup.js';
@@ -52,6 +53,8 @@ export interface MaintenanceReport {
     rowsDeleted: number;
   };
   expired: { archives: number; rows: number };
+  /** Jobs and PHI audit rows past their policies' delete-after. */
+  expiredRecords: ExpiryReport;
   blobsDeleted: number;
   orphanBlobs: number;
   /** The weekly rebuild of the read model's indexes (ran: false on the other days). */
@@ -66,7 +69,8 @@ function monthStart(d: Date): Date {
 /**
  * One maintenance run (`stepwise maintain`, and daily inside serve/worker):
  * archive streams past each organization's hot window, drop month partitions
- * whose rows are all archived, delete archives past delete-after, move old
+ * whose rows are all archived, delete archives, jobs and PHI audit rows past
+ * their delete-after, move old
  * large job results to blob storage, clean up expired screenshots,
  * delete blobs nothing refers to, and once a week rebuild the read model's
  * indexes packed. Only one process runs it at a time (a lease row);
@@ -132,6 +136,13 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
         expired.rows += c.rows;
       }
     }
+    const expiredRecords = await expireRecords(db, {
+      asOf,
+      dryRun,
+      onBatch: async () => {
+        await tryAcquireMaintenanceLease(db, MAINTENANCE_LEASE, holder, MAINTENANCE_LEASE_MS);
+      },
+    });
     const jobResults = await archiveJobResults(db, blobs, await listPoliciesForAllOrganizations(db, 'job_result'), { asOf, dryRun });
     const screenshots = dryRun ? null : await cleanupScreenshots(db, blobs, { asOf });
     const blobsDeleted = dryRun ? 0 : await collectUnreferencedBlobs(db, blobs);
@@ -145,6 +156,7 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
       screenshots,
       partitions,
       expired,
+      expiredRecords,
       blobsDeleted,
       orphanBlobs,
       indexCompaction,

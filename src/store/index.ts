@@ -23,3 +23,4 @@ export * from './users.js';
 export * from './plans.js';
 export * from './usage.js';
 export * from './index-compaction.js';
+export * from './expiry.js';
