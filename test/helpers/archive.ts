@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import type { BlobStore } from '../../src/blob/index.js';
 import type { Queryable } from '../../src/db/index.js';
 import { readArchiveRows } from '../../src/lifecycle/index.js';
@@ -91,4 +92,29 @@ export function wrapBlobStore(base: BlobStore, overrides: Partial<BlobStore>): B
     signedReadUrl: overrides.signedReadUrl ?? ((k, s) => base.signedReadUrl(k, s)),
     close: overrides.close ?? (() => base.close()),
   };
+}
+
+/**
+ * Every row written (`before`) is in exactly one place, hot or archived, and
+ * equal to what was written. `physical: false` does not count hot rows an
+ * archive covers (a run that stopped early leaves them for their month
+ * partition's drop; readers skip them).
+ */
+export async function expectEveryRowOnce(
+  db: Queryable,
+  blobs: BlobStore,
+  before: Map<string, RowSnapshot>,
+  physical: boolean,
+): Promise<{ hot: number; archived: number }> {
+  const archived = await allArchivedRows(db, blobs);
+  const covered = new Set(archived.map(rowKey));
+  const hot = (await hotRows(db)).filter((r) => physical || !covered.has(rowKey(r)));
+  const seen = new Map<string, RowSnapshot>();
+  for (const r of [...hot, ...archived]) {
+    expect(seen.has(rowKey(r)), `row ${rowKey(r)} is in two places`).toBe(false);
+    seen.set(rowKey(r), r);
+  }
+  expect(seen.size).toBe(before.size);
+  for (const [k, r] of before) expect(seen.get(k), k).toEqual(r);
+  return { hot: hot.length, archived: archived.length };
 }

@@ -22,17 +22,7 @@ import {
 import { PostgresDb } from '../../src/db/index.js';
 import { backend, createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg } from '../helpers/fixtures.js';
-
-/** Deterministic PRNG (mulberry32) so a failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../helpers/rng.js';
 
 let t: TestDb;
 let orgId: string;

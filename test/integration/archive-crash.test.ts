@@ -8,7 +8,7 @@ import { FsBlobStore } from '../../src/blob/index.js';
 import { ensureStreamPartitions, migrate, PgliteDb, type Db } from '../../src/db/index.js';
 import { generateStorageDataset } from '../../bench/storage-data.js';
 import { backend, createTestDb, type TestDb } from '../helpers/db.js';
-import { allArchivedRows, hotRows, rowKey, snapshotRows, type RowSnapshot } from '../helpers/archive.js';
+import { expectEveryRowOnce, snapshotRows, type RowSnapshot } from '../helpers/archive.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const NOW = new Date();
@@ -77,21 +77,6 @@ describe('archiver crash safety', () => {
     return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
   }
 
-  /** Rows hot and not covered by an archive, plus archived rows: each exactly once, all equal to what was written. */
-  async function expectEveryRowOnce(db: Db, physical: boolean): Promise<{ archived: number }> {
-    const archived = await allArchivedRows(db, new FsBlobStore(blobDir));
-    const covered = new Set(archived.map(rowKey));
-    const hot = (await hotRows(db)).filter((r) => physical || !covered.has(rowKey(r)));
-    const seen = new Map<string, RowSnapshot>();
-    for (const r of [...hot, ...archived]) {
-      expect(seen.has(rowKey(r)), `row ${rowKey(r)} is in two places`).toBe(false);
-      seen.set(rowKey(r), r);
-    }
-    expect(seen.size).toBe(before.size);
-    for (const [k, r] of before) expect(seen.get(k), k).toEqual(r);
-    return { archived: archived.length };
-  }
-
   it(`survives ${KILLS} kills at both points, then converges with nothing lost, duplicated or orphaned`, async () => {
     let lastArchived = 0;
     for (let i = 0; i < KILLS; i++) {
@@ -99,7 +84,7 @@ describe('archiver crash safety', () => {
       const r = await runArchiver({ KILL_AT: point, KILL_BATCH: '2' });
       expect(r.signal, `run ${i} (${point}) was not killed: ${r.stderr} ${r.stdout}`).toBe('SIGKILL');
       const db = await open();
-      const { archived } = await expectEveryRowOnce(db, false);
+      const { archived } = await expectEveryRowOnce(db, new FsBlobStore(blobDir), before, false);
       // Each killed run committed its first batch, and only that.
       expect(archived).toBeGreaterThan(lastArchived);
       lastArchived = archived;
@@ -110,7 +95,7 @@ describe('archiver crash safety', () => {
     const report = JSON.parse(last.stdout);
     expect(report.executionLog.jobs).toBeGreaterThan(0);
     const db = await open();
-    const { archived } = await expectEveryRowOnce(db, true);
+    const { archived } = await expectEveryRowOnce(db, new FsBlobStore(blobDir), before, true);
     const { rows } = await db.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM stepwise.jobs WHERE completed_at < $1`,
       [new Date(NOW.getTime() - 30 * 86_400_000).toISOString()],

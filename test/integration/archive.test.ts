@@ -11,7 +11,7 @@ import { replayJobEvents } from '../../src/read/index.js';
 import { generateStorageDataset } from '../../bench/storage-data.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { client, createTestApp, expectError } from '../helpers/api.js';
-import { allArchivedRows, hotRows, rowKey, snapshotRows, wrapBlobStore, type RowSnapshot } from '../helpers/archive.js';
+import { expectEveryRowOnce, hotRows, snapshotRows, wrapBlobStore, type RowSnapshot } from '../helpers/archive.js';
 
 const DAY = 86_400_000;
 const NOW = new Date();
@@ -40,26 +40,6 @@ afterAll(async () => {
   await t?.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-/**
- * Every row is in exactly one place, hot or archived, and equal to what was
- * written. `logical`: hot rows an archive covers do not count as hot (a run
- * that stopped early leaves them for their month partition's drop; readers
- * skip them).
- */
-async function expectEveryRowOnce(logical = false): Promise<{ hot: number; archived: number }> {
-  const archived = await allArchivedRows(t.db, blobs);
-  const covered = new Set(archived.map(rowKey));
-  const hot = (await hotRows(t.db)).filter((r) => !logical || !covered.has(rowKey(r)));
-  const seen = new Map<string, RowSnapshot>();
-  for (const r of [...hot, ...archived]) {
-    expect(seen.has(rowKey(r)), `row ${rowKey(r)} is in two places`).toBe(false);
-    seen.set(rowKey(r), r);
-  }
-  expect(seen.size).toBe(before.size);
-  for (const [k, r] of before) expect(seen.get(k), k).toEqual(r);
-  return { hot: hot.length, archived: archived.length };
-}
 
 async function oldJobIds(olderThanDays: number): Promise<string[]> {
   const { rows } = await t.db.query<{ id: string }>(
@@ -119,7 +99,7 @@ describe('archival', () => {
     const err = await runMaintenance(t.db, filling, { asOf: NOW, batchJobs: 10 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BlobUnavailableError);
     expect((err as BlobUnavailableError).reason).toBe('full');
-    const counts = await expectEveryRowOnce(true);
+    const counts = await expectEveryRowOnce(t.db, blobs, before, false);
     expect(counts.archived).toBe(10 * 12);
     archivedBeforeFull = 10;
   });
@@ -135,7 +115,7 @@ describe('archival', () => {
     expect(report.partitions.dropped.length).toBeGreaterThan(0);
     const remaining = (await listStreamPartitions(t.db)).map((p) => p.name);
     for (const d of report.partitions.dropped) expect(remaining).not.toContain(d);
-    const counts = await expectEveryRowOnce();
+    const counts = await expectEveryRowOnce(t.db, blobs, before, true);
     expect(counts.archived).toBe(due.length * 12);
     // Hot storage holds only jobs inside the window.
     const { rows } = await t.db.query<{ n: number }>(
@@ -149,7 +129,7 @@ describe('archival', () => {
     const report = await runMaintenance(t.db, blobs, { asOf: NOW });
     expect(report.executionLog.jobs).toBe(0);
     expect(report.orphanBlobs).toBe(0);
-    await expectEveryRowOnce();
+    await expectEveryRowOnce(t.db, blobs, before, true);
   });
 
   it('reads an archived job through the API exactly as it was, with filters, marked archived', async () => {
@@ -219,16 +199,16 @@ describe('archival', () => {
     expect(r1).toMatchObject({ jobs: 1, rows: 12 });
     const r2 = await restoreJob(t.db, blobs, jobId, { holdDays: 30, now: NOW });
     expect(r2).toMatchObject({ jobs: 0, rows: 0 });
-    const counts = await expectEveryRowOnce();
+    const counts = await expectEveryRowOnce(t.db, blobs, before, true);
     expect((await hotRows(t.db)).filter((r) => r.jobId === jobId)).toHaveLength(12);
     // The hold keeps the next run from archiving it straight back.
     const report = await runMaintenance(t.db, blobs, { asOf: NOW });
     expect(report.executionLog.jobs).toBe(0);
-    expect((await expectEveryRowOnce()).hot).toBe(counts.hot);
+    expect((await expectEveryRowOnce(t.db, blobs, before, true)).hot).toBe(counts.hot);
     // After the hold, it goes back to the archive.
     const later = await runMaintenance(t.db, blobs, { asOf: new Date(NOW.getTime() + 31 * DAY) });
     expect(later.executionLog.jobs).toBeGreaterThanOrEqual(1);
-    await expectEveryRowOnce();
+    await expectEveryRowOnce(t.db, blobs, before, true);
   });
 
   it('restores a time range, deleting blobs nothing refers to any more', async () => {
@@ -237,7 +217,7 @@ describe('archival', () => {
     const r = await restoreRange(t.db, blobs, { from, to, organizationId: orgs[0]! }, { holdDays: 1, now: NOW });
     expect(r.jobs).toBeGreaterThan(0);
     expect(r.rows).toBe(r.jobs * 12);
-    await expectEveryRowOnce();
+    await expectEveryRowOnce(t.db, blobs, before, true);
     const again = await restoreRange(t.db, blobs, { from, to, organizationId: orgs[0]! }, { holdDays: 1, now: NOW });
     expect(again.jobs).toBe(0);
   });

@@ -4,6 +4,7 @@ import { getStepStats, histogramOf, histogramPercentile } from '../../src/read/i
 import { enqueueJobs } from '../../src/store/index.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg } from '../helpers/fixtures.js';
+import { rng } from '../helpers/rng.js';
 
 /**
  * step_metrics keeps DAY and MONTH rows from the stream's STEP_COMPLETED /
@@ -16,16 +17,6 @@ let wf: string;
 const BASE = Date.UTC(2026, 0, 20, 5, 30);
 const SPAN_MS = 75 * 24 * 3600 * 1000;
 const DAY_MS = 24 * 3600 * 1000;
-
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 beforeAll(async () => {
   t = await createTestDb();
