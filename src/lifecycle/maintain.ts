@@ -70,10 +70,9 @@ function monthStart(d: Date): Date {
  * One maintenance run (`stepwise maintain`, and daily inside serve/worker):
  * archive streams past each organization's hot window, drop month partitions
  * whose rows are all archived, delete archives, jobs and PHI audit rows past
- * their delete-after, move old
- * large job results to blob storage, clean up expired screenshots,
- * delete blobs nothing refers to, and once a week rebuild the read model's
- * indexes packed. Only one process runs it at a time (a lease row);
+ * their delete-after, move old large job results to blob storage, clean up
+ * expired screenshots, delete blobs nothing refers to, and once a week
+ * rebuild the read model's indexes packed. Only one process runs it at a time (a lease row);
  * a second gets ConflictError. Every step is idempotent, so a run that died
  * anywhere is finished by the next one.
  */
