@@ -195,8 +195,14 @@ describe('archival', () => {
 
   it('restores a job exactly (to the microsecond), keeps it hot, and is idempotent', async () => {
     const jobId = (await oldJobIds(60))[0]!;
+    const stepExecutions = async () =>
+      Number((await t.db.query<{ n: string }>(`SELECT coalesce(sum(executions), 0)::text AS n FROM stepwise.step_metrics`)).rows[0]!.n);
+    const executionsBefore = await stepExecutions();
+    expect(executionsBefore).toBeGreaterThan(0);
     const r1 = await restoreJob(t.db, blobs, jobId, { holdDays: 30, now: NOW });
     expect(r1).toMatchObject({ jobs: 1, rows: 12 });
+    // Restored step results are not new executions: step metrics count them once.
+    expect(await stepExecutions()).toBe(executionsBefore);
     const r2 = await restoreJob(t.db, blobs, jobId, { holdDays: 30, now: NOW });
     expect(r2).toMatchObject({ jobs: 0, rows: 0 });
     const counts = await expectEveryRowOnce(t.db, blobs, before, true);
