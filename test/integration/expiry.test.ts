@@ -67,6 +67,14 @@ describe('delete-after of jobs', () => {
     await upsertArchiveHold(t.db, expiring, held, new Date(NOW.getTime() + 7 * DAY));
     const otherOrgJobs = await count(`SELECT 1 FROM stepwise.jobs WHERE organization_id = $1`, [keeping]);
     const statsBefore = await getDurationStats(t.db, expiring, { from: new Date(NOW.getTime() - 200 * DAY), to: NOW });
+    // A stored result of an expiring job: its blob goes with the job.
+    const resultKey = `results/${expiring}/${old[1]!.id}.json.gz`;
+    const put = await blobs.put(resultKey, Buffer.from('{"big":"result"}'));
+    await t.db.query(
+      `INSERT INTO stepwise.job_result_archives (job_id, organization_id, blob_key, size_bytes, stored_bytes, content_encoding, sha256)
+       VALUES ($1, $2, $3, 16, 16, 'identity', decode($4, 'hex'))`,
+      [old[1]!.id, expiring, resultKey, put.sha256],
+    );
     const blobsBefore = (await listBlobFiles(dir)).length;
 
     const report = await runMaintenance(t.db, blobs, { asOf: NOW });
@@ -82,8 +90,9 @@ describe('delete-after of jobs', () => {
     expect(await count(`SELECT 1 FROM stepwise.jobs WHERE id = $1`, [held])).toBe(1);
     expect(await count(`SELECT 1 FROM stepwise.jobs WHERE organization_id = $1 AND completed_at >= $2`, [expiring, cutoff.toISOString()])).toBeGreaterThan(0);
     expect(await count(`SELECT 1 FROM stepwise.jobs WHERE organization_id = $1`, [keeping])).toBe(otherOrgJobs);
-    // Blobs whose every record went are deleted by the same run.
+    // Blobs whose every record went are deleted by the same run, the stored result's too.
     expect((await listBlobFiles(dir)).length).toBeLessThan(blobsBefore);
+    expect(await blobs.exists(resultKey)).toBe(false);
     // Analytics keep counting them: aggregates hold no job's detail.
     const statsAfter = await getDurationStats(t.db, expiring, { from: new Date(NOW.getTime() - 200 * DAY), to: NOW });
     expect(statsAfter.total).toBe(statsBefore.total);
