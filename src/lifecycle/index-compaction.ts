@@ -26,7 +26,10 @@ export interface IndexCompactionReport {
   ms: number;
 }
 
-export async function compactReadModelIndexes(db: Db, opts: { holder: string; force?: boolean; dryRun?: boolean }): Promise<IndexCompactionReport> {
+export async function compactReadModelIndexes(
+  db: Db,
+  opts: { holder: string; force?: boolean; dryRun?: boolean; onIndex?: () => Promise<void> },
+): Promise<IndexCompactionReport> {
   const started = performance.now();
   const report: IndexCompactionReport = { ran: false, indexes: [], droppedInvalid: [], ms: 0 };
   if (opts.dryRun) return report;
@@ -41,6 +44,7 @@ export async function compactReadModelIndexes(db: Db, opts: { holder: string; fo
       await rebuildIndex(db, index.name);
       const after = (await listTableIndexes(db, table)).find((i) => i.name === index.name);
       report.indexes.push({ table, name: index.name, bytesBefore: index.bytes, bytesAfter: after?.bytes ?? 0 });
+      await opts.onIndex?.();
     }
   }
   report.ms = Math.round(performance.now() - started);

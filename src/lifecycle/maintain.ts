@@ -93,6 +93,10 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
       const m = monthStart(hotCutoff(p, asOf));
       if (keepBefore === null || m < keepBefore) keepBefore = m;
     }
+    // Long steps renew the run's lease as they go (an archive batch, an expiry batch, one index rebuilt).
+    const renewLease = async () => {
+      await tryAcquireMaintenanceLease(db, MAINTENANCE_LEASE, holder, MAINTENANCE_LEASE_MS);
+    };
     const executionLog = await archiveExecutionLogs(db, blobs, policies, {
       asOf,
       dryRun,
@@ -101,9 +105,7 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
       batchJobs: opts.batchJobs ?? DEFAULT_ARCHIVE_OPTIONS.batchJobs,
       pageSize: DEFAULT_ARCHIVE_OPTIONS.pageSize,
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
-      onBatch: async () => {
-        await tryAcquireMaintenanceLease(db, MAINTENANCE_LEASE, holder, MAINTENANCE_LEASE_MS);
-      },
+      onBatch: renewLease,
     });
 
     const partitions: MaintenanceReport['partitions'] = { dropped: [], kept: [], rowsDeleted: 0 };
@@ -135,18 +137,12 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
         expired.rows += c.rows;
       }
     }
-    const expiredRecords = await expireRecords(db, {
-      asOf,
-      dryRun,
-      onBatch: async () => {
-        await tryAcquireMaintenanceLease(db, MAINTENANCE_LEASE, holder, MAINTENANCE_LEASE_MS);
-      },
-    });
+    const expiredRecords = await expireRecords(db, { asOf, dryRun, onBatch: renewLease });
     const jobResults = await archiveJobResults(db, blobs, await listPoliciesForAllOrganizations(db, 'job_result'), { asOf, dryRun });
     const screenshots = dryRun ? null : await cleanupScreenshots(db, blobs, { asOf });
     const blobsDeleted = dryRun ? 0 : await collectUnreferencedBlobs(db, blobs);
     const orphanBlobs = (await sweepOrphanArchiveBlobs(db, blobs, dryRun)).length;
-    const indexCompaction = await compactReadModelIndexes(db, { holder, dryRun });
+    const indexCompaction = await compactReadModelIndexes(db, { holder, dryRun, onIndex: renewLease });
     return {
       asOf: asOf.toISOString(),
       dryRun,
