@@ -15,6 +15,8 @@ export * from './schedules.js';
 export * from './webhooks.js';
 export * from './retention.js';
 export * from './archives.js';
+export * from './archive-restore.js';
+export * from './maintenance-leases.js';
 export * from './stream-partitions.js';
 export * from './screenshots.js';
 export * from './blob-deletions.js';
