@@ -67,6 +67,23 @@ export interface AuditFilter {
   limit: number;
 }
 
+/** Conditions on $1–$5 that both audit logs filter by: organization, time range (`to` exclusive), actor, job. */
+const COMMON_FILTER = `organization_id = $1
+        AND ($2::timestamptz IS NULL OR at >= $2::timestamptz)
+        AND ($3::timestamptz IS NULL OR at < $3::timestamptz)
+        AND ($4::text IS NULL OR actor = $4::text)
+        AND ($5::uuid IS NULL OR job_id = $5::uuid)`;
+
+function commonParams(organizationId: string, f: AuditFilter): unknown[] {
+  return [organizationId, f.from ?? null, f.to ?? null, f.actor ?? null, f.jobId ?? null];
+}
+
+/** A page of `limit` entries from `limit + 1` rows read newest first; the cursor is the last id shown. */
+function newestFirstPage<R, T extends { id: string }>(rows: R[], limit: number, map: (r: R) => T): { items: T[]; nextCursor: string | null } {
+  const items = rows.slice(0, limit).map(map);
+  return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };
+}
+
 export interface PhiAuditEntry {
   id: string;
   at: Date;
@@ -104,18 +121,13 @@ export async function listPhiAudit(
   const { rows } = await db.query<PhiRow>(
     `SELECT id, at, actor, api_key_id, resource_type, resource_id, job_id, workflow_id, fields, ip, user_agent
        FROM stepwise.phi_audit_log
-      WHERE organization_id = $1
-        AND ($2::timestamptz IS NULL OR at >= $2::timestamptz)
-        AND ($3::timestamptz IS NULL OR at < $3::timestamptz)
-        AND ($4::text IS NULL OR actor = $4::text)
-        AND ($5::uuid IS NULL OR job_id = $5::uuid)
+      WHERE ${COMMON_FILTER}
         AND ($6::uuid IS NULL OR id < $6::uuid)
       ORDER BY id DESC
       LIMIT $7`,
-    [organizationId, f.from ?? null, f.to ?? null, f.actor ?? null, f.jobId ?? null, f.before ?? null, f.limit + 1],
+    [...commonParams(organizationId, f), f.before ?? null, f.limit + 1],
   );
-  const more = rows.length > f.limit;
-  const items = rows.slice(0, f.limit).map((r) => ({
+  return newestFirstPage(rows, f.limit, (r) => ({
     id: r.id,
     at: r.at,
     actor: r.actor,
@@ -128,7 +140,6 @@ export async function listPhiAudit(
     ip: r.ip,
     userAgent: r.user_agent,
   }));
-  return { items, nextCursor: more ? items[items.length - 1]!.id : null };
 }
 
 export interface CredentialAuditEntry {
@@ -164,19 +175,14 @@ export async function listCredentialAudit(
   const { rows } = await db.query<CredentialAuditRow>(
     `SELECT id, at, credential_id, credential_name, action, actor, api_key_id, job_id, step_id
        FROM stepwise.credential_audit_log
-      WHERE organization_id = $1
-        AND ($2::timestamptz IS NULL OR at >= $2::timestamptz)
-        AND ($3::timestamptz IS NULL OR at < $3::timestamptz)
-        AND ($4::text IS NULL OR actor = $4::text)
-        AND ($5::uuid IS NULL OR job_id = $5::uuid)
+      WHERE ${COMMON_FILTER}
         AND ($6::uuid IS NULL OR credential_id = $6::uuid)
         AND ($7::uuid IS NULL OR id < $7::uuid)
       ORDER BY id DESC
       LIMIT $8`,
-    [organizationId, f.from ?? null, f.to ?? null, f.actor ?? null, f.jobId ?? null, f.credentialId ?? null, f.before ?? null, f.limit + 1],
+    [...commonParams(organizationId, f), f.credentialId ?? null, f.before ?? null, f.limit + 1],
   );
-  const more = rows.length > f.limit;
-  const items = rows.slice(0, f.limit).map((r) => ({
+  return newestFirstPage(rows, f.limit, (r) => ({
     id: r.id,
     at: r.at,
     credentialId: r.credential_id,
@@ -187,7 +193,6 @@ export async function listCredentialAudit(
     jobId: r.job_id,
     stepId: r.step_id,
   }));
-  return { items, nextCursor: more ? items[items.length - 1]!.id : null };
 }
 
 /**

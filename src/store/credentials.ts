@@ -71,6 +71,11 @@ function toSealed(r: SealedRow): SealedCredential {
   };
 }
 
+/** Parameters $3–$11 of an insert or a replace: the written fields, then the audit row's id and actor. */
+function writeParams(input: { provider: string; name: string; sealed: SealedSecret; auditId: string }, actor: CredentialActor): unknown[] {
+  const { sealed } = input;
+  return [input.provider, input.name, sealed.ciphertext, sealed.iv, sealed.tag, sealed.keyId, input.auditId, actor.actor, actor.apiKeyId ?? null];
+}
 
 /**
  * Insert a credential and its CREATE audit row. Every change is written with
@@ -94,19 +99,7 @@ export async function insertCredential(
        SELECT $9, organization_id, id, name, 'CREATE', $10, $11 FROM c
      )
      SELECT ${COLUMNS} FROM c`,
-    [
-      input.id,
-      organizationId,
-      input.provider,
-      input.name,
-      input.sealed.ciphertext,
-      input.sealed.iv,
-      input.sealed.tag,
-      input.sealed.keyId,
-      input.auditId,
-      actor.actor,
-      actor.apiKeyId ?? null,
-    ],
+    [input.id, organizationId, ...writeParams(input, actor)],
   );
   return toCredential(rows[0]!);
 }
@@ -130,19 +123,7 @@ export async function replaceCredential(
        SELECT $9, organization_id, id, name, 'UPDATE', $10, $11 FROM c
      )
      SELECT ${COLUMNS} FROM c`,
-    [
-      organizationId,
-      id,
-      input.provider,
-      input.name,
-      input.sealed.ciphertext,
-      input.sealed.iv,
-      input.sealed.tag,
-      input.sealed.keyId,
-      input.auditId,
-      actor.actor,
-      actor.apiKeyId ?? null,
-    ],
+    [organizationId, id, ...writeParams(input, actor)],
   );
   return rows[0] ? toCredential(rows[0]) : null;
 }
