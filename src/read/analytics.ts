@@ -6,7 +6,7 @@ import {
   type InitiatorType,
 } from '../store/index.js';
 import { histogramPercentiles, mergeStoredHistograms } from './histogram.js';
-import { coverRange, type PeriodSegment } from './periods.js';
+import { coverRange, segmentParams } from './periods.js';
 
 /** A half-open time range [from, to); widened to whole hours (the aggregates' resolution). */
 export interface AnalyticsRange {
@@ -107,10 +107,6 @@ function toDurations(r: SummedRow): DurationStats {
     p95DurationMs: p.p95,
     p99DurationMs: p.p99,
   };
-}
-
-function segmentParams(segments: PeriodSegment[]): [string[], string[], string[]] {
-  return [segments.map((s) => s.period), segments.map((s) => s.from.toISOString()), segments.map((s) => s.to.toISOString())];
 }
 
 /**

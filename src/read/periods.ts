@@ -63,3 +63,8 @@ export function coverRange(from: Date, to: Date): PeriodSegment[] {
   push('HOUR', dayEnd, end);
   return out;
 }
+
+/** Segments as three parallel query parameters (periods, starts, ends) for `unnest($n::text[], $m::timestamptz[], …)`. */
+export function segmentParams(segments: PeriodSegment[]): [string[], string[], string[]] {
+  return [segments.map((s) => s.period), segments.map((s) => s.from.toISOString()), segments.map((s) => s.to.toISOString())];
+}

@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/index.js';
 import { histogramPercentiles, mergeStoredHistograms } from './histogram.js';
-import { coverRange } from './periods.js';
+import { coverRange, segmentParams } from './periods.js';
 import type { AnalyticsRange } from './analytics.js';
 
 export interface TopError {
@@ -57,7 +57,7 @@ export async function getStepStats(db: Queryable, organizationId: string, workfl
             sum(total_duration_ms) AS total_duration_ms, jsonb_agg(duration_histogram) AS histograms,
             stepwise.top_errors_of(array_agg(top_errors) FILTER (WHERE top_errors <> '[]'::jsonb)) AS top_errors
        FROM sel GROUP BY step_index ORDER BY step_index`,
-    [organizationId, workflowId, segments.map((g) => g.period), segments.map((g) => g.from.toISOString()), segments.map((g) => g.to.toISOString())],
+    [organizationId, workflowId, ...segmentParams(segments)],
   );
   return rows.map((r) => {
     const executions = Number(r.executions);

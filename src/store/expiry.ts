@@ -7,6 +7,10 @@ import { TERMINAL_STATUSES } from './jobs.js';
  * they hold no job's detail, and analytics over old ranges stay answerable.
  */
 
+/** A finished job (alias j) of organization $1 that ended before $3 and has no restore hold live at $4 ($2: the finished statuses). */
+const EXPIRED_JOB = `j.organization_id = $1 AND j.status = ANY($2::varchar[]) AND j.completed_at < $3
+        AND NOT EXISTS (SELECT 1 FROM stepwise.archive_holds h WHERE h.organization_id = $1 AND h.job_id = j.id AND h.hold_until > $4)`;
+
 /** What deleting a batch of expired jobs removed. */
 export interface ExpiredJobsDeleted {
   jobs: number;
@@ -26,8 +30,7 @@ export interface ExpiredJobsDeleted {
 export async function deleteExpiredJobs(tx: Queryable, organizationId: string, before: Date, asOf: Date, limit: number): Promise<ExpiredJobsDeleted> {
   const { rows } = await tx.query<{ id: string }>(
     `SELECT j.id FROM stepwise.jobs j
-      WHERE j.organization_id = $1 AND j.status = ANY($2::varchar[]) AND j.completed_at < $3
-        AND NOT EXISTS (SELECT 1 FROM stepwise.archive_holds h WHERE h.organization_id = $1 AND h.job_id = j.id AND h.hold_until > $4)
+      WHERE ${EXPIRED_JOB}
       ORDER BY j.run_number
       LIMIT $5
       FOR UPDATE SKIP LOCKED`,
@@ -49,8 +52,7 @@ export async function deleteExpiredJobs(tx: Queryable, organizationId: string, b
 export async function countExpiredJobs(db: Queryable, organizationId: string, before: Date, asOf: Date): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM stepwise.jobs j
-      WHERE j.organization_id = $1 AND j.status = ANY($2::varchar[]) AND j.completed_at < $3
-        AND NOT EXISTS (SELECT 1 FROM stepwise.archive_holds h WHERE h.organization_id = $1 AND h.job_id = j.id AND h.hold_until > $4)`,
+      WHERE ${EXPIRED_JOB}`,
     [organizationId, TERMINAL_STATUSES, before.toISOString(), asOf.toISOString()],
   );
   return rows[0]!.n;

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/index.js';
+import { TERMINAL_STATUSES } from './jobs.js';
 
 /**
  * Admin-side SQL of the read model's drift check and repair (`stepwise
@@ -23,8 +24,8 @@ export interface MetadataDrift {
 
 const SAMPLE = 10;
 
-/** The read model holds finished jobs; live ones are listed from job_queue (migration 0011). */
-const FINISHED = `('COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT')`;
+/** The read model holds finished jobs; live ones are listed from job_queue (migration 0011). An SQL list of fixed names. */
+const FINISHED = `(${TERMINAL_STATUSES.map((s) => `'${s}'`).join(', ')})`;
 
 /** The columns metadata copies from jobs, compared field by field. */
 const COMPARED = `(m.organization_id, m.workflow_id, m.client_id, m.run_number, m.status, m.initiator_type, m.steps_total,

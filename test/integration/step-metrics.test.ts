@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineWorkflow } from '../../src/engine/index.js';
 import { getStepStats, histogramOf, histogramPercentile } from '../../src/read/index.js';
-import { enqueueJobs } from '../../src/store/index.js';
+import { enqueueJobs, insertStreamRows, type StreamRow } from '../../src/store/index.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg } from '../helpers/fixtures.js';
 import { rng } from '../helpers/rng.js';
@@ -26,34 +26,29 @@ beforeAll(async () => {
   const jobs = await t.db.transaction((tx) => enqueueJobs(tx, orgId, { id: wf, version: 1, stepsTotal: 3 }, Array.from({ length: 400 }, () => ({}))));
   const random = rng(7);
   // Each job: steps a, b, c at one instant in the span; c fails for ~15 %.
-  const rows: unknown[][] = [];
+  const rows: StreamRow[] = [];
   for (const job of jobs) {
     const ts = BASE + Math.floor(random() * SPAN_MS);
     ['a', 'b', 'c'].forEach((name, i) => {
       const failed = i === 2 && random() < 0.15;
       const durationMs = Math.round(Math.exp(random() * 9) * 100) / 100;
-      rows.push([
-        job.id,
-        new Date(ts + i).toISOString(),
-        i + 1,
-        i,
-        failed ? 12 : 11,
-        failed ? 5 : 3,
-        failed ? (random() < 0.5 ? 'portal down' : 'timeout') : name,
-        JSON.stringify(failed ? { durationMs, code: random() < 0.5 ? 'HTTP_503' : 'TIMEOUT' } : { durationMs }),
-      ]);
+      rows.push({
+        organizationId: orgId,
+        jobId: job.id,
+        tsMs: ts + i,
+        seq: i + 1,
+        stepIndex: i,
+        kind: failed ? 12 : 11,
+        level: failed ? 5 : 3,
+        message: failed ? (random() < 0.5 ? 'portal down' : 'timeout') : name,
+        data: failed ? { durationMs, code: random() < 0.5 ? 'HTTP_503' : 'TIMEOUT' } : { durationMs },
+      });
     });
   }
-  // Flushes of 300 rows, as the recorder writes them.
+  // Flushes of 300 rows through the recorder's own insert.
   for (let i = 0; i < rows.length; i += 300) {
     const part = rows.slice(i, i + 300);
-    await t.db.query(
-      `INSERT INTO stepwise.execution_log (organization_id, job_id, ts, seq, step_index, kind, level, message, data)
-       SELECT $1, u.job, u.ts, u.seq, u.idx, u.kind, u.lvl, u.msg, u.data
-         FROM unnest($2::uuid[], $3::timestamptz[], $4::int[], $5::smallint[], $6::smallint[], $7::smallint[], $8::text[], $9::jsonb[])
-              AS u(job, ts, seq, idx, kind, lvl, msg, data)`,
-      [orgId, ...[0, 1, 2, 3, 4, 5, 6, 7].map((c) => part.map((r) => r[c]))],
-    );
+    await t.db.transaction((tx) => insertStreamRows(tx, part));
   }
 }, 120_000);
 
