@@ -40,12 +40,13 @@ export async function compactReadModelIndexes(
   report.ran = true;
   for (const table of COMPACTED_TABLES) {
     report.droppedInvalid.push(...(await dropInvalidIndexCopies(db, table)));
-    for (const index of await listTableIndexes(db, table)) {
+    const before = await listTableIndexes(db, table);
+    for (const index of before) {
       await rebuildIndex(db, index.name);
-      const after = (await listTableIndexes(db, table)).find((i) => i.name === index.name);
-      report.indexes.push({ table, name: index.name, bytesBefore: index.bytes, bytesAfter: after?.bytes ?? 0 });
       await opts.onIndex?.();
     }
+    const after = new Map((await listTableIndexes(db, table)).map((i) => [i.name, i.bytes]));
+    for (const index of before) report.indexes.push({ table, name: index.name, bytesBefore: index.bytes, bytesAfter: after.get(index.name) ?? 0 });
   }
   report.ms = Math.round(performance.now() - started);
   return report;
