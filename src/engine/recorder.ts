@@ -133,11 +133,14 @@ export class Recorder {
   }
 
   private schedule(): void {
+    // A flush in progress schedules the next one when it ends: calling flush()
+    // here would park one more waiter per appended row until then.
+    if (this.flushing) return;
     if (this.pending.rows.length >= this.options.maxBufferedRows) {
       void this.flush();
       return;
     }
-    if (this.timer || this.flushing) return;
+    if (this.timer) return;
     const delay = this.failures === 0 ? this.options.flushIntervalMs : Math.min(5_000, 100 * 2 ** this.failures);
     this.timer = setTimeout(() => {
       this.timer = undefined;
