@@ -15,6 +15,7 @@
  */
 import { ensureStreamPartitions, type Db } from '../src/db/index.js';
 import { uuidv7 } from '../src/util/ids.js';
+import { withStepMetrics } from './stream-step-metrics.js';
 
 export interface StorageDataOptions {
   months: number;
@@ -97,7 +98,7 @@ export async function generateStorageDataset(db: Db, opts: StorageDataOptions): 
       // Row s of a job: 1 JOB_STARTED, last JOB_COMPLETED, in between steps of
       // (STEP_STARTED, log lines, STEP_COMPLETED) spread over the job's duration.
       await tx.query(
-        `INSERT INTO stepwise.execution_log (organization_id, job_id, ts, seq, step_index, kind, level, message, data)
+        withStepMetrics(`INSERT INTO stepwise.execution_log (organization_id, job_id, ts, seq, step_index, kind, level, message, data)
          SELECT j.org, j.id,
                 j.created_at + (j.duration_ms * (s - 1)::float8 / $1) * interval '1 ms' + (random() * 3) * interval '1 ms',
                 s, CASE WHEN s IN (1, $1) THEN NULL ELSE ((s - 2) * $3 / ($1 - 1))::smallint END,
@@ -114,7 +115,7 @@ export async function generateStorageDataset(db: Db, opts: StorageDataOptions): 
                 CASE WHEN s % 3 = 0 THEN jsonb_build_object('status', (ARRAY[200, 200, 404, 503])[1 + (random() * 3)::int],
                                                            'ms', (random() * 2000)::int, 'attempt', 1 + (random() < 0.1)::int,
                                                            'memberId', 'M' || (100000 + (random() * 899999)::int)) END
-           FROM storage_month j CROSS JOIN generate_series(1, $1::int) AS s`,
+           FROM storage_month j CROSS JOIN generate_series(1, $1::int) AS s`),
         [opts.rowsPerJob, STEP_NAMES, STEP_NAMES.length],
       );
     });

@@ -64,6 +64,7 @@ export class JobRun {
     this.recorder.append({
       organizationId: this.job.organizationId,
       jobId: this.job.id,
+      workflowId: this.job.workflowId,
       tsMs: preciseNow(),
       seq: ++this.seq,
       stepIndex,

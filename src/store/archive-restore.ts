@@ -121,14 +121,13 @@ export interface RestoredRow {
 /**
  * Put a job's archived rows back into hot storage: first delete any hot copy
  * of the same seqs (rows left for a month partition drop that has not
- * happened yet), so a restore never makes a row appear twice. The
- * transaction is marked as a replay, so the step-metrics trigger does not
- * count these step results a second time (migration 0013); run it inside
- * a transaction.
+ * happened yet), so a restore never makes a row appear twice. The step
+ * results among them were counted into step_metrics when first written and
+ * are not counted again (only insertStreamRows counts). Run it inside a
+ * transaction.
  */
 export async function insertRestoredRows(tx: Queryable, organizationId: string, jobId: string, rows: RestoredRow[]): Promise<void> {
   if (rows.length === 0) return;
-  await tx.query(`SELECT set_config('stepwise.replaying_stream', 'on', true)`);
   await tx.query(
     `DELETE FROM stepwise.execution_log WHERE organization_id = $1 AND job_id = $2 AND seq = ANY($3::int[])`,
     [organizationId, jobId, rows.map((r) => r.seq)],

@@ -1,10 +1,13 @@
 import { pgArray, pgJsonArray, type Queryable } from '../db/index.js';
+import { addStepMetrics, collectStepMetrics } from './step-metrics.js';
 import { kindName, levelName, type LogLevel, type StreamKind } from './stream-codes.js';
 
 /** One row of a job's stream as the engine writes it (codes, not names). */
 export interface StreamRow {
   organizationId: string;
   jobId: string;
+  /** The job's workflow: step results are counted into its step_metrics (not stored in the row). */
+  workflowId: string;
   /** Epoch milliseconds with a fraction (util/clock.ts preciseNow): stored to the microsecond. */
   tsMs: number;
   seq: number;
@@ -28,7 +31,9 @@ export interface StreamEntry {
 
 /**
  * Append rows in one multi-row INSERT over unnest'ed arrays: one round trip
- * and one plan for the whole batch instead of one INSERT per row.
+ * and one plan for the whole batch instead of one INSERT per row. The step
+ * results among them are counted into step_metrics in the same transaction
+ * (store/step-metrics.ts); this is the only writer of new stream rows.
  *
  * A flush holds ~5 rows per job, so the job and organization ids travel once
  * per job and each row carries the 1-based position of its job: parsing
@@ -73,6 +78,7 @@ export async function insertStreamRows(tx: Queryable, rows: StreamRow[]): Promis
       pgJsonArray(rows.map((r) => r.data)),
     ],
   );
+  await addStepMetrics(tx, collectStepMetrics(rows));
 }
 
 export interface StreamQuery {

@@ -35,6 +35,7 @@ beforeAll(async () => {
       rows.push({
         organizationId: orgId,
         jobId: job.id,
+        workflowId: wf,
         tsMs: ts + i,
         seq: i + 1,
         stepIndex: i,
@@ -106,5 +107,34 @@ describe('step_metrics', () => {
         expect(Object.fromEntries(s.topErrors.map((e) => [`${e.code}|${e.message}`, e.count]))).toEqual(Object.fromEntries(errors));
       }
     }
+  });
+
+  it('a refused step_metrics write is recorded in read_model_failures and never loses the stream rows', async () => {
+    const [job] = await t.db.transaction((tx) => enqueueJobs(tx, orgId, { id: wf, version: 1, stepsTotal: 3 }, [{}]));
+    const row = (seq: number, kind: number): StreamRow => ({
+      organizationId: orgId,
+      jobId: job!.id,
+      workflowId: wf,
+      tsMs: BASE + seq,
+      seq,
+      stepIndex: kind === 0 ? null : 0,
+      kind,
+      level: 3,
+      message: kind === 11 ? 'a' : 'plain line',
+      data: kind === 11 ? { durationMs: 2 } : null,
+    });
+    await t.db.exec(`ALTER TABLE stepwise.step_metrics ADD CONSTRAINT test_refuse CHECK (executions < 0) NOT VALID`);
+    try {
+      await t.db.transaction((tx) => insertStreamRows(tx, [row(1, 0), row(2, 11)]));
+    } finally {
+      await t.db.exec(`ALTER TABLE stepwise.step_metrics DROP CONSTRAINT test_refuse`);
+    }
+    const { rows } = await t.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM stepwise.execution_log WHERE job_id = $1`, [job!.id]);
+    expect(rows[0]!.n).toBe(2);
+    const { rows: failures } = await t.db.query<{ source: string; sqlstate: string; row_count: number }>(
+      `SELECT source, sqlstate, row_count FROM stepwise.read_model_failures WHERE resolved_at IS NULL`,
+    );
+    // One group each for the DAY and the MONTH row of step 0.
+    expect(failures).toEqual([{ source: 'step_metrics', sqlstate: '23514', row_count: 2 }]);
   });
 });

@@ -1,0 +1,133 @@
+import { pgArray, pgJsonArray, type Queryable } from '../db/index.js';
+import { durationBucket } from '../read/histogram.js';
+import { isPlainObject } from '../util/json.js';
+import { STREAM_KINDS } from './stream-codes.js';
+import type { StreamRow } from './stream.js';
+
+/** The rows of step_metrics one flush adds to: a workflow's step in one DAY or MONTH. */
+interface StepGroup {
+  organizationId: string;
+  workflowId: string;
+  period: 'DAY' | 'MONTH';
+  /** Epoch ms of the UTC day or month start. */
+  start: number;
+  stepIndex: number;
+  name: string | null;
+  executions: number;
+  successes: number;
+  failures: number;
+  durationMs: number;
+  histogram: Record<number, number>;
+  errors: Map<string, { code: string; message: string; count: number }>;
+}
+
+const DAY_MS = 86_400_000;
+/** Month starts by day number: a flush spans a day or two, so this stays tiny (cleared past 1,000 days). */
+const monthOfDay = new Map<number, number>();
+
+function monthStart(day: number): number {
+  let m = monthOfDay.get(day);
+  if (m === undefined) {
+    const d = new Date(day * DAY_MS);
+    m = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+    if (monthOfDay.size >= 1000) monthOfDay.clear();
+    monthOfDay.set(day, m);
+  }
+  return m;
+}
+
+/** At most `max` characters, counted as PostgreSQL counts them (code points). */
+function leftChars(text: string, max: number): string {
+  if (text.length <= max) return text;
+  return Array.from(text).slice(0, max).join('');
+}
+
+/** A value's text as `jsonb ->> key` gives it. */
+function jsonText(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/**
+ * Group a flush's step results (STEP_COMPLETED and STEP_FAILED rows with a
+ * step index, compensations excepted) into the DAY and MONTH rows they add
+ * to. What counts and how is what the trigger of migrations 0006/0011 did:
+ * the duration is data.durationMs (0 when absent), a failure's error is
+ * data.code (STEP_ERROR when absent) with the row's message, and a success
+ * names the step.
+ */
+export function collectStepMetrics(rows: readonly StreamRow[]): StepGroup[] {
+  const groups = new Map<string, StepGroup>();
+  const add = (r: StreamRow, period: 'DAY' | 'MONTH', start: number, ok: boolean, duration: number, bucket: number, code: string | null) => {
+    const key = `${r.workflowId}|${r.stepIndex}|${period}|${start}|${r.organizationId}`;
+    let g = groups.get(key);
+    if (!g) {
+      g = {
+        organizationId: r.organizationId,
+        workflowId: r.workflowId,
+        period,
+        start,
+        stepIndex: r.stepIndex!,
+        name: null,
+        executions: 0,
+        successes: 0,
+        failures: 0,
+        durationMs: 0,
+        histogram: {},
+        errors: new Map(),
+      };
+      groups.set(key, g);
+    }
+    g.executions++;
+    g.durationMs += duration;
+    g.histogram[bucket] = (g.histogram[bucket] ?? 0) + 1;
+    if (ok) {
+      g.successes++;
+      g.name = leftChars(r.message, 100);
+    } else {
+      g.failures++;
+      const message = leftChars(r.message, 200);
+      const errorKey = `${code}\u0000${message}`;
+      const e = g.errors.get(errorKey);
+      if (e) e.count++;
+      else g.errors.set(errorKey, { code: code!, message, count: 1 });
+    }
+  };
+  for (const r of rows) {
+    if ((r.kind !== STREAM_KINDS.STEP_COMPLETED && r.kind !== STREAM_KINDS.STEP_FAILED) || r.stepIndex === null) continue;
+    const data = isPlainObject(r.data) ? r.data : undefined;
+    if (data && data.compensation !== undefined) continue;
+    const ok = r.kind === STREAM_KINDS.STEP_COMPLETED;
+    const d = data?.durationMs;
+    const duration = typeof d === 'number' && Number.isFinite(d) ? d : 0;
+    const bucket = durationBucket(duration);
+    const code = ok ? null : (jsonText(data?.code) ?? 'STEP_ERROR');
+    const day = Math.floor(r.tsMs / DAY_MS);
+    add(r, 'DAY', day * DAY_MS, ok, duration, bucket, code);
+    add(r, 'MONTH', monthStart(day), ok, duration, bucket, code);
+  }
+  return [...groups.values()];
+}
+
+/** Add the groups to step_metrics in one upsert (stepwise.add_step_metrics, migration 0014). */
+export async function addStepMetrics(tx: Queryable, groups: readonly StepGroup[]): Promise<void> {
+  if (groups.length === 0) return;
+  await tx.query(
+    `SELECT stepwise.add_step_metrics($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::int[], $6::text[],
+                                      $7::int[], $8::int[], $9::int[], $10::float8[], $11::jsonb[], $12::jsonb[])`,
+    [
+      pgArray(groups.map((g) => g.organizationId)),
+      pgArray(groups.map((g) => g.workflowId)),
+      pgArray(groups.map((g) => g.period)),
+      pgArray(groups.map((g) => new Date(g.start).toISOString())),
+      pgArray(groups.map((g) => g.stepIndex)),
+      pgArray(groups.map((g) => g.name)),
+      pgArray(groups.map((g) => g.executions)),
+      pgArray(groups.map((g) => g.successes)),
+      pgArray(groups.map((g) => g.failures)),
+      pgArray(groups.map((g) => g.durationMs)),
+      pgJsonArray(groups.map((g) => g.histogram)),
+      pgJsonArray(groups.map((g) => [...g.errors.values()])),
+    ],
+  );
+}
