@@ -1,3 +1,4 @@
+import { utcMonthStart } from '../util/clock.js';
 import type { Db } from './types.js';
 
 /**
@@ -7,10 +8,6 @@ import type { Db } from './types.js';
  * key, so partition upkeep and scheduler ticks blocked each other).
  */
 const PARTITION_LOCK_KEY = 727_004;
-
-function monthStart(d: Date, offset: number): Date {
-  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + offset, 1));
-}
 
 function partitionName(table: string, start: Date): string {
   return `${table}_${start.getUTCFullYear()}_${String(start.getUTCMonth() + 1).padStart(2, '0')}`;
@@ -56,8 +53,8 @@ async function ensureMonthlyPartitions(db: Db, table: MonthlyTable, now: Date, m
   const { column, movable, extra } = MONTHLY[table];
   const created: string[] = [];
   for (let offset = -1; offset <= monthsAhead; offset++) {
-    const from = monthStart(now, offset);
-    const to = monthStart(now, offset + 1);
+    const from = utcMonthStart(now, offset);
+    const to = utcMonthStart(now, offset + 1);
     const name = partitionName(table, from);
     const made = await db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [PARTITION_LOCK_KEY]);

@@ -19,6 +19,7 @@ import { compactReadModelIndexes, type IndexCompactionReport } from './index-com
 import { archiveJobResults, type ResultArchiveReport } from './result-archiver.js';
 import { cleanupScreenshots, type ScreenshotCleanupResult } from './screenshot-cleanup.js';
 import { deleteCutoff, hotCutoff } from './retention.js';
+import { utcMonthStart } from '../util/clock.js';
 
 export const MAINTENANCE_LEASE = 'maintenance';
 /** Renewed after every batch (seconds apart); a dead leader's lease frees up after this. */
@@ -62,10 +63,6 @@ export interface MaintenanceReport {
   ms: number;
 }
 
-function monthStart(d: Date): Date {
-  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1));
-}
-
 /**
  * One maintenance run (`stepwise maintain`, and daily inside serve/worker):
  * archive streams past each organization's hot window, drop month partitions
@@ -90,7 +87,7 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
     // dropped whole, so their rows are not deleted one by one.
     let keepBefore: Date | null = null;
     for (const p of policies) {
-      const m = monthStart(hotCutoff(p, asOf));
+      const m = utcMonthStart(hotCutoff(p, asOf));
       if (keepBefore === null || m < keepBefore) keepBefore = m;
     }
     // Long steps renew the run's lease as they go (an archive batch, an expiry batch, one index rebuilt).

@@ -1,4 +1,5 @@
 import type { AggregatePeriod } from '../store/aggregates.js';
+import { utcMonthStart } from '../util/clock.js';
 
 /** A half-open range [from, to) of aggregate rows of one period. */
 export interface PeriodSegment {
@@ -23,11 +24,8 @@ function floorDay(d: Date): Date {
   return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
 }
 function ceilMonth(d: Date): Date {
-  const f = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1));
-  return f.getTime() === d.getTime() ? f : new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1));
-}
-function floorMonth(d: Date): Date {
-  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1));
+  const f = utcMonthStart(d);
+  return f.getTime() === d.getTime() ? f : utcMonthStart(d, 1);
 }
 
 /**
@@ -52,7 +50,7 @@ export function coverRange(from: Date, to: Date): PeriodSegment[] {
   }
   push('HOUR', start, dayStart);
   const monthStart = ceilMonth(dayStart);
-  const monthEnd = floorMonth(dayEnd);
+  const monthEnd = utcMonthStart(dayEnd);
   if (monthStart < monthEnd) {
     push('DAY', dayStart, monthStart);
     push('MONTH', monthStart, monthEnd);

@@ -1,5 +1,6 @@
 import { pgArray, pgJsonArray, type Queryable } from '../db/index.js';
 import { durationBucket } from '../read/histogram.js';
+import { utcMonthStart } from '../util/clock.js';
 import { isPlainObject } from '../util/json.js';
 import { STREAM_KINDS } from './stream-codes.js';
 import type { StreamRow } from './stream.js';
@@ -22,19 +23,6 @@ interface StepGroup {
 }
 
 const DAY_MS = 86_400_000;
-/** Month starts by day number: a flush spans a day or two, so this stays tiny (cleared past 1,000 days). */
-const monthOfDay = new Map<number, number>();
-
-function monthStart(day: number): number {
-  let m = monthOfDay.get(day);
-  if (m === undefined) {
-    const d = new Date(day * DAY_MS);
-    m = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
-    if (monthOfDay.size >= 1000) monthOfDay.clear();
-    monthOfDay.set(day, m);
-  }
-  return m;
-}
 
 /** At most `max` characters, counted as PostgreSQL counts them (code points). */
 function leftChars(text: string, max: number): string {
@@ -104,7 +92,7 @@ export function collectStepMetrics(rows: readonly StreamRow[]): StepGroup[] {
     const code = ok ? null : (jsonText(data?.code) ?? 'STEP_ERROR');
     const day = Math.floor(r.tsMs / DAY_MS);
     add(r, 'DAY', day * DAY_MS, ok, duration, bucket, code);
-    add(r, 'MONTH', monthStart(day), ok, duration, bucket, code);
+    add(r, 'MONTH', utcMonthStart(new Date(r.tsMs)).getTime(), ok, duration, bucket, code);
   }
   return [...groups.values()];
 }

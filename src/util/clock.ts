@@ -1,3 +1,8 @@
+/** The start of d's UTC month, `offsetMonths` months on (negative: back). */
+export function utcMonthStart(d: Date, offsetMonths = 0): Date {
+  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + offsetMonths, 1));
+}
+
 /**
  * Wall-clock time with sub-millisecond resolution for stream timestamps:
  * steps that take 50 µs would otherwise all share one millisecond and the
