@@ -293,7 +293,8 @@ SELECT organization_id, id, ts, q, step_index, kind,
 
 /**
  * Jobs whose stream rows one INSERT writes: a production flush holds a few
- * hundred jobs, and the chunk keeps the step_metrics grouping as small.
+ * hundred jobs, and a chunk this size keeps each statement's step_metrics
+ * grouping about as small as a flush's.
  */
 const STREAM_CHUNK_JOBS = 500;
 

@@ -6,7 +6,8 @@
  * inserted. The data generators of the benchmarks write the stream this way.
  *
  * `insertSql` is one INSERT INTO stepwise.execution_log without RETURNING;
- * the statement returned gives one row: `n`, the rows it wrote.
+ * the statement returned gives one row: `n`, the rows it wrote, and `groups`,
+ * the step_metrics groups added (selecting from the `m` CTE is what runs it).
  */
 export function withStepMetrics(insertSql: string): string {
   return `
