@@ -4,6 +4,7 @@
  * Results are JSON lines on stdout; progress goes to stderr.
  */
 import { log, STATS_MODES, type BenchOptions, type StatsMode } from './lib.js';
+import { recordFloor } from './record-floor.js';
 import { scale, SCALE_USAGE, ScaleUsageError } from './scale.js';
 import { steps } from './steps.js';
 import { storage } from './storage.js';
@@ -12,6 +13,7 @@ import { throughput } from './throughput.js';
 // A Map, not an object literal: `bench -- toString` must be an unknown scenario.
 const SCENARIOS = new Map<string, (opts: BenchOptions) => Promise<void>>([
   ['throughput', throughput],
+  ['record-floor', recordFloor],
   ['steps', steps],
   ['storage', storage],
 ]);

@@ -24,10 +24,10 @@ import { runPgBoss } from './peers/pg-boss.js';
  * each job writes five stream rows (JOB_STARTED, STEP_STARTED, LOG,
  * STEP_COMPLETED, JOB_COMPLETED) of realistic width.
  */
-const DEFINITION = {
+export const DEFINITION = {
   steps: [{ id: 'note', type: 'log', message: 'checked eligibility for member {{ input.member }}: plan active' }],
 };
-const ROWS_PER_JOB = 5;
+export const ROWS_PER_JOB = 5;
 
 export interface StepwiseSettings {
   /** Worker instances in this process (all share one Db). */
@@ -70,7 +70,7 @@ function runsFor(count: number, offset: number): RunRequest[] {
   return Array.from({ length: count }, (_, i) => ({ input: { member: `M-${String(offset + i).padStart(6, '0')}` } }));
 }
 
-async function enqueue(db: Db, orgId: string, workflowId: string, count: number, batch: number): Promise<void> {
+export async function enqueue(db: Db, orgId: string, workflowId: string, count: number, batch: number): Promise<void> {
   for (let done = 0; done < count; done += batch) {
     await startRuns(db, orgId, workflowId, runsFor(Math.min(batch, count - done), done));
   }
@@ -83,12 +83,12 @@ async function enqueue(db: Db, orgId: string, workflowId: string, count: number,
  * stops at the first live row, where counting COMPLETED would scan all of
  * `jobs` (no status index, by design) on every poll.
  */
-async function queueEmpty(db: Db): Promise<boolean> {
+export async function queueEmpty(db: Db): Promise<boolean> {
   const { rows } = await db.query<{ busy: boolean }>(`SELECT EXISTS (SELECT 1 FROM stepwise.job_queue) AS busy`);
   return !rows[0]!.busy;
 }
 
-async function describeJobs(db: Db): Promise<string> {
+export async function describeJobs(db: Db): Promise<string> {
   const { rows } = await db.query<{ status: string; n: number }>(
     `SELECT status, count(*)::int AS n FROM stepwise.jobs GROUP BY status ORDER BY status`,
   );
@@ -138,6 +138,40 @@ async function streamSize(db: Db): Promise<StreamSize> {
   };
 }
 
+/**
+ * Check that every one of the organization's `jobs` runs is COMPLETED with
+ * its whole record: last_seq 5, one step completed, and exactly one stream
+ * row of each of the five kinds. Returns the organization's stream rows.
+ */
+export async function verifyRecord(db: Db, organizationId: string, jobs: number): Promise<number> {
+  const { rows: statuses } = await db.query<{ completed: number; total: number; wrong_steps: number }>(
+    `SELECT count(*) FILTER (WHERE status = 'COMPLETED')::int AS completed, count(*)::int AS total,
+            count(*) FILTER (WHERE last_seq <> $2 OR steps_completed <> 1)::int AS wrong_steps
+       FROM stepwise.jobs WHERE organization_id = $1`,
+    [organizationId, ROWS_PER_JOB],
+  );
+  const s = statuses[0]!;
+  check(s.total === jobs, `${db.backend}: ${s.total} jobs exist, expected ${jobs}`);
+  check(s.completed === jobs, `${db.backend}: ${s.completed} of ${jobs} jobs COMPLETED (${await describeJobs(db)})`);
+  check(s.wrong_steps === 0, `${db.backend}: ${s.wrong_steps} jobs have a wrong last_seq or steps_completed`);
+  const { rows: kinds } = await db.query<{ kind: number; n: number; distinct_jobs: number }>(
+    `SELECT kind, count(*)::int AS n, count(DISTINCT job_id)::int AS distinct_jobs
+       FROM stepwise.execution_log WHERE organization_id = $1 GROUP BY kind ORDER BY kind`,
+    [organizationId],
+  );
+  const streamRows = kinds.reduce((sum, k) => sum + k.n, 0);
+  check(
+    streamRows === ROWS_PER_JOB * jobs,
+    `${db.backend}: ${streamRows} stream rows, expected ${ROWS_PER_JOB * jobs} (${kinds.map((k) => `kind ${k.kind}=${k.n}`).join(' ')})`,
+  );
+  // LOG, JOB_STARTED, JOB_COMPLETED, STEP_STARTED, STEP_COMPLETED: once per job each.
+  check(
+    kinds.length === ROWS_PER_JOB && kinds.every((k) => k.n === jobs && k.distinct_jobs === jobs),
+    `${db.backend}: stream rows are not one of each kind per job (${kinds.map((k) => `kind ${k.kind}=${k.n}/${k.distinct_jobs} jobs`).join(' ')})`,
+  );
+  return streamRows;
+}
+
 export interface StepwiseResult {
   jobs: number;
   seconds: number;
@@ -179,31 +213,7 @@ export async function runStepwise(db: Db, opts: BenchOptions, settings: Stepwise
     await Promise.all(workers.map((w) => w.stop()));
   }
 
-  const { rows: statuses } = await db.query<{ completed: number; total: number; wrong_steps: number }>(
-    `SELECT count(*) FILTER (WHERE status = 'COMPLETED')::int AS completed, count(*)::int AS total,
-            count(*) FILTER (WHERE last_seq <> $2 OR steps_completed <> 1)::int AS wrong_steps
-       FROM stepwise.jobs WHERE organization_id = $1`,
-    [org.id, ROWS_PER_JOB],
-  );
-  const s = statuses[0]!;
-  check(s.total === opts.jobs, `${db.backend}: ${s.total} jobs exist, expected ${opts.jobs}`);
-  check(s.completed === opts.jobs, `${db.backend}: ${s.completed} of ${opts.jobs} jobs COMPLETED (${await describeJobs(db)})`);
-  check(s.wrong_steps === 0, `${db.backend}: ${s.wrong_steps} jobs have a wrong last_seq or steps_completed`);
-  const { rows: kinds } = await db.query<{ kind: number; n: number; distinct_jobs: number }>(
-    `SELECT kind, count(*)::int AS n, count(DISTINCT job_id)::int AS distinct_jobs
-       FROM stepwise.execution_log WHERE organization_id = $1 GROUP BY kind ORDER BY kind`,
-    [org.id],
-  );
-  const streamRows = kinds.reduce((sum, k) => sum + k.n, 0);
-  check(
-    streamRows === ROWS_PER_JOB * opts.jobs,
-    `${db.backend}: ${streamRows} stream rows, expected ${ROWS_PER_JOB * opts.jobs} (${kinds.map((k) => `kind ${k.kind}=${k.n}`).join(' ')})`,
-  );
-  // LOG, JOB_STARTED, JOB_COMPLETED, STEP_STARTED, STEP_COMPLETED: once per job each.
-  check(
-    kinds.length === ROWS_PER_JOB && kinds.every((k) => k.n === opts.jobs && k.distinct_jobs === opts.jobs),
-    `${db.backend}: stream rows are not one of each kind per job (${kinds.map((k) => `kind ${k.kind}=${k.n}/${k.distinct_jobs} jobs`).join(' ')})`,
-  );
+  const streamRows = await verifyRecord(db, org.id, opts.jobs);
 
   const size = await streamSize(db);
   log(
