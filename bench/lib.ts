@@ -205,3 +205,19 @@ export interface PeerResult {
 export function jobsPerSecond(jobs: number, seconds: number): number {
   return Math.round(jobs / seconds);
 }
+
+/** One system's result line: jobs, jobs/s and seconds, plus any scenario-specific fields. */
+export function resultLine(
+  scenario: string,
+  system: string,
+  backend: string,
+  r: PeerResult,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return { scenario, system, backend, jobs: r.jobs, jobs_per_s: jobsPerSecond(r.jobs, r.seconds), ...extra, seconds: round(r.seconds, 3) };
+}
+
+/** a's jobs/s over b's, to two decimals (> 1: a is faster). */
+export function speedRatio(a: PeerResult, b: PeerResult): number {
+  return round(a.jobs / a.seconds / (b.jobs / b.seconds), 2);
+}

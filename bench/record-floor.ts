@@ -1,8 +1,8 @@
 import { ensureStreamPartitions, migrate, PostgresDb, type Db } from '../src/db/index.js';
 import { defineWorkflow } from '../src/engine/index.js';
-import { createOrganization, LOG_LEVELS, STREAM_KINDS, type StreamRow } from '../src/store/index.js';
+import { completeJobs, createOrganization, LOG_LEVELS, STREAM_KINDS, type StreamRow } from '../src/store/index.js';
 import { addStepMetrics, collectStepMetrics } from '../src/store/step-metrics.js';
-import { emit, jobsPerSecond, log, now, POLL_MS, round, settle, sleep, waitUntil, withScratchDatabase, type BenchOptions } from './lib.js';
+import { emit, log, now, POLL_MS, resultLine, round, settle, sleep, speedRatio, waitUntil, withScratchDatabase, type BenchOptions, type PeerResult } from './lib.js';
 import { runPgBoss } from './peers/pg-boss.js';
 import { DEFINITION, describeJobs, enqueue, queueEmpty, STEPWISE_SETTINGS, verifyRecord } from './throughput.js';
 
@@ -84,25 +84,25 @@ export async function recordFloorBatch(db: Db, loopId: string, batch: FloorBatch
         STREAM_KINDS.JOB_COMPLETED,
       ],
     );
-    // As store/outcomes.ts completeJobs: the outcome and the month's usage in one statement.
-    await tx.query(
-      `WITH done AS (
-         UPDATE stepwise.jobs
-            SET status = 'COMPLETED', attempts = 1, started_at = now(), completed_at = now(), duration_ms = 0,
-                result = 'null'::jsonb, steps_completed = 1, last_seq = 5
-          WHERE id = ANY($1::uuid[])
-         RETURNING organization_id, created_at, steps_completed, pg_column_size(result) AS result_bytes
-       )
-       INSERT INTO stepwise.usage_records AS r (organization_id, period_start, steps, storage_bytes)
-       SELECT organization_id, (date_trunc('month', created_at AT TIME ZONE 'UTC'))::date, sum(steps_completed),
-              coalesce(sum(result_bytes), 0)
-         FROM done GROUP BY 1, 2
-       ON CONFLICT (organization_id, period_start) DO UPDATE
-          SET steps = r.steps + excluded.steps, storage_bytes = r.storage_bytes + excluded.storage_bytes, updated_at = now()`,
-      [ids],
+    // The engine's own completion statement (outcome and the month's usage); the start travels with it, as in a flush.
+    const at = new Date();
+    await completeJobs(
+      tx,
+      ids.map((jobId) => ({
+        jobId,
+        status: 'COMPLETED',
+        completedAt: at,
+        result: null,
+        errorCode: null,
+        errorMessage: null,
+        errorStep: null,
+        stepsCompleted: 1,
+        lastSeq: 5,
+        start: { jobId, attempts: 1, startedAt: at, deadlineAt: null },
+      })),
     );
     // The step results' DAY and MONTH counts, through the engine's own grouping and upsert.
-    const tsMs = Date.now();
+    const tsMs = at.getTime();
     const results: StreamRow[] = ids.map((jobId, i) => ({
       organizationId: batch.organizationIds[i]!,
       jobId,
@@ -130,12 +130,7 @@ async function floorLoop(db: Db, loopId: string, stopped: () => boolean): Promis
   }
 }
 
-interface FloorResult {
-  jobs: number;
-  seconds: number;
-}
-
-async function runFloor(opts: BenchOptions, variant: FloorVariant): Promise<FloorResult> {
+async function runFloor(opts: BenchOptions, variant: FloorVariant): Promise<PeerResult> {
   return withScratchDatabase('floor', async (scratch) => {
     const db = new PostgresDb(scratch.url, STEPWISE_SETTINGS.postgres.poolSize);
     let stop = false;
@@ -175,9 +170,7 @@ async function runFloor(opts: BenchOptions, variant: FloorVariant): Promise<Floo
   });
 }
 
-function line(system: string, r: { jobs: number; seconds: number }): Record<string, unknown> {
-  return { scenario: 'record-floor', system, backend: 'postgres', jobs: r.jobs, jobs_per_s: jobsPerSecond(r.jobs, r.seconds), seconds: round(r.seconds, 3) };
-}
+const line = (system: string, r: PeerResult, extra?: Record<string, unknown>) => resultLine('record-floor', system, 'postgres', r, extra);
 
 /** `record-floor`: the floor with and without the read model, then pg-boss, one after another. */
 export async function recordFloor(opts: BenchOptions): Promise<void> {
@@ -187,16 +180,15 @@ export async function recordFloor(opts: BenchOptions): Promise<void> {
   emit(line('stepwise-record-floor', withReadModel));
   log('floor, read-model trigger disabled…');
   const noReadModel = await runFloor(opts, 'no-read-model');
-  emit({ ...line('stepwise-record-floor', noReadModel), read_model: false });
+  emit(line('stepwise-record-floor', noReadModel, { read_model: false }));
   log('pg-boss…');
   const boss = await runPgBoss(opts);
   emit(line('pg-boss', boss));
-  const rate = (r: { jobs: number; seconds: number }) => r.jobs / r.seconds;
   emit({
     scenario: 'record-floor',
     ratios: {
-      floor_vs_pg_boss: round(rate(withReadModel) / rate(boss), 2),
-      floor_without_read_model_vs_pg_boss: round(rate(noReadModel) / rate(boss), 2),
+      floor_vs_pg_boss: speedRatio(withReadModel, boss),
+      floor_without_read_model_vs_pg_boss: speedRatio(noReadModel, boss),
     },
   });
 }

@@ -5,16 +5,18 @@ import { createOrganization } from '../src/store/index.js';
 import {
   check,
   emit,
-  jobsPerSecond,
   log,
   now,
   POLL_MS,
+  resultLine,
   round,
   settle,
+  speedRatio,
   stderrLogger,
   waitUntil,
   withScratchDatabase,
   type BenchOptions,
+  type PeerResult,
 } from './lib.js';
 import { runGraphileWorker } from './peers/graphile-worker.js';
 import { runPgBoss } from './peers/pg-boss.js';
@@ -244,17 +246,8 @@ async function stepwiseOnPglite(opts: BenchOptions): Promise<StepwiseResult> {
   }
 }
 
-function line(system: string, backend: string, r: { jobs: number; seconds: number }, extra: Record<string, unknown> = {}) {
-  return {
-    scenario: 'throughput',
-    system,
-    backend,
-    jobs: r.jobs,
-    jobs_per_s: jobsPerSecond(r.jobs, r.seconds),
-    ...extra,
-    seconds: round(r.seconds, 3),
-  };
-}
+const line = (system: string, backend: string, r: PeerResult, extra?: Record<string, unknown>) =>
+  resultLine('throughput', system, backend, r, extra);
 
 /** `throughput`: Stepwise on the server and on PGlite, then graphile-worker and pg-boss, one after another. */
 export async function throughput(opts: BenchOptions): Promise<void> {
@@ -277,13 +270,12 @@ export async function throughput(opts: BenchOptions): Promise<void> {
   emit(line('pg-boss', 'postgres', boss));
 
   // Ratios of jobs/s: > 1 means Stepwise is faster.
-  const rate = (r: { jobs: number; seconds: number }) => r.jobs / r.seconds;
   emit({
     scenario: 'throughput',
     ratios: {
-      stepwise_vs_pg_boss: round(rate(pgRes) / rate(boss), 2),
-      stepwise_vs_graphile_worker: round(rate(pgRes) / rate(gw), 2),
-      pglite_vs_postgres: round(rate(liteRes) / rate(pgRes), 2),
+      stepwise_vs_pg_boss: speedRatio(pgRes, boss),
+      stepwise_vs_graphile_worker: speedRatio(pgRes, gw),
+      pglite_vs_postgres: speedRatio(liteRes, pgRes),
     },
   });
 }
