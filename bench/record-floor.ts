@@ -9,12 +9,12 @@ import { DEFINITION, describeJobs, enqueue, queueEmpty, STEPWISE_SETTINGS, verif
 /**
  * `record-floor`: how fast this machine can write the record of the
  * `throughput` workload when no engine produces it, beside pg-boss in the
- * same run. Two loops (as two Workers) claim 500 jobs at a time exactly as
- * the engine does, and each batch's record is written by SQL alone in one
- * transaction: the queue rows deleted, the five stream rows per job built by
- * the server (nothing shipped from Node), the jobs completed with their
- * monthly usage, and the step metrics added. Enqueue is the engine's own
- * (`startRuns`). Everything else the engine does (running the steps,
+ * same run. Two loops (as two Workers) claim 500 jobs at a time the way
+ * the engine does, and each batch's record is written in one transaction:
+ * the queue rows deleted, the five stream rows per job built by the server
+ * (nothing shipped from Node), the jobs completed with their monthly usage
+ * by the engine's own completeJobs, and the step metrics added. Enqueue is
+ * the engine's own (`startRuns`). Everything else the engine does (running the steps,
  * rendering the template, shipping rows, its bookkeeping) is missing, so
  * no engine on this schema can beat these figures on this machine.
  *
@@ -143,11 +143,24 @@ async function runFloor(opts: BenchOptions, variant: FloorVariant): Promise<Peer
       const org = await createOrganization(db, { name: 'floor', plan: 'ENTERPRISE' });
       const warmWf = await defineWorkflow(db, warmOrg.id, { name: 'eligibility-note', definition: DEFINITION });
       const wf = await defineWorkflow(db, org.id, { name: 'eligibility-note', definition: DEFINITION });
+      // A loop that fails ends the run at its next poll, with its error, instead of a queue that never empties.
+      let failure: unknown;
+      const done = async () => {
+        if (failure !== undefined) throw failure;
+        return queueEmpty(db);
+      };
       const waitDone = (what: string) =>
-        waitUntil(() => queueEmpty(db), { intervalMs: POLL_MS, timeoutMs: 240_000, what, describe: () => describeJobs(db) });
+        waitUntil(done, { intervalMs: POLL_MS, timeoutMs: 240_000, what, describe: () => describeJobs(db) });
       const batchSize = STEPWISE_SETTINGS.postgres.enqueueBatch;
 
-      for (let i = 0; i < LOOPS; i++) loops.push(floorLoop(db, `floor-${i}`, () => stop));
+      for (let i = 0; i < LOOPS; i++) {
+        loops.push(
+          floorLoop(db, `floor-${i}`, () => stop).catch((err: unknown) => {
+            failure ??= err;
+            stop = true;
+          }),
+        );
+      }
       if (opts.warmup > 0) {
         await enqueue(db, warmOrg.id, warmWf.id, opts.warmup, batchSize);
         await waitDone('the floor warm-up jobs');
@@ -159,6 +172,7 @@ async function runFloor(opts: BenchOptions, variant: FloorVariant): Promise<Peer
       const seconds = (now() - t0) / 1000;
       stop = true;
       await Promise.all(loops);
+      if (failure !== undefined) throw failure;
       await verifyRecord(db, org.id, opts.jobs);
       log(`floor (${variant}): all done in ${round(seconds, 3)} s`);
       return { jobs: opts.jobs, seconds };

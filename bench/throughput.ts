@@ -29,7 +29,7 @@ import { runPgBoss } from './peers/pg-boss.js';
 export const DEFINITION = {
   steps: [{ id: 'note', type: 'log', message: 'checked eligibility for member {{ input.member }}: plan active' }],
 };
-export const ROWS_PER_JOB = 5;
+const ROWS_PER_JOB = 5;
 
 export interface StepwiseSettings {
   /** Worker instances in this process (all share one Db). */
