@@ -56,16 +56,6 @@ export async function countBlobLines(blob: Buffer): Promise<number> {
   return n;
 }
 
-interface ArchivedLine {
-  seq: number;
-  ts: string;
-  stepIndex: number | null;
-  kind: number;
-  level: number;
-  message: string;
-  data: unknown;
-}
-
 /** Inflate one member and parse one job's rows out of it (an empty list when the job is not in it). */
 export async function decodeJobRows(member: Buffer, jobId: string): Promise<RestoredRow[]> {
   const lines = (await gunzipAsync(member)).toString('utf8').split('\n');
@@ -78,7 +68,8 @@ export async function decodeJobRows(member: Buffer, jobId: string): Promise<Rest
       continue;
     }
     for (let k = i + 1; k <= i + header.records; k++) {
-      const r = JSON.parse(lines[k]!) as ArchivedLine;
+      // A line holds a RestoredRow's fields (store/archives.ts builds it); picked by name all the same, so nothing else rides along.
+      const r = JSON.parse(lines[k]!) as RestoredRow;
       rows.push({ seq: r.seq, ts: r.ts, stepIndex: r.stepIndex, kind: r.kind, level: r.level, message: r.message, data: r.data });
     }
     break;
