@@ -132,7 +132,7 @@ async function floorLoop(db: Db, loopId: string, stopped: () => boolean): Promis
 
 async function runFloor(opts: BenchOptions, variant: FloorVariant): Promise<PeerResult> {
   return withScratchDatabase('floor', async (scratch) => {
-    const db = new PostgresDb(scratch.url, STEPWISE_SETTINGS.postgres.poolSize);
+    const db = new PostgresDb(scratch.url, { poolSize: STEPWISE_SETTINGS.postgres.poolSize, role: 'bench' });
     let stop = false;
     const loops: Promise<void>[] = [];
     try {

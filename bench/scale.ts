@@ -247,7 +247,7 @@ export async function scale(args: string[]): Promise<void> {
     scratch = await createScratchDatabase('scale');
     name = scratch.name;
   }
-  const db = new PostgresDb(urlForDatabase(serverUrl(), name), 4);
+  const db = new PostgresDb(urlForDatabase(serverUrl(), name), { poolSize: 4, role: 'bench' });
   try {
     if (!opts.database) await migrate(db);
     else {

@@ -44,7 +44,7 @@ export async function steps(opts: BenchOptions): Promise<void> {
   const runs = opts.jobs === 20_000 ? 2_000 : opts.jobs; // the issue's default for this scenario is 2,000 runs
   log(`steps: ${runs} runs of a ${STEPS}-step workflow on postgres (+${Math.min(opts.warmup, 500)} warm-up)`);
   await withScratchDatabase('stepwise_steps', async (scratch) => {
-    const db = new PostgresDb(scratch.url, 8);
+    const db = new PostgresDb(scratch.url, { poolSize: 8, role: 'bench' });
     const workers: Worker[] = [];
     try {
       await migrate(db);

@@ -43,7 +43,7 @@ export async function storage(opts: BenchOptions): Promise<void> {
   const blobDir = await mkdtemp(join(tmpdir(), 'stepwise-bench-storage-'));
   try {
     if (opts.database) {
-      const db = new PostgresDb(urlForDatabase(serverUrl(), opts.database), 4);
+      const db = new PostgresDb(urlForDatabase(serverUrl(), opts.database), { poolSize: 4, role: 'bench' });
       try {
         await migrate(db);
         const { rows } = await db.query<{ orgs: string[]; n: string; last: Date | null }>(
@@ -70,7 +70,7 @@ export async function storage(opts: BenchOptions): Promise<void> {
     const today = new Date();
     const end = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), 1));
     await withScratchDatabase('stepwise_storage', async (scratch) => {
-      const db = new PostgresDb(scratch.url, 4);
+      const db = new PostgresDb(scratch.url, { poolSize: 4, role: 'bench' });
       try {
         await migrate(db);
         await ensureStreamPartitions(db);

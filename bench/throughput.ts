@@ -228,7 +228,7 @@ export async function runStepwise(db: Db, opts: BenchOptions, settings: Stepwise
 
 async function stepwiseOnPostgres(opts: BenchOptions): Promise<StepwiseResult> {
   return withScratchDatabase('stepwise', async (scratch) => {
-    const db = new PostgresDb(scratch.url, STEPWISE_SETTINGS.postgres.poolSize);
+    const db = new PostgresDb(scratch.url, { poolSize: STEPWISE_SETTINGS.postgres.poolSize, role: 'bench' });
     try {
       return await runStepwise(db, opts, STEPWISE_SETTINGS.postgres);
     } finally {

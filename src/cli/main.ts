@@ -75,9 +75,9 @@ program
   .command('migrate')
   .description('apply pending database migrations')
   .action(async (_opts: unknown, cmd: Command) => {
-    const { db } = await openRuntime(config(cmd), { migrate: false });
+    const { config: cfg, db, logger } = await openRuntime(config(cmd), { migrate: false });
     try {
-      const { applied, total } = await migrate(db);
+      const { applied, total } = await migrate(db, undefined, { lockTimeoutMs: cfg.migrationLockTimeoutMs, logger });
       process.stdout.write(`${JSON.stringify({ applied, total })}\n`);
     } finally {
       await db.close();

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/index.js';
-import { analyzeStreamParent, ensurePhiAuditPartitions, ensureStreamPartitions, migrate, openDb, type Db } from '../db/index.js';
+import { analyzeStreamParent, ensurePhiAuditPartitions, ensureStreamPartitions, migrate, openDb, type Db, type ProcessRole } from '../db/index.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { deleteExpiredCheckpoints } from '../store/index.js';
 
@@ -14,13 +14,25 @@ export interface Runtime {
   logger: Logger;
 }
 
-/** Open the database and bring its schema up to date (migrations, partitions ahead). */
-export async function openRuntime(config: Config, opts: { migrate?: boolean } = {}): Promise<Runtime> {
+export interface OpenRuntimeOptions {
+  /** false: leave the schema as it is (the `migrate` command applies it itself). */
+  migrate?: boolean;
+  /** What this process is, named in its connections' application_name (default `cli`). */
+  role?: ProcessRole;
+}
+
+/**
+ * Open the database and bring its schema up to date (migrations, partitions
+ * ahead). Fails with SchemaTooNewError when the database was migrated by a
+ * newer Stepwise, so an old process (re)started during an upgrade stops
+ * instead of running against a schema it does not know.
+ */
+export async function openRuntime(config: Config, opts: OpenRuntimeOptions = {}): Promise<Runtime> {
   const logger = createLogger(config.logLevel);
-  const db = await openDb(config);
+  const db = await openDb(config, { role: opts.role ?? 'cli', logger });
   try {
     if (opts.migrate !== false) {
-      const { applied } = await migrate(db);
+      const { applied } = await migrate(db, undefined, { lockTimeoutMs: config.migrationLockTimeoutMs, logger });
       if (applied.length > 0) logger.info({ applied }, 'migrations applied');
       await ensureStreamPartitions(db);
       await ensurePhiAuditPartitions(db);

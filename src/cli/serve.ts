@@ -16,7 +16,7 @@ import { credentialResolver } from '../security/credentials.js';
  * it creates a default organization and prints its key, once.
  */
 export async function serve(config: Config, opts: { worker: boolean }): Promise<void> {
-  const { db, logger } = await openRuntime(config);
+  const { db, logger } = await openRuntime(config, { role: 'api' });
   const keyRing = openKeyRing(config, logger);
   if (db.backend === 'pglite' && (await getOrganizationCount(db)) === 0) {
     // The operator's own organization on their own machine: no plan limits.

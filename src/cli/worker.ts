@@ -16,7 +16,7 @@ export async function runWorker(config: Config): Promise<void> {
       { path: 'DATABASE_URL' },
     );
   }
-  const { db, logger } = await openRuntime(config);
+  const { db, logger } = await openRuntime(config, { role: 'worker' });
   const blobs = await createBlobStore(config.blob);
   const worker = new Worker(db, config.worker, logger, undefined, {
     blobs,

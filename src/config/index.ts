@@ -9,6 +9,8 @@ export interface Config {
   readonly host: string;
   readonly port: number;
   readonly dbPoolSize: number;
+  /** STEPWISE_MIGRATION_LOCK_TIMEOUT_MS: how long a migration waits for a table lock before failing (default 5 s). */
+  readonly migrationLockTimeoutMs: number;
   readonly worker: WorkerConfig;
   readonly logLevel: string;
   /** Per API key, per process: sustained requests per second (0: off) and burst. */
@@ -109,6 +111,7 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
     host: overrides.host ?? env.HOST ?? '127.0.0.1',
     port,
     dbPoolSize: int(env, 'STEPWISE_DB_POOL_SIZE', 10, 1, 1000),
+    migrationLockTimeoutMs: int(env, 'STEPWISE_MIGRATION_LOCK_TIMEOUT_MS', 5_000, 1, 3_600_000),
     worker: Object.freeze(worker),
     logLevel: env.LOG_LEVEL ?? 'info',
     blob: Object.freeze({ ...loadBlobConfig(env, dataDir), ...overrides.blob }),

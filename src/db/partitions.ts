@@ -1,13 +1,6 @@
 import { utcMonthStart } from '../util/clock.js';
+import { LOCK_KEYS } from './lock-keys.js';
 import type { Db } from './types.js';
-
-/**
- * Key of the advisory lock that serialises partition maintenance across
- * processes. Stepwise's keys: 727_001 migrations, 727_002 the scheduler
- * leader, 727_003 limited claims, 727_004 this (it shared the scheduler's
- * key, so partition upkeep and scheduler ticks blocked each other).
- */
-const PARTITION_LOCK_KEY = 727_004;
 
 function partitionName(table: string, start: Date): string {
   return `${table}_${start.getUTCFullYear()}_${String(start.getUTCMonth() + 1).padStart(2, '0')}`;
@@ -57,7 +50,7 @@ async function ensureMonthlyPartitions(db: Db, table: MonthlyTable, now: Date, m
     const to = utcMonthStart(now, offset + 1);
     const name = partitionName(table, from);
     const made = await db.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock($1)', [PARTITION_LOCK_KEY]);
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEYS.partitionMaintenance]);
       const { rows } = await tx.query(
         `SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE n.nspname = 'stepwise' AND c.relname = $1`,
@@ -96,8 +89,9 @@ async function ensureMonthlyPartitions(db: Db, table: MonthlyTable, now: Date, m
 /**
  * ANALYZE the partitioned parent of the stream. Autovacuum analyzes the
  * month partitions but never a partitioned parent, so without this the
- * planner has no statistics for queries over the parent (Hatchet issue
- * #5005: a query went from 30 s to 3 ms after ANALYZE of the parent).
+ * planner has no statistics for queries over the parent (a query over such
+ * a parent, in another PostgreSQL-backed workflow engine, went from 30 s to
+ * 3 ms after ANALYZE of the parent).
  * On PostgreSQL 15 this also re-samples the partitions (ANALYZE ONLY is
  * 17+), ~30,000 rows each: run daily, not per request.
  */

@@ -1,7 +1,7 @@
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { acquireDataDirLock } from './lockfile.js';
 import { mapDbError } from './errors.js';
-import type { Db, Queryable, QueryResult } from './types.js';
+import type { Db, ListenOptions, Queryable, QueryResult } from './types.js';
 
 type PgliteLike = Pick<PGlite, 'query' | 'exec'> | Transaction;
 
@@ -94,8 +94,32 @@ export class PgliteDb implements Db {
     });
   }
 
-  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
-    // Delivered in-process: PGlite's listen sees NOTIFYs committed on this same instance.
+  /**
+   * The one connection, outside a transaction, held for `fn` alone: other
+   * callers queue behind it as they do behind a transaction. Session state
+   * `fn` sets is shared with everything after it, so `fn` must undo it.
+   */
+  session<T>(fn: (conn: Queryable) => Promise<T>): Promise<T> {
+    return this.serial(() =>
+      fn({
+        query: (text, params) => run(this.pg, text, params),
+        exec: async (sql) => {
+          try {
+            await this.pg.exec(sql);
+          } catch (err) {
+            throw mapDbError(err);
+          }
+        },
+      }),
+    );
+  }
+
+  /**
+   * Delivered in-process: PGlite's listen sees NOTIFYs committed on this
+   * same instance. There is no connection to lose, so `onReconnect` is
+   * accepted and never called.
+   */
+  async listen(channel: string, onNotify: (payload: string) => void, _options?: ListenOptions): Promise<() => Promise<void>> {
     const unlisten = await this.serial(() => this.pg.listen(channel, onNotify));
     return () => this.serial(() => unlisten());
   }

@@ -1,6 +1,8 @@
 import pg from 'pg';
+import { createStderrLogger, type Logger } from '../util/logger.js';
 import { mapDbError } from './errors.js';
-import type { Db, Queryable, QueryResult } from './types.js';
+import { NotificationListener } from './listener.js';
+import type { Db, ListenOptions, ProcessRole, Queryable, QueryResult } from './types.js';
 
 // int8 (counts, run numbers) as JS numbers, matching PGlite; values here stay far below 2^53.
 const INT8_OID = 20;
@@ -11,6 +13,27 @@ const typeParsers = {
   },
 };
 
+const DEFAULT_POOL_SIZE = 10;
+
+export interface PostgresDbOptions {
+  /** Most pooled connections (default 10). The LISTEN connection is one more. */
+  poolSize?: number;
+  /** Named in application_name; without one, connections are named plain `stepwise`. */
+  role?: ProcessRole;
+  /**
+   * Where connection drops, reconnections and pool errors are logged.
+   * Default: a logger on stderr at info, not a silent one: a lost
+   * connection that nobody hears about is the failure this logging exists
+   * to expose, and stderr leaves the CLI's stdout output alone.
+   */
+  logger?: Logger;
+}
+
+/** application_name of a role's pooled connections. */
+export function applicationName(role: ProcessRole | undefined): string {
+  return role ? `stepwise-${role}` : 'stepwise';
+}
+
 async function run<R>(client: pg.Pool | pg.PoolClient, text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
   try {
     const res = await client.query(text, params as unknown[] | undefined);
@@ -20,7 +43,7 @@ async function run<R>(client: pg.Pool | pg.PoolClient, text: string, params?: re
   }
 }
 
-function txQueryable(client: pg.PoolClient): Queryable {
+function clientQueryable(client: pg.PoolClient): Queryable {
   return {
     query: (text, params) => run(client, text, params),
     exec: async (sql) => {
@@ -29,19 +52,35 @@ function txQueryable(client: pg.PoolClient): Queryable {
   };
 }
 
-/** PostgreSQL server adapter: a pooled connection per query, a dedicated one for LISTEN. */
+/**
+ * PostgreSQL server adapter: a pooled connection per query or transaction,
+ * and one more connection, shared by every `listen`, for LISTEN.
+ */
 export class PostgresDb implements Db {
   readonly backend = 'postgres' as const;
   private readonly pool: pg.Pool;
-  private readonly listeners: pg.Client[] = [];
+  private readonly listener: NotificationListener;
 
-  constructor(
-    private readonly connectionString: string,
-    poolSize: number,
-  ) {
-    this.pool = new pg.Pool({ connectionString, max: poolSize, types: typeParsers });
-    // An idle client that loses its connection emits here; without a handler the process dies.
-    this.pool.on('error', () => undefined);
+  /**
+   * `options` may be a plain number, the pool size (the older form, still
+   * used by tests and benchmarks).
+   */
+  constructor(connectionString: string, options: number | PostgresDbOptions = {}) {
+    const opts: PostgresDbOptions = typeof options === 'number' ? { poolSize: options } : options;
+    const logger = opts.logger ?? createStderrLogger();
+    const name = applicationName(opts.role);
+    this.pool = new pg.Pool({
+      connectionString,
+      max: opts.poolSize ?? DEFAULT_POOL_SIZE,
+      types: typeParsers,
+      application_name: name,
+      keepAlive: true,
+    });
+    // An idle pooled client that loses its connection emits here (the pool
+    // then drops it and opens a new one on demand); without a handler the
+    // process would die.
+    this.pool.on('error', (err) => logger.warn({ err, applicationName: name }, 'idle database connection lost; the pool will replace it'));
+    this.listener = new NotificationListener({ connectionString, applicationName: `${name}-listen`, logger });
   }
 
   query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
@@ -62,7 +101,7 @@ export class PostgresDb implements Db {
     let broken: Error | undefined;
     try {
       await run(client, 'BEGIN');
-      const result = await fn(txQueryable(client));
+      const result = await fn(clientQueryable(client));
       await run(client, 'COMMIT');
       return result;
     } catch (err) {
@@ -78,29 +117,37 @@ export class PostgresDb implements Db {
     }
   }
 
-  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
-    const client = new pg.Client({ connectionString: this.connectionString });
-    client.on('error', () => undefined); // the caller polls too; a lost listener only delays wake-ups
-    client.on('notification', (msg) => {
-      if (msg.channel === channel) onNotify(msg.payload ?? '');
-    });
+  async session<T>(fn: (conn: Queryable) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
     try {
-      await client.connect();
-      await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      client = await this.pool.connect();
     } catch (err) {
-      await client.end().catch(() => undefined);
       throw mapDbError(err);
     }
-    this.listeners.push(client);
-    return async () => {
-      const i = this.listeners.indexOf(client);
-      if (i >= 0) this.listeners.splice(i, 1);
-      await client.end().catch(() => undefined);
-    };
+    let broken: Error | undefined;
+    try {
+      return await fn(clientQueryable(client));
+    } finally {
+      // Whatever `fn` left behind (a session lock, a setting, an open
+      // transaction) must not reach the pool's next user; a connection that
+      // cannot be reset is destroyed instead.
+      try {
+        await client.query('ROLLBACK');
+        await client.query('SELECT pg_advisory_unlock_all()');
+        await client.query('RESET ALL');
+      } catch (resetErr) {
+        broken = resetErr as Error;
+      }
+      client.release(broken);
+    }
+  }
+
+  listen(channel: string, onNotify: (payload: string) => void, options: ListenOptions = {}): Promise<() => Promise<void>> {
+    return this.listener.subscribe(channel, onNotify, options.onReconnect);
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.listeners.splice(0).map((c) => c.end().catch(() => undefined)));
+    await this.listener.close();
     await this.pool.end();
   }
 }

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Db, Queryable, QueryResult } from './types.js';
+import type { Db, ListenOptions, Queryable, QueryResult } from './types.js';
 
 /**
  * Row-level security plumbing (migration 0010). Tenant-scoped work runs in a
@@ -126,8 +126,16 @@ export class ContextDb implements Db {
     }
   }
 
-  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
-    return this.base.listen(channel, onNotify);
+  /**
+   * A dedicated connection of the wrapped Db, never the context's
+   * transaction: a session is by definition outside any transaction.
+   */
+  session<T>(fn: (conn: Queryable) => Promise<T>): Promise<T> {
+    return this.base.session(fn);
+  }
+
+  listen(channel: string, onNotify: (payload: string) => void, options?: ListenOptions): Promise<() => Promise<void>> {
+    return this.base.listen(channel, onNotify, options);
   }
 
   close(): Promise<void> {

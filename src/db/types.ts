@@ -6,6 +6,14 @@
  */
 export type Backend = 'postgres' | 'pglite';
 
+/**
+ * What a process is, named in every server connection's application_name
+ * (`stepwise-<role>`, the LISTEN connection `stepwise-<role>-listen`), so
+ * pg_stat_activity and the server's logs tell API, worker, CLI, test and
+ * benchmark connections apart.
+ */
+export type ProcessRole = 'api' | 'worker' | 'cli' | 'test' | 'bench';
+
 export interface QueryResult<R> {
   rows: R[];
   rowCount: number;
@@ -18,11 +26,30 @@ export interface Queryable {
   exec(sql: string): Promise<void>;
 }
 
+export interface ListenOptions {
+  /**
+   * Called once the listening connection is back after a drop and LISTENs
+   * again. Notifications sent while it was down are not delivered, so a
+   * caller polls here: work announced during the outage is then late, not
+   * lost. Never called by the PGlite adapter (in-process, it cannot drop).
+   */
+  onReconnect?: () => void;
+}
+
 export interface Db extends Queryable {
   readonly backend: Backend;
   /** Run `fn` in one transaction: commit when it resolves, roll back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Run `fn` on one dedicated connection outside any transaction: each
+   * statement commits on its own. For work a transaction cannot hold
+   * (CREATE INDEX CONCURRENTLY) or that needs session-level advisory locks.
+   * `fn` undoes the session state it sets (settings, session locks); the
+   * server adapter also resets both before the connection goes back to
+   * its pool.
+   */
+  session<T>(fn: (conn: Queryable) => Promise<T>): Promise<T>;
   /** Subscribe to NOTIFY on `channel`; resolves to an unsubscribe function. */
-  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  listen(channel: string, onNotify: (payload: string) => void, options?: ListenOptions): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }

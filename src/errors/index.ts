@@ -116,6 +116,62 @@ export class DatabaseError extends StepwiseError {
   readonly code = 'DATABASE' as const;
 }
 
+/**
+ * The database's schema is newer than this code's migrations: another
+ * process has been upgraded. Refusing to start keeps an old process from
+ * writing rows the new schema does not expect.
+ */
+export class SchemaTooNewError extends DatabaseError {
+  constructor(databaseVersion: number, knownVersion: number) {
+    super(
+      `database schema is at version ${databaseVersion}, this Stepwise knows up to ${knownVersion}: upgrade this process`,
+      { databaseVersion, knownVersion },
+    );
+  }
+}
+
+/** An applied migration's statements differ from its file now (migrations are forward-only). */
+export class MigrationChangedError extends DatabaseError {
+  constructor(migration: string, version: number) {
+    super(`migration ${migration} was changed after it was applied; add a new migration instead`, { migration, version });
+  }
+}
+
+/**
+ * A migration waited longer than its lock timeout for a table another
+ * session was using. It was rolled back and not recorded, so writers queued
+ * behind it were released instead of waiting on it.
+ */
+export class MigrationLockTimeoutError extends DatabaseError {
+  constructor(migration: string, timeoutMs: number, options?: { cause?: unknown }) {
+    super(
+      `migration ${migration} could not lock a table within its ${timeoutMs} ms lock timeout (another session is using it); ` +
+        `it was rolled back and nothing of it was applied: retry when the table is less busy, or raise STEPWISE_MIGRATION_LOCK_TIMEOUT_MS`,
+      { migration, timeoutMs },
+      options,
+    );
+  }
+}
+
+/**
+ * A migration that runs outside a transaction failed part-way: the
+ * statements before the failing one stay applied and the failing one may
+ * have left partial work (a CREATE INDEX CONCURRENTLY leaves an INVALID
+ * index). It is not recorded, so it runs again at the next start.
+ */
+export class MigrationIncompleteError extends DatabaseError {
+  constructor(migration: string, statement: number, statements: number, options?: { cause?: unknown }) {
+    const reason = options?.cause instanceof Error ? `: ${options.cause.message}` : '';
+    super(
+      `migration ${migration} runs outside a transaction and failed at statement ${statement} of ${statements}${reason}. ` +
+        `It may have left partial work (for example an INVALID index): fix it by hand, or make its statements idempotent ` +
+        `(IF NOT EXISTS, DROP INDEX IF EXISTS first) and start again to re-run it`,
+      { migration, statement, statements },
+      options,
+    );
+  }
+}
+
 export class UnavailableError extends StepwiseError {
   readonly code = 'UNAVAILABLE' as const;
 }

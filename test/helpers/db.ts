@@ -35,7 +35,7 @@ async function create(migrated: boolean): Promise<TestDb> {
     const u = new URL(adminUrl);
     u.pathname = `/${name}`;
     const url = u.toString();
-    const db = new PostgresDb(url, 8);
+    const db = new PostgresDb(url, { poolSize: 8, role: 'test' });
     return {
       db,
       url,

@@ -35,7 +35,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await admin.query(`DROP DATABASE IF EXISTS ${template}`);
     await admin.query(`CREATE DATABASE ${template}`);
     await admin.end();
-    const db = new PostgresDb(withDatabase(serverUrl, template), 2);
+    const db = new PostgresDb(withDatabase(serverUrl, template), { poolSize: 2, role: 'test' });
     await migrate(db);
     await ensureStreamPartitions(db);
     await db.close();

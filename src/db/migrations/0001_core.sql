@@ -31,7 +31,8 @@ CREATE TABLE stepwise.api_keys (
 );
 CREATE INDEX api_keys_org_idx ON stepwise.api_keys (organization_id);
 
--- The customer a run is on behalf of (seed 000: clientId / NPI).
+-- The customer a run is on behalf of (a client id, or a provider's NPI in
+-- healthcare back-office work).
 CREATE TABLE stepwise.clients (
   id              uuid PRIMARY KEY,
   organization_id uuid NOT NULL REFERENCES stepwise.organizations (id) ON DELETE CASCADE,
@@ -170,9 +171,10 @@ INSERT INTO stepwise.stream_kinds VALUES
 -- The per-job append-only stream: typed events and log lines in one narrow
 -- table, ordered by a per-job sequence number. Codes instead of strings and
 -- nine columns keep a row with a 50-character message near 140 bytes of heap
--- (the seed's row is 500). Range-partitioned by month on ts; code creates the
--- months ahead (db/partitions.ts) and the default partition catches anything
--- outside them so an insert never fails for want of a partition.
+-- (a row of wide text columns was ~500). Range-partitioned by month on ts;
+-- code creates the months ahead (db/partitions.ts) and the default partition
+-- catches anything outside them so an insert never fails for want of a
+-- partition.
 CREATE TABLE stepwise.execution_log (
   organization_id uuid        NOT NULL,
   job_id          uuid        NOT NULL,

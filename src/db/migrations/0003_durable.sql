@@ -1,6 +1,7 @@
 -- Durable execution: checkpoints, signals, job-level retries and deadlines, cancellation.
 
--- Latest resumable state per job (seed 000 §2.2.3): the next step to run and
+-- Latest resumable state per job, so a job resumes where it stopped after a
+-- crash instead of running its steps again: the next step to run and
 -- the outputs of the steps before it, plus room for browser storage state.
 -- Written in the same transaction as the stream rows of the steps it
 -- covers; deleted when the job ends (kept until expires_at for FAILED jobs,
@@ -31,7 +32,7 @@ CREATE TABLE stepwise.job_signals (
 );
 CREATE INDEX job_signals_pending_idx ON stepwise.job_signals (job_id, name, created_at) WHERE consumed_at IS NULL;
 
--- Job-level retries (seed 003: retry_count, max_retries, max_retries_reached),
+-- Job-level retries (retry_count, max_retries, max_retries_reached),
 -- the whole-job deadline, and cancellation requested by the API.
 ALTER TABLE stepwise.jobs
   ADD COLUMN retry_count         integer NOT NULL DEFAULT 0,

@@ -1,21 +1,21 @@
--- The read side (issue 4): stream indexes within the byte budget, the
+-- The read side: stream indexes within the byte budget, the
 -- execution_metadata dashboard read model, hourly/daily aggregate_metrics with
 -- a mergeable duration histogram, and daily step_metrics. All maintained by
 -- STATEMENT-level triggers over transition tables, so a flush of 500
 -- completions is one trigger call doing a few set-based upserts.
 
 -- ---------------------------------------------------------------------------
--- Stream indexes. Seed 001 §6 Example 3 asks for (job_id, level, ts DESC),
--- (job_id, ts DESC) and a partial (job_id, ts DESC) WHERE level IN (ERROR,
--- WARN). Two unique-per-row b-tree keys cost ~35–40 bytes a row each and
--- would take a row from 136 to over 210 bytes (budget: 170). The same access
--- paths are served by:
+-- Stream indexes. The obvious set is (job_id, level, ts DESC), (job_id, ts
+-- DESC) and a partial (job_id, ts DESC) WHERE level IN (ERROR, WARN). Two
+-- unique-per-row b-tree keys cost ~35–40 bytes a row each and would take a
+-- row from 136 to over 210 bytes (budget: 170). The same access paths are
+-- served by:
 --   * (job_id, level): deduplicated — a job's rows share one or two keys
 --     (mostly INFO), stored once with a posting list of 6-byte row pointers.
 --     "A job's rows in order" = job_id = $1 (all levels) and "a job's rows at
 --     level >= X" = job_id = $1 AND level >= $2, both index scans; the job's
 --     few hundred rows are then sorted by seq in memory (a job writes ~60).
---     The time order of the seed's keys is the seq order here (seq is the
+--     The time order of those ts keys is the seq order here (seq is the
 --     per-job order; ts only bounds the partitions read).
 --   * a partial (organization_id, ts DESC) WHERE level >= 4 (WARN, ERROR,
 --     FATAL): "recent warnings and errors" of a tenant. Only those rows pay
@@ -27,9 +27,9 @@ DROP INDEX stepwise.execution_log_job_idx;
 CREATE INDEX execution_log_alerts_idx ON stepwise.execution_log (organization_id, ts DESC) WHERE level >= 4;
 
 -- ---------------------------------------------------------------------------
--- Trigger failures: a read-model trigger never fails the job write (seed 000
--- §1.3.1 graceful degradation). It records what failed here and leaves the
--- drift for `stepwise reconcile`.
+-- Trigger failures: a read-model trigger never fails the job write (the
+-- dashboard may lag, the execution record must not be lost). It records what
+-- failed here and leaves the drift for `stepwise reconcile`.
 CREATE TABLE stepwise.read_model_failures (
   id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   occurred_at timestamptz NOT NULL DEFAULT now(),
@@ -89,9 +89,9 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 -- ---------------------------------------------------------------------------
--- ExecutionMetadata (seed 000 §1.3.1, seed 002 §5): one slim row per job.
--- Ids only (names are joined for the page shown), error message cut to 500
--- characters as seed 002 proposes. Target ≤ 500 bytes a row with indexes.
+-- The dashboard read model: one slim row per job, so listing pages never
+-- touch the wide jobs rows. Ids only (names are joined for the page shown),
+-- error message cut to 500 characters. Target ≤ 500 bytes a row with indexes.
 CREATE TABLE stepwise.execution_metadata (
   job_id          uuid PRIMARY KEY,
   organization_id uuid         NOT NULL,
@@ -116,7 +116,7 @@ CREATE TABLE stepwise.execution_metadata (
 -- Unfiltered newest-first listing and created-at ranges; run_number breaks
 -- ties of one enqueue batch (same created_at) so the keyset is total.
 CREATE INDEX execution_metadata_org_created_idx ON stepwise.execution_metadata (organization_id, created_at DESC, run_number DESC);
--- The seed's idx_execution_metadata_org_status_created.
+-- The dashboard's list filtered by status, newest first.
 CREATE INDEX execution_metadata_org_status_created_idx ON stepwise.execution_metadata (organization_id, status, created_at DESC);
 CREATE INDEX execution_metadata_org_workflow_created_idx ON stepwise.execution_metadata (organization_id, workflow_id, created_at DESC);
 
@@ -129,9 +129,10 @@ SELECT id, organization_id, workflow_id, client_id, run_number, status, initiato
   FROM stepwise.jobs;
 
 -- ---------------------------------------------------------------------------
--- AggregateMetrics (seed 000 §1.3.2, seed 001 §2.4). One row per
--- (organization, period, period start, workflow, client, initiator). "All"
--- is a sentinel, not NULL, so the primary key can be the upsert target:
+-- Aggregate metrics: counts and durations for dashboards without scanning
+-- jobs. One row per (organization, period, period start, workflow, client,
+-- initiator). "All" is a sentinel, not NULL, so the primary key can be the
+-- upsert target:
 --   workflow_id = client_id = '00000000-0000-0000-0000-000000000000' (all)
 --   client_id   = '00000000-0000-0000-0000-000000000001' (jobs with no client)
 --   initiator_type = 'all'
@@ -174,7 +175,7 @@ CREATE TABLE stepwise.aggregate_metrics (
 );
 
 -- ---------------------------------------------------------------------------
--- StepMetrics (seed 000 §2.2.5): daily per (organization, workflow, step).
+-- Step metrics: daily per (organization, workflow, step).
 -- Keyed by the step's index in the definition; step_name is the step id last
 -- seen completing there.
 CREATE TABLE stepwise.step_metrics (
@@ -393,7 +394,7 @@ BEGIN
     )
     -- Histograms and errors are aggregated per group once and joined (as
     -- correlated subqueries they rescanned all of s per group: 1.3 s of a
-    -- 1.7 s flush of 444 groups, bench/SCALE-NOTES.md §2).
+    -- 1.7 s flush of 444 groups, measured with EXPLAIN of this body).
     INSERT INTO stepwise.step_metrics AS m
       (organization_id, workflow_id, step_index, period_start, step_name, executions, successes, failures,
        total_duration_ms, duration_histogram, top_errors)

@@ -1,6 +1,7 @@
--- Blob-backed data: screenshots/artifacts (seed 000 §2.2.4, seed 001 §2.3),
--- large job results by reference (seed 002 Phase 4), and a queue of blob
--- deletions so a blob is never forgotten when its last row goes.
+-- Blob-backed data: screenshots/artifacts (metadata here, bytes in blob
+-- storage), large job results by reference (so jobs rows stay small), and a
+-- queue of blob deletions so a blob is never forgotten when its last row
+-- goes.
 
 -- Stream rows that record a captured screenshot or artifact (data.screenshotId links the row).
 INSERT INTO stepwise.stream_kinds VALUES (30, 'SCREENSHOT');
@@ -29,7 +30,8 @@ CREATE TABLE stepwise.execution_screenshots (
   organization_id uuid         NOT NULL,
   job_id          uuid         NOT NULL REFERENCES stepwise.jobs (id) ON DELETE CASCADE,
   step_index      smallint,
-  -- The stream row (execution_log seq) that records the capture (seed 000 §1.4.2 item 4).
+  -- The stream row (execution_log seq) that records the capture, to show it
+  -- in the job's timeline.
   stream_seq      integer,
   type            varchar(20)  NOT NULL DEFAULT 'SCREENSHOT'
                   CHECK (type IN ('SCREENSHOT', 'ERROR_SCREENSHOT', 'ARTIFACT')),
@@ -44,10 +46,10 @@ CREATE TABLE stepwise.execution_screenshots (
   -- From the organization's screenshot retention policy; NULL keeps it for ever.
   retain_until    timestamptz,
   deleted_at      timestamptz,
-  -- Seed 000 §2.2.4 archiveBlobUrl: where a cold-tier copy lives, if one is made.
+  -- Where a cold-tier copy lives, if one is made.
   archive_key     varchar(512)
 );
--- Seed 001 §2.3: "all screenshots of organization X" without a join.
+-- "All screenshots of organization X" without a join to jobs.
 CREATE INDEX execution_screenshots_org_idx ON stepwise.execution_screenshots (organization_id, captured_at DESC);
 CREATE INDEX execution_screenshots_job_idx ON stepwise.execution_screenshots (job_id);
 -- Only live rows with a deadline are ever scanned by the cleanup.
@@ -113,9 +115,9 @@ CREATE TRIGGER execution_screenshots_delete AFTER DELETE ON stepwise.execution_s
   REFERENCING OLD TABLE AS old_rows
   FOR EACH STATEMENT EXECUTE FUNCTION stepwise.screenshots_deleted();
 
--- Seed 002 Phase 4 JobResultArchive: a job result kept in blob storage, the
--- jobs row holding NULL. Written at completion for results over the inline
--- threshold (64 KB by default), and by the archiver for older results.
+-- A job result kept in blob storage, the jobs row holding NULL. Written at
+-- completion for results over the inline threshold (64 KB by default), and by
+-- the archiver for older results.
 CREATE TABLE stepwise.job_result_archives (
   job_id          uuid         PRIMARY KEY REFERENCES stepwise.jobs (id) ON DELETE CASCADE,
   organization_id uuid         NOT NULL,

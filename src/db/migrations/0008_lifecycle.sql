@@ -1,10 +1,11 @@
 -- Data lifecycle: per-organization retention policies, the record of stream
 -- archives in blob storage, restore holds and the maintenance leader lease.
 
--- Seed 000 §2.2.2 RetentionPolicy. Ages are in days since the data was
--- written: hot (in PostgreSQL) until hot_retention_days, then archived in
--- blob storage and kept at least until archive_retention_days, then deleted
--- at delete_after_days (NULL keeps the archive for ever).
+-- Retention policies, per organization and resource type. Ages are in days
+-- since the data was written: hot (in PostgreSQL) until hot_retention_days,
+-- then archived in blob storage and kept at least until
+-- archive_retention_days, then deleted at delete_after_days (NULL keeps the
+-- archive for ever).
 CREATE TABLE stepwise.retention_policies (
   organization_id        uuid        NOT NULL REFERENCES stepwise.organizations (id) ON DELETE CASCADE,
   resource_type          varchar(20) NOT NULL
@@ -18,9 +19,9 @@ CREATE TABLE stepwise.retention_policies (
   CONSTRAINT retention_policies_order_check CHECK (
     archive_retention_days >= hot_retention_days
     AND (delete_after_days IS NULL OR delete_after_days >= archive_retention_days)),
-  -- PHI access records are kept six years (HIPAA §164.316(b)(2)); 2,192 days
-  -- covers six years with two leap days. The API refuses less with a clear
-  -- error; this is the wall behind it.
+  -- PHI access records are kept six years (HIPAA, 45 CFR 164.316(b)(2));
+  -- 2,192 days covers six years with two leap days. The API refuses less with
+  -- a clear error; this is the wall behind it.
   CONSTRAINT retention_policies_phi_minimum_check CHECK (
     resource_type <> 'phi_audit'
     OR (archive_retention_days >= 2192 AND (delete_after_days IS NULL OR delete_after_days >= 2192)))
@@ -40,11 +41,10 @@ CREATE TABLE stepwise.archive_blobs (
 );
 CREATE INDEX archive_blobs_org_idx ON stepwise.archive_blobs (organization_id);
 
--- Seed 002 §3.2 ExecutionLogArchive: one row per archived stretch of one
--- job's stream. A job's archives always cover seq 1..max(last_seq) without
--- gaps (a job is archived from its first unarchived row to its last, and
--- restore takes back all of a job's archives), so "is this hot row
--- archived?" is "seq <= max(last_seq)".
+-- Stream archives: one row per archived stretch of one job's stream. A job's
+-- archives always cover seq 1..max(last_seq) without gaps (a job is archived
+-- from its first unarchived row to its last, and restore takes back all of a
+-- job's archives), so "is this hot row archived?" is "seq <= max(last_seq)".
 CREATE TABLE stepwise.execution_log_archives (
   id              uuid         PRIMARY KEY,
   organization_id uuid         NOT NULL,

@@ -1,6 +1,5 @@
--- Users and roles (seed 004 §2.1), API keys owned by users, and usage per
--- organization and month (seed 004 §2.8) with the plan limits enforced in code
--- (store/plans.ts).
+-- Users and roles, API keys owned by users, and usage per organization and
+-- month with the plan limits enforced in code (store/plans.ts).
 
 CREATE TABLE stepwise.users (
   id              uuid PRIMARY KEY,
@@ -41,8 +40,8 @@ UPDATE stepwise.api_keys k SET user_id = u.id
  WHERE u.organization_id = k.organization_id AND k.user_id IS NULL;
 
 -- Usage per organization and calendar month (UTC). One row per month with a
--- column per metric rather than the seed's row per metric: the engine then
--- pays one upsert per statement for all metrics at once.
+-- column per metric rather than a row per metric: the engine then pays one
+-- upsert per statement for all metrics at once.
 CREATE TABLE stepwise.usage_records (
   organization_id uuid        NOT NULL REFERENCES stepwise.organizations (id) ON DELETE CASCADE,
   period_start    date        NOT NULL CHECK (extract(day FROM period_start) = 1),

@@ -1,6 +1,6 @@
--- Security and compliance (issue 6, items 2–5): encrypted integration
--- credentials, the credential and PHI audit logs, and row-level security on
--- every tenant table as the second wall behind the store's organization filters.
+-- Security and compliance: encrypted integration credentials, the credential
+-- and PHI audit logs, and row-level security on every tenant table as the
+-- second wall behind the store's organization filters.
 --
 -- Numbered last on purpose: the RLS block at the end walks the catalog, so
 -- every tenant table created by an earlier migration is covered. A later
@@ -10,10 +10,11 @@
 -- organization_id column that lacks ENABLE + FORCE ROW LEVEL SECURITY and
 -- the tenant policy.
 
--- Integration credentials (seed 004 §2.6, §6.1). The secret fields are one
--- JSON object encrypted with AES-256-GCM (security/crypto.ts); the columns
--- hold only ciphertext, the 96-bit IV, the 128-bit tag and the id of the
--- key-ring key that sealed it (so rotation knows which rows are left).
+-- Integration credentials (secrets steps use to call other systems). The
+-- secret fields are one JSON object encrypted with AES-256-GCM
+-- (security/crypto.ts); the columns hold only ciphertext, the 96-bit IV, the
+-- 128-bit tag and the id of the key-ring key that sealed it (so rotation
+-- knows which rows are left).
 -- The associated data is "<id>:<organization_id>": a ciphertext copied to
 -- another row or tenant fails authentication instead of decrypting.
 CREATE TABLE stepwise.credentials (
@@ -33,9 +34,9 @@ CREATE TABLE stepwise.credentials (
   UNIQUE (organization_id, id)
 );
 
--- Every create, update, rotate, delete and every decryption for use
--- (seed 000 §1.3.3). No foreign key to credentials: the trail of a deleted
--- credential must outlive it. Append-only.
+-- Every create, update, rotate, delete and every decryption for use, so each
+-- use of a secret can be accounted for. No foreign key to credentials: the
+-- trail of a deleted credential must outlive it. Append-only.
 CREATE TABLE stepwise.credential_audit_log (
   -- UUIDv7: time-ordered, so it is also the keyset pagination key.
   id              uuid PRIMARY KEY,
@@ -55,11 +56,12 @@ CREATE INDEX credential_audit_log_credential_idx ON stepwise.credential_audit_lo
 CREATE TRIGGER credential_audit_log_immutable BEFORE UPDATE ON stepwise.credential_audit_log
   FOR EACH ROW EXECUTE FUNCTION stepwise.forbid_update();
 
--- Every API read that returned PHI (seed 000 §1.3.3), written in the same
--- transaction as the read. Range-partitioned by month on `at` like the
--- stream (db/partitions.ts makes the months ahead; the default partition
--- catches the rest), so six years of rows are dropped a month at a time
--- once they pass the retention floor, never row by row.
+-- Every API read that returned PHI (protected health information, whose every
+-- access must be auditable), written in the same transaction as the read.
+-- Range-partitioned by month on `at` like the stream (db/partitions.ts makes
+-- the months ahead; the default partition catches the rest), so six years of
+-- rows are dropped a month at a time once they pass the retention floor,
+-- never row by row.
 CREATE TABLE stepwise.phi_audit_log (
   id              uuid         NOT NULL,
   organization_id uuid         NOT NULL,
@@ -80,12 +82,12 @@ CREATE TABLE stepwise.phi_audit_log_default PARTITION OF stepwise.phi_audit_log 
 CREATE INDEX phi_audit_log_org_idx ON stepwise.phi_audit_log (organization_id, id DESC);
 CREATE INDEX phi_audit_log_job_idx ON stepwise.phi_audit_log (organization_id, job_id) WHERE job_id IS NOT NULL;
 
--- Six-year retention (HIPAA §164.316(b)(2)): no row younger than that can be
--- deleted or changed, whatever a retention policy or an operator says. Row
--- triggers on a partitioned table are cloned to every partition, present and
--- future, so a DELETE aimed at a partition is refused too. Dropping a whole
--- month is the retention path (store/phi-audit.ts refuses months younger
--- than six years); TRUNCATE is refused outright.
+-- Six-year retention (HIPAA, 45 CFR 164.316(b)(2)): no row younger than that
+-- can be deleted or changed, whatever a retention policy or an operator says.
+-- Row triggers on a partitioned table are cloned to every partition, present
+-- and future, so a DELETE aimed at a partition is refused too. Dropping a
+-- whole month is the retention path (store/phi-audit.ts refuses months
+-- younger than six years); TRUNCATE is refused outright.
 CREATE FUNCTION stepwise.phi_audit_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'UPDATE' THEN
@@ -124,7 +126,7 @@ ALTER TABLE stepwise.webhook_triggers
     secret IS NOT NULL OR (secret_ciphertext IS NOT NULL AND secret_iv IS NOT NULL
                            AND secret_tag IS NOT NULL AND secret_key_id IS NOT NULL));
 
--- Row-level security (seed 004 §6.2).
+-- Row-level security: the database itself refuses another tenant's rows.
 --
 -- Two NOLOGIN roles, cluster-wide (roles are not per database, and test runs
 -- create many databases in one cluster at once, so creation tolerates a

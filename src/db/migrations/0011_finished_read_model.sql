@@ -1,4 +1,5 @@
--- The read model at one year of data (issue 4, bench/SCALE-NOTES.md §3–4).
+-- The read model at one year of data (measured in bench/SCALE-NOTES.md,
+-- sections 3 and 4).
 --
 -- 1. execution_metadata holds FINISHED jobs only, written once when a job
 --    enters its terminal status. Live jobs (PENDING, RUNNING, WAITING) are
