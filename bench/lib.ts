@@ -189,7 +189,7 @@ export interface BenchOptions {
   warmup: number;
   /** What each database gets after the warm-up (see StatsMode). */
   stats: StatsMode;
-  /** storage: months of data, jobs per month, stream rows per job (default seed 002's 12 × 50,000 × 60). */
+  /** storage: months of data, jobs per month, stream rows per job (default a busy tenant's year: 12 × 50,000 × 60). */
   months?: number;
   jobsPerMonth?: number;
   rowsPerJob?: number;

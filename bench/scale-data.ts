@@ -1,6 +1,6 @@
 /**
- * The scale dataset: one year of executions at the seeds' volume (seed 002:
- * 50,000 jobs and 3,000,000 stream rows a month), generated set-based in SQL
+ * The scale dataset: one year of executions at a busy tenant's volume
+ * (50,000 jobs and 3,000,000 stream rows a month), generated set-based in SQL
  * (generate_series, INSERT … SELECT) into the real schema, month by month.
  * Used by `bench scale` and reusable by other benchmarks (issue 5 storage).
  *
@@ -16,7 +16,7 @@ import { ensureStreamPartitions, type Db, type Queryable } from '../src/db/index
 import { uuidv7 } from '../src/util/ids.js';
 import { withStepMetrics } from './stream-step-metrics.js';
 
-/** Sizes of the dataset; the defaults are seed 002's scale (one year, 600,000 jobs, 36,000,000 stream rows). */
+/** Sizes of the dataset; the defaults are a busy tenant's year (600,000 jobs, 36,000,000 stream rows). */
 export interface ScaleDataOptions {
   months: number;
   jobsPerMonth: number;

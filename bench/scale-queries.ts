@@ -1,7 +1,7 @@
 /**
  * The queries `bench scale` times, each in two forms: the Stepwise form
  * (the real src/read and src/store functions the API routes call) and the
- * naive on-the-fly form the seeds criticise (seed 001 §1.1: per-workflow
+ * naive on-the-fly form that does not scale (per-workflow
  * N+1 stats; percentile_cont and COUNT over jobs; the stream scanned for
  * step durations; a job's stream read without its time bounds; the job list
  * from jobs with OFFSET paging). Parameters are drawn from a seeded PRNG, so
@@ -182,7 +182,7 @@ export function scaleQueries(ctx: ScaleContext): ScaleQuery[] {
       name: 'workflow_stats',
       run: {
         stepwise: (db, rnd) => getWorkflowStats(db, org(rnd).id, drawRange(ctx, rnd)),
-        // Seed 001 §1.1: the workflows, then one query per workflow (here aggregated in SQL, kinder than the seed's findMany).
+        // The N+1 form: the workflows, then one query per workflow (each aggregated in SQL, kinder than loading every job).
         naive: async (db, rnd) => {
           const orgId = org(rnd).id;
           const r = drawRange(ctx, rnd);

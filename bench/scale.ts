@@ -1,5 +1,5 @@
 /**
- * `npm run -s bench -- scale`: one year at the seeds' scale on the server
+ * `npm run -s bench -- scale`: one year at a busy tenant's scale on the server
  * (issue 4 item 7), then p50/p95 of every dashboard and analytics query in
  * its Stepwise form and its naive form, and the bytes each job, stream row
  * and metadata row cost on disk. JSON lines on stdout, progress on stderr.
@@ -29,7 +29,7 @@ export interface ScaleOptions {
 }
 
 export const SCALE_USAGE = `scale options: [--months N] [--jobs-per-month N] [--rows-per-job N] [--runs N] [--naive-budget-s N] [--keep] [--database NAME]
-  defaults: ${SCALE_DEFAULTS.months} months × ${SCALE_DEFAULTS.jobsPerMonth} jobs × ${SCALE_DEFAULTS.rowsPerJob} rows (seed 002's year), 100 runs, naive budget 60 s`;
+  defaults: ${SCALE_DEFAULTS.months} months × ${SCALE_DEFAULTS.jobsPerMonth} jobs × ${SCALE_DEFAULTS.rowsPerJob} rows (a busy tenant's year), 100 runs, naive budget 60 s`;
 
 /** Naive forms that take seconds a call still get this many timed calls, so p50/p95 mean something. */
 const MIN_NAIVE_RUNS = 5;

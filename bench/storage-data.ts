@@ -1,6 +1,6 @@
 /**
  * A set-based stream dataset for the storage benchmark and the archival
- * tests: seed 002's volume by default (50,000 jobs and 3,000,000 stream rows
+ * tests: a busy tenant's volume by default (50,000 jobs and 3,000,000 stream rows
  * a month for 12 months), generated in SQL (generate_series, INSERT …
  * SELECT) month by month into the real schema, ending at `end`.
  * (bench/scale-data.ts from issue 4 generates the richer scale dataset; this
@@ -20,7 +20,7 @@ import { withStepMetrics } from './stream-step-metrics.js';
 export interface StorageDataOptions {
   months: number;
   jobsPerMonth: number;
-  /** Stream rows per job (seed 002: 3,000,000 / 50,000 = 60). */
+  /** Stream rows per job (default 60: 3,000,000 rows over 50,000 jobs a month). */
   rowsPerJob: number;
   organizations: number;
   /** The data ends here: the last month is the one holding the instant before `end`. */

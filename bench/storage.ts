@@ -29,7 +29,7 @@ interface StorageTarget {
 }
 
 /**
- * `bench storage`: a year of streams at seed 002's volume (or --months /
+ * `bench storage`: a year of streams at a busy tenant's volume (or --months /
  * --jobs-per-month), or with --database the kept scale dataset of `bench
  * scale --keep` (36 M rows; archiving changes it for good), then one
  * maintenance run that archives every month but the last. Reports hot

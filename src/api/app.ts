@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { BlobStore } from '../blob/index.js';
+import { DEFAULT_CHECKPOINT_TTL_MS } from '../config/index.js';
 import type { Db } from '../db/index.js';
 import type { Logger } from '../util/logger.js';
 import { installAuth, type RouteEntry } from './auth.js';
@@ -60,6 +61,11 @@ export interface AppOptions {
   keyRing?: KeyRing | null | undefined;
   /** Per-key rate limit (default DEFAULT_RATE_LIMIT; perSecond 0 turns it off). */
   rateLimit?: RateLimitConfig | undefined;
+  /**
+   * How long the checkpoint a retry from the failed step copies lives: the workers' own
+   * config.worker.checkpointTtlMs (STEPWISE_CHECKPOINT_TTL_MS); default DEFAULT_CHECKPOINT_TTL_MS.
+   */
+  checkpointTtlMs?: number | undefined;
 }
 
 declare module 'fastify' {
@@ -70,7 +76,7 @@ declare module 'fastify' {
 }
 
 /** The HTTP API as a Fastify instance (not listening; `inject` works for tests). */
-export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimit, keyRing }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimit, keyRing, checkpointTtlMs }: AppOptions): Promise<FastifyInstance> {
   // Routes get a Db that, inside a request, is the request's tenant transaction (api/tenancy.ts).
   const db = new ContextDb(serviceDb);
   const app = Fastify({
@@ -113,7 +119,7 @@ export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimi
   healthRoutes(app, db, version);
   workflowRoutes(app, db);
   jobRoutes(app, db, blobs);
-  jobControlRoutes(app, db);
+  jobControlRoutes(app, db, checkpointTtlMs ?? DEFAULT_CHECKPOINT_TTL_MS);
   clientRoutes(app, db);
   organizationRoutes(app, db);
   scheduleRoutes(app, db);

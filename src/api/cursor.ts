@@ -30,16 +30,6 @@ export function decodeCursor(cursor: string | undefined): string | undefined {
   return parseCursor(cursor, (p) => (typeof p.id === 'string' && isUuid(p.id) ? p.id : undefined));
 }
 
-/** Cursors over a numeric key (job run numbers), opaque the same way. */
-export function encodeNumberCursor(last: number | null): string | null {
-  return last === null ? null : Buffer.from(JSON.stringify({ v: 1, n: last })).toString('base64url');
-}
-
-export function decodeNumberCursor(cursor: string | undefined): number | undefined {
-  if (cursor === undefined || cursor === '') return undefined;
-  return parseCursor(cursor, (p) => (Number.isSafeInteger(p.n) && Number(p.n) > 0 ? Number(p.n) : undefined));
-}
-
 /** Position in the newest-first job listing: created_at in epoch microseconds and the run number. */
 export interface JobCursor {
   createdUs: string;
@@ -52,9 +42,9 @@ export function encodeJobCursor(last: JobCursor | null): string | null {
 }
 
 /**
- * A job list cursor: the current form, or the run-number-only form earlier
- * versions returned (still accepted, so a client paging across an upgrade
- * keeps going).
+ * A job list cursor: the current form, or the run-number-only form
+ * ({v:1, n}) earlier versions returned (still accepted, so a client paging
+ * across an upgrade keeps going).
  */
 export function decodeJobCursor(cursor: string | undefined): JobCursor | { runNumber: number } | undefined {
   if (cursor === undefined || cursor === '') return undefined;

@@ -6,7 +6,8 @@ import { uuidv7 } from '../util/ids.js';
 import { isPlainObject } from '../util/json.js';
 
 /**
- * PHI read auditing (seed 000 §1.3.3): a workflow definition lists its PHI
+ * PHI read auditing (every read of protected health information must leave a
+ * record of who saw what): a workflow definition lists its PHI
  * paths (`"phi": ["input.memberId", "result"]`); every API response that
  * carries one of them writes a phi_audit_log row per resource, in the
  * request's own transaction, so a read that was answered and its audit row

@@ -1,8 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { jobView } from '../api/views.js';
 import type { Config } from '../config/index.js';
 import { cancelJob, retryJob, sendSignal, type RetryFrom } from '../engine/control.js';
 import { NotFoundError, ValidationError } from '../errors/index.js';
+import { jobView } from '../read/index.js';
 import { findJob, updateOrganizationLimits } from '../store/index.js';
 import { isUuid } from '../util/ids.js';
 import { jsonOption, withOrg, type KeyOption } from './context.js';
@@ -57,8 +57,9 @@ export function jobCommands(program: Command, config: (cmd: Command) => Config):
   key(job.command('retry <jobId>').description('run a FAILED, TIMED_OUT or CANCELLED job again as a new linked job'))
     .option('--from <where>', 'failed-step (reuse succeeded outputs) or start', retryFrom, 'failed-step' as RetryFrom)
     .action(async (id: string, opts: KeyOption & { from: RetryFrom }, cmd: Command) => {
-      await withOrg(config(cmd), opts, `/v1/jobs/${jobId(id)}/retry`, async (db, p) => {
-        const created = await retryJob(db, p.organizationId, id, opts.from);
+      const cfg = config(cmd);
+      await withOrg(cfg, opts, `/v1/jobs/${jobId(id)}/retry`, async (db, p) => {
+        const created = await retryJob(db, p.organizationId, id, opts.from, cfg.worker.checkpointTtlMs);
         return { jobId: created.id, runNumber: created.runNumber, status: created.status, retryOf: id };
       });
     });

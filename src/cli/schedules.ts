@@ -1,10 +1,10 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { scheduleView } from '../api/routes/schedules.js';
 import type { Config } from '../config/index.js';
 import type { Db } from '../db/index.js';
 import { compileCron } from '../engine/schedule-timing.js';
 import { defineSchedule, pauseSchedule, removeSchedule, resumeSchedule } from '../engine/schedules.js';
 import { ValidationError } from '../errors/index.js';
+import { scheduleView } from '../read/index.js';
 import type { Principal } from '../security/index.js';
 import { findSchedules, type MisfirePolicy } from '../store/index.js';
 import { isUuid } from '../util/ids.js';

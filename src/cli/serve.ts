@@ -32,7 +32,15 @@ export async function serve(config: Config, opts: { worker: boolean }): Promise<
     );
   }
   const blobs = await createBlobStore(config.blob);
-  const app = await buildApp({ db, logger, version: VERSION, blobs, rateLimit: config.rateLimit, keyRing });
+  const app = await buildApp({
+    db,
+    logger,
+    version: VERSION,
+    blobs,
+    rateLimit: config.rateLimit,
+    keyRing,
+    checkpointTtlMs: config.worker.checkpointTtlMs,
+  });
   const worker = opts.worker
     ? new Worker(db, config.worker, logger, undefined, { blobs, credentials: credentialResolver(db, keyRing) })
     : undefined;

@@ -51,10 +51,13 @@ export interface WorkerConfig {
   readonly checkpointTtlMs: number;
   /**
    * STEPWISE_RESULT_INLINE_BYTES: a job result larger than this goes to blob storage and the
-   * jobs row keeps only a reference (seed 002 Phase 4: Job.result holds a summary, not bulk).
+   * jobs row keeps only a reference, so job reads and the hot table stay small whatever a workflow returns.
    */
   readonly resultInlineBytes: number;
 }
+
+/** STEPWISE_CHECKPOINT_TTL_MS when unset: a day, for someone to look at a failure and retry it from the failed step. */
+export const DEFAULT_CHECKPOINT_TTL_MS = 24 * 3600 * 1000;
 
 type Env = Record<string, string | undefined>;
 
@@ -100,7 +103,7 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
     stepTimeoutMs: int(env, 'STEPWISE_STEP_TIMEOUT_MS', 30_000, 1, 86_400_000),
     httpMaxResponseBytes: int(env, 'STEPWISE_HTTP_MAX_RESPONSE_BYTES', 256 * 1024, 0, 64 * 1024 * 1024),
     shutdownGraceMs: int(env, 'STEPWISE_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
-    checkpointTtlMs: int(env, 'STEPWISE_CHECKPOINT_TTL_MS', 24 * 3600 * 1000, 60_000, 90 * 24 * 3600 * 1000),
+    checkpointTtlMs: int(env, 'STEPWISE_CHECKPOINT_TTL_MS', DEFAULT_CHECKPOINT_TTL_MS, 60_000, 90 * 24 * 3600 * 1000),
     resultInlineBytes: int(env, 'STEPWISE_RESULT_INLINE_BYTES', 64 * 1024, 0, 1024 * 1024),
     ...overrides.worker,
   };

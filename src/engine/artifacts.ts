@@ -6,6 +6,7 @@ import {
   insertScreenshot,
   markScreenshotBlobStored,
   pinScreenshotBlob,
+  retainUntil,
   SCREENSHOT_TYPES,
   unpinScreenshotBlob,
   type Screenshot,
@@ -32,18 +33,13 @@ export interface CaptureInput {
 /** When a capture taken now for this organization may be deleted (null: never). */
 export type RetainUntil = (organizationId: string, capturedAt: Date) => Promise<Date | null>;
 
-const DAY_MS = 86_400_000;
-
 /**
- * retain_until from the organization's `screenshot` retention policy: captured
- * time + deleteAfterDays, or null (kept for ever) when the policy never deletes,
- * which is the default policy. Same rule as lifecycle/retention.ts retainUntil.
+ * retain_until from the organization's `screenshot` retention policy, by the
+ * store's retainUntil rule: captured time + deleteAfterDays, or null (kept for
+ * ever) when the policy never deletes, which is the default policy.
  */
 export function policyRetainUntil(db: Queryable): RetainUntil {
-  return async (organizationId, capturedAt) => {
-    const policy = await getRetentionPolicy(db, organizationId, 'screenshot');
-    return policy.deleteAfterDays === null ? null : new Date(capturedAt.getTime() + policy.deleteAfterDays * DAY_MS);
-  };
+  return async (organizationId, capturedAt) => retainUntil(await getRetentionPolicy(db, organizationId, 'screenshot'), capturedAt);
 }
 
 /** What the engine needs to store artifacts: the database, the blob store and the retention rule. */

@@ -7,12 +7,14 @@ import {
   findDefinitions,
   findJob,
   requestCancel,
+  SUCCESSFUL_STATUSES,
   TERMINAL_STATUSES,
   upsertCheckpoints,
   versionKey,
   wakeJob,
   type EnqueuedJob,
   type Job,
+  type JobStatus,
 } from '../store/index.js';
 import { jsonByteLength } from '../util/json.js';
 import { jobSettings, MAX_INPUT_BYTES } from './service.js';
@@ -50,17 +52,33 @@ export async function cancelJob(db: Db, organizationId: string, jobId: string): 
 
 export type RetryFrom = 'failed-step' | 'start';
 
+/** A job can be retried once it ended without success (FAILED, CANCELLED, TIMED_OUT). */
+export const RETRYABLE_STATUSES: readonly JobStatus[] = TERMINAL_STATUSES.filter((s) => !SUCCESSFUL_STATUSES.includes(s));
+
+/** "A, B or C". */
+function oneOf(items: readonly string[]): string {
+  return items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} or ${items[items.length - 1]}`;
+}
+
 /**
  * Run an ended, unsuccessful job again as a new job (initiator RETRY,
  * linked to the old one, same pinned workflow version and input). From the
- * failed step, the new job starts with the old job's checkpoint: the steps
- * that succeeded are not run again, their outputs are reused.
+ * failed step, the new job starts with a copy of the old job's checkpoint:
+ * the steps that succeeded are not run again, their outputs are reused. The
+ * copy lives `checkpointTtlMs` (config.worker.checkpointTtlMs,
+ * STEPWISE_CHECKPOINT_TTL_MS), like every checkpoint the workers write.
  */
-export async function retryJob(db: Db, organizationId: string, jobId: string, from: RetryFrom): Promise<EnqueuedJob> {
+export async function retryJob(
+  db: Db,
+  organizationId: string,
+  jobId: string,
+  from: RetryFrom,
+  checkpointTtlMs: number,
+): Promise<EnqueuedJob> {
   const job = await findJob(db, organizationId, jobId);
   if (!job) throw new NotFoundError('job', jobId);
-  if (!['FAILED', 'TIMED_OUT', 'CANCELLED'].includes(job.status)) {
-    throw new ConflictError(`job ${jobId} is ${job.status}; only FAILED, TIMED_OUT or CANCELLED jobs can be retried`, { status: job.status });
+  if (!RETRYABLE_STATUSES.includes(job.status)) {
+    throw new ConflictError(`job ${jobId} is ${job.status}; only ${oneOf(RETRYABLE_STATUSES)} jobs can be retried`, { status: job.status });
   }
   const checkpoint = from === 'failed-step' ? await findCheckpoint(db, organizationId, jobId) : null;
   if (from === 'failed-step' && !checkpoint) {
@@ -81,7 +99,7 @@ export async function retryJob(db: Db, organizationId: string, jobId: string, fr
           jobId: created!.id,
           organizationId,
           checkpoint: { nextStep: checkpoint.nextStep, outputs: checkpoint.outputs, failedSteps: checkpoint.failedSteps, state: {} },
-          expiresAt: new Date(Date.now() + 24 * 3600 * 1000),
+          expiresAt: new Date(Date.now() + checkpointTtlMs),
         },
       ]);
     }

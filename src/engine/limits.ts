@@ -1,4 +1,4 @@
-/** Bounds on what a job writes (seed 002 Phase 1: bounded text, not unbounded TEXT). */
+/** Bounds on what a job writes: one runaway step must not write megabytes into a row or a log line. */
 export const LIMITS = {
   errorMessage: 2_000,
   /** jobs.error_code varchar(100). */

@@ -33,7 +33,10 @@ export interface ArchiveOptions {
   /** Jobs read per keyset page while looking for due ones. */
   pageSize: number;
   hooks?: ArchiveHooks;
-  /** Called after every committed batch (the maintenance loop renews its lease here). */
+  /**
+   * Called before every batch writes anything (not in a dry run). Maintenance renews its lease here:
+   * when it throws, the run stops with the batches so far committed and the rest untouched.
+   */
   onBatch?: () => Promise<void>;
 }
 
@@ -214,6 +217,7 @@ async function archiveBatch(
   report.blobs++;
   report.compressedBytes += body.length;
   if (opts.dryRun) return true;
+  await opts.onBatch?.();
 
   // A content-addressed name: a rerun of the same batch after a crash writes the same key again.
   const put = await blobs.put(blobKey, body, { contentType: 'application/gzip' });
@@ -235,7 +239,6 @@ async function archiveBatch(
     return r;
   });
   report.rowsDeleted += deleted;
-  await opts.onBatch?.();
   return true;
 }
 

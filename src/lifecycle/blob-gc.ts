@@ -9,10 +9,12 @@ export const STREAM_ARCHIVE_PREFIX = 'archive/execution_log/';
  * Delete archive blobs no archive record points into any more (every job in
  * them restored or expired): bytes first, then the row, so a failure in
  * between leaves a row that the next run deletes again. Returns blobs deleted.
+ * `onBatch` is called before every batch of deletes (maintenance renews its lease there).
  */
-export async function collectUnreferencedBlobs(db: Db, blobs: BlobStore): Promise<number> {
+export async function collectUnreferencedBlobs(db: Db, blobs: BlobStore, onBatch?: () => Promise<void>): Promise<number> {
   let deleted = 0;
   for (;;) {
+    await onBatch?.();
     const keys = await findUnreferencedArchiveBlobs(db, 500);
     if (keys.length === 0) return deleted;
     for (const key of keys) {

@@ -30,7 +30,13 @@ export const EXPIRY_BATCH_JOBS = 1000;
  */
 export async function expireRecords(
   db: Db,
-  opts: { asOf: Date; dryRun: boolean; batchJobs?: number; onBatch?: () => Promise<void> },
+  opts: {
+    asOf: Date;
+    dryRun: boolean;
+    batchJobs?: number;
+    /** Called before every delete (maintenance renews its lease here; when it throws, nothing more is deleted). */
+    onBatch?: () => Promise<void>;
+  },
 ): Promise<ExpiryReport> {
   const report: ExpiryReport = { jobs: 0, streamRows: 0, archiveRecords: 0, phiAuditRows: 0 };
   for (const policy of await listPoliciesForAllOrganizations(db, 'job')) {
@@ -41,20 +47,23 @@ export async function expireRecords(
       continue;
     }
     for (;;) {
+      await opts.onBatch?.();
       const d = await db.transaction((tx) => deleteExpiredJobs(tx, policy.organizationId, before, opts.asOf, opts.batchJobs ?? EXPIRY_BATCH_JOBS));
       report.jobs += d.jobs;
       report.streamRows += d.streamRows;
       report.archiveRecords += d.archiveRecords;
       if (d.jobs === 0) break;
-      await opts.onBatch?.();
     }
   }
   for (const policy of await listPoliciesForAllOrganizations(db, 'phi_audit')) {
     const before = deleteCutoff(policy, opts.asOf);
     if (!before) continue;
-    report.phiAuditRows += opts.dryRun
-      ? await countExpiredPhiAudit(db, policy.organizationId, before)
-      : await db.transaction((tx) => deleteExpiredPhiAudit(tx, policy.organizationId, before));
+    if (opts.dryRun) {
+      report.phiAuditRows += await countExpiredPhiAudit(db, policy.organizationId, before);
+      continue;
+    }
+    await opts.onBatch?.();
+    report.phiAuditRows += await db.transaction((tx) => deleteExpiredPhiAudit(tx, policy.organizationId, before));
   }
   return report;
 }

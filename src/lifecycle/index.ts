@@ -5,6 +5,7 @@ export { readJobStream, readJobEvents, readArchiveRows, type JobStreamPage } fro
 export { restoreJob, restoreRange, type RestoreOptions, type RestoreReport } from './restore.js';
 export { runMaintenance, MAINTENANCE_LEASE, type MaintenanceOptions, type MaintenanceReport } from './maintain.js';
 export { MaintenanceLoop, DEFAULT_MAINTENANCE_LOOP, type MaintenanceLoopOptions } from './loop.js';
+export { MaintenanceLeaseLostError } from './maintenance-lease.js';
 export { archiveJobResults, RESULT_ARCHIVE_MIN_BYTES, type ResultArchiveReport } from './result-archiver.js';
 export { collectUnreferencedBlobs, sweepOrphanArchiveBlobs, STREAM_ARCHIVE_PREFIX } from './blob-gc.js';
 export * from './screenshot-cleanup.js';

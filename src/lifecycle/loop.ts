@@ -3,6 +3,7 @@ import type { Db } from '../db/index.js';
 import { ConflictError } from '../errors/index.js';
 import type { Logger } from '../util/logger.js';
 import { runMaintenance } from './maintain.js';
+import { MaintenanceLeaseLostError } from './maintenance-lease.js';
 
 export interface MaintenanceLoopOptions {
   /** Time between runs: daily. */
@@ -17,6 +18,7 @@ export const DEFAULT_MAINTENANCE_LOOP = Object.freeze({ intervalMs: 24 * 3600 * 
  * The daily maintenance run inside every serve and worker process. Every
  * process runs a loop; the lease in runMaintenance makes one of them do the
  * work and the others skip that day's turn (a ConflictError, logged at debug).
+ * A run that loses its lease midway stops before its next batch and says why.
  */
 export class MaintenanceLoop {
   private timer: NodeJS.Timeout | undefined;
@@ -51,7 +53,15 @@ export class MaintenanceLoop {
       this.inFlight = runMaintenance(this.db, this.blobs)
         .then((report) => this.logger.info({ report }, 'maintenance run finished'))
         .catch((err: unknown) => {
-          if (err instanceof ConflictError) this.logger.debug({}, 'maintenance run skipped: another process holds the lease');
+          // Checked before ConflictError, which it is: this run did work, then stopped.
+          if (err instanceof MaintenanceLeaseLostError) {
+            this.logger.warn(
+              { err, lease: err.lease, holder: err.holder, takenOver: err.takenOver },
+              err.takenOver
+                ? 'maintenance run stopped: another process took its lease; it deletes nothing more, the lease holder continues'
+                : 'maintenance run stopped: renewing its lease failed; it deletes nothing more, the next run continues',
+            );
+          } else if (err instanceof ConflictError) this.logger.debug({}, 'maintenance run skipped: another process holds the lease');
           else this.logger.error({ err }, 'maintenance run failed; nothing unarchived was deleted, the next run continues');
         })
         .finally(() => {

@@ -9,20 +9,20 @@ import {
   dropArchivedStreamPartition,
   listPoliciesForAllOrganizations,
   listStreamPartitions,
-  releaseMaintenanceLease,
   tryAcquireMaintenanceLease,
 } from '../store/index.js';
 import { archiveExecutionLogs, DEFAULT_ARCHIVE_OPTIONS, type ArchiveHooks, type ArchiveReport } from './archiver.js';
 import { collectUnreferencedBlobs, sweepOrphanArchiveBlobs } from './blob-gc.js';
 import { expireRecords, type ExpiryReport } from './expiry.js';
 import { compactReadModelIndexes, type IndexCompactionReport } from './index-compaction.js';
+import { HeldMaintenanceLease } from './maintenance-lease.js';
 import { archiveJobResults, type ResultArchiveReport } from './result-archiver.js';
 import { cleanupScreenshots, type ScreenshotCleanupResult } from './screenshot-cleanup.js';
 import { deleteCutoff, hotCutoff } from './retention.js';
 import { utcMonthStart } from '../util/clock.js';
 
 export const MAINTENANCE_LEASE = 'maintenance';
-/** Renewed after every batch (seconds apart); a dead leader's lease frees up after this. */
+/** Renewed before every batch (seconds apart); a dead leader's lease frees up after this. */
 export const MAINTENANCE_LEASE_MS = 10 * 60 * 1000;
 
 export interface MaintenanceOptions {
@@ -41,7 +41,7 @@ export interface MaintenanceReport {
   asOf: string;
   dryRun: boolean;
   executionLog: ArchiveReport;
-  /** Results of jobs past the job_result hot window moved to blob storage (seed 002 Phase 4). */
+  /** Results of jobs past the job_result hot window moved to blob storage. */
   jobResults: ResultArchiveReport;
   /** Screenshots past retain_until (null in a dry run). */
   screenshots: ScreenshotCleanupResult | null;
@@ -70,7 +70,10 @@ export interface MaintenanceReport {
  * their delete-after, move old large job results to blob storage, clean up
  * expired screenshots, delete blobs nothing refers to, and once a week
  * rebuild the read model's indexes packed. Only one process runs it at a time (a lease row);
- * a second gets ConflictError. Every step is idempotent, so a run that died
+ * a second gets ConflictError. The lease is renewed before every batch that
+ * writes or deletes; a run whose renewal finds another holder, or fails,
+ * stops there with MaintenanceLeaseLostError (a ConflictError) and leaves the
+ * lease to its holder. Every step is idempotent, so a run that died or stopped
  * anywhere is finished by the next one.
  */
 export async function runMaintenance(db: Db, blobs: BlobStore, opts: MaintenanceOptions = {}): Promise<MaintenanceReport> {
@@ -81,6 +84,12 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
   if (!dryRun && !(await tryAcquireMaintenanceLease(db, MAINTENANCE_LEASE, holder, MAINTENANCE_LEASE_MS))) {
     throw new ConflictError('another maintenance run holds the lease; try again when it has finished', { lease: MAINTENANCE_LEASE });
   }
+  // A dry run changes nothing, so it needs no lease and never loses one.
+  const lease = dryRun ? null : new HeldMaintenanceLease(db, MAINTENANCE_LEASE, holder, MAINTENANCE_LEASE_MS);
+  // Before every batch that writes or deletes: throws MaintenanceLeaseLostError once the lease is gone.
+  const renewLease = async (): Promise<void> => {
+    await lease?.renew();
+  };
   try {
     const policies = await listPoliciesForAllOrganizations(db, 'execution_log');
     // Month partitions wholly older than every organization's hot window are
@@ -90,10 +99,6 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
       const m = utcMonthStart(hotCutoff(p, asOf));
       if (keepBefore === null || m < keepBefore) keepBefore = m;
     }
-    // Long steps renew the run's lease as they go (an archive batch, an expiry batch, one index rebuilt).
-    const renewLease = async () => {
-      await tryAcquireMaintenanceLease(db, MAINTENANCE_LEASE, holder, MAINTENANCE_LEASE_MS);
-    };
     const executionLog = await archiveExecutionLogs(db, blobs, policies, {
       asOf,
       dryRun,
@@ -113,10 +118,14 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
           partitions.dropped.push(part.name);
           continue;
         }
+        await renewLease();
         const r = await db.transaction((tx) => dropArchivedStreamPartition(tx, part.name));
         (r.dropped ? partitions.dropped : partitions.kept).push(part.name);
       }
-      if (!dryRun) partitions.rowsDeleted = await db.transaction((tx) => deleteArchivedRowsBefore(tx, keepBefore));
+      if (!dryRun) {
+        await renewLease();
+        partitions.rowsDeleted = await db.transaction((tx) => deleteArchivedRowsBefore(tx, keepBefore));
+      }
     }
 
     const expired = { archives: 0, rows: 0 };
@@ -128,6 +137,7 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
         expired.archives += c.archives;
         expired.rows += c.rows;
       } else {
+        await renewLease();
         const c = await countExpiredStreamArchives(db, p.organizationId, before);
         const d = await deleteExpiredStreamArchives(db, p.organizationId, before);
         expired.archives += d.deleted;
@@ -135,10 +145,16 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
       }
     }
     const expiredRecords = await expireRecords(db, { asOf, dryRun, onBatch: renewLease });
-    const jobResults = await archiveJobResults(db, blobs, await listPoliciesForAllOrganizations(db, 'job_result'), { asOf, dryRun });
-    const screenshots = dryRun ? null : await cleanupScreenshots(db, blobs, { asOf });
-    const blobsDeleted = dryRun ? 0 : await collectUnreferencedBlobs(db, blobs);
+    const jobResults = await archiveJobResults(db, blobs, await listPoliciesForAllOrganizations(db, 'job_result'), {
+      asOf,
+      dryRun,
+      onBatch: renewLease,
+    });
+    const screenshots = dryRun ? null : await cleanupScreenshots(db, blobs, { asOf, onBatch: renewLease });
+    const blobsDeleted = dryRun ? 0 : await collectUnreferencedBlobs(db, blobs, renewLease);
+    await renewLease();
     const orphanBlobs = (await sweepOrphanArchiveBlobs(db, blobs, dryRun)).length;
+    await renewLease();
     const indexCompaction = await compactReadModelIndexes(db, { holder, dryRun, onIndex: renewLease });
     return {
       asOf: asOf.toISOString(),
@@ -155,6 +171,6 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
       ms: Math.round(performance.now() - started),
     };
   } finally {
-    if (!dryRun) await releaseMaintenanceLease(db, MAINTENANCE_LEASE, holder).catch(() => undefined);
+    await lease?.release().catch(() => undefined);
   }
 }

@@ -28,7 +28,8 @@ function isClean(metadata: MetadataDrift, aggregates: DriftCount, failures: numb
 }
 
 /**
- * `stepwise reconcile` (seed 001 §2.1): compare the read model with jobs,
+ * `stepwise reconcile`: the read model is written by triggers and may drift
+ * (a failed trigger, a manual fix); compare it with jobs,
  * report the drift (counts and sample ids), and with `repair` make it match
  * — metadata rows rewritten from jobs, drifted organizations' aggregates
  * rebuilt — in one transaction, then report again.

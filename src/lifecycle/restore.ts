@@ -12,6 +12,7 @@ import {
 } from '../store/index.js';
 import { collectUnreferencedBlobs } from './blob-gc.js';
 import { readArchiveRows } from './stream-reader.js';
+import { DAY_MS } from '../util/clock.js';
 
 export interface RestoreOptions {
   /** Keep restored jobs hot this long before the archiver may take them again. */
@@ -24,8 +25,6 @@ export interface RestoreReport {
   rows: number;
   blobsDeleted: number;
 }
-
-const DAY_MS = 86_400_000;
 
 /**
  * Bring one job's archived rows back into hot storage, in one transaction:

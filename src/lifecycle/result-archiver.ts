@@ -12,7 +12,7 @@ const gzipAsync = promisify(gzip);
 /**
  * Results at most this big stay in the jobs row for good: a blob per small
  * result would cost more (a request and a key per job) than the bytes saved;
- * seed 002 Phase 4 is about the 10-50 KB results.
+ * the bytes worth moving are in results of tens of KB.
  */
 export const RESULT_ARCHIVE_MIN_BYTES = 1024;
 const PAGE = 1000;
@@ -29,7 +29,7 @@ function resultKey(organizationId: string, jobId: string): string {
 }
 
 /**
- * Seed 002 Phase 4: move the results of jobs past the organization's
+ * Keep the jobs table small: move the results of jobs past the organization's
  * job_result hot window to blob storage (gzip JSON), verify each by reading
  * it back, then record the references and clear the rows in one
  * transaction per page. A crash between leaves the result in the row (the
@@ -39,7 +39,13 @@ export async function archiveJobResults(
   db: Db,
   blobs: BlobStore,
   policies: RetentionPolicy[],
-  opts: { asOf: Date; dryRun: boolean; minBytes?: number },
+  opts: {
+    asOf: Date;
+    dryRun: boolean;
+    minBytes?: number;
+    /** Called before every page writes anything (not in a dry run); maintenance renews its lease here. */
+    onBatch?: () => Promise<void>;
+  },
 ): Promise<ResultArchiveReport> {
   const report: ResultArchiveReport = { jobs: 0, rawBytes: 0, compressedBytes: 0 };
   const minBytes = opts.minBytes ?? RESULT_ARCHIVE_MIN_BYTES;
@@ -48,6 +54,7 @@ export async function archiveJobResults(
     let after = 0;
     for (;;) {
       const page = await findResultsToArchive(db, policy.organizationId, after, cutoff, minBytes, PAGE);
+      if (!opts.dryRun && page.rows.length > 0) await opts.onBatch?.();
       const refs: { jobId: string; blobKey: string; sizeBytes: number; storedBytes: number; sha256: string }[] = [];
       for (const r of page.rows) {
         // Compact JSON: jsonb's text form adds spaces, and the reference's size is of the compact text.

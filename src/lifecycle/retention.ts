@@ -1,9 +1,9 @@
 import type { Queryable } from '../db/index.js';
 import { ValidationError } from '../errors/index.js';
+import { DAY_MS } from '../util/clock.js';
 import {
   PHI_AUDIT_MIN_DAYS,
   RETENTION_RESOURCE_TYPES,
-  getRetentionPolicy,
   upsertRetentionPolicy,
   type RetentionPolicy,
   type RetentionResourceType,
@@ -80,8 +80,6 @@ export async function setRetentionPolicy(
   return upsertRetentionPolicy(db, organizationId, resourceType, s);
 }
 
-const DAY_MS = 86_400_000;
-
 /** The instant before which data of this policy is past its hot window, as of `asOf`. */
 export function hotCutoff(policy: RetentionSettings, asOf: Date): Date {
   return new Date(asOf.getTime() - policy.hotRetentionDays * DAY_MS);
@@ -90,18 +88,4 @@ export function hotCutoff(policy: RetentionSettings, asOf: Date): Date {
 /** The instant before which archived data is deleted, or null when the policy keeps it for ever. */
 export function deleteCutoff(policy: RetentionSettings, asOf: Date): Date | null {
   return policy.deleteAfterDays === null ? null : new Date(asOf.getTime() - policy.deleteAfterDays * DAY_MS);
-}
-
-/** When data written at `writtenAt` may be deleted under the policy (null: never); screenshots' retain_until. */
-export function retainUntil(policy: RetentionSettings, writtenAt: Date): Date | null {
-  return policy.deleteAfterDays === null ? null : new Date(writtenAt.getTime() + policy.deleteAfterDays * DAY_MS);
-}
-
-/**
- * retain_until for screenshots captured now, from the organization's
- * screenshot policy (delete-after; null keeps them). Hand it to the capture
- * facility (engine/artifacts.ts) in place of its fixed default.
- */
-export function screenshotRetainUntil(db: Queryable): (organizationId: string, capturedAt: Date) => Promise<Date | null> {
-  return async (organizationId, capturedAt) => retainUntil(await getRetentionPolicy(db, organizationId, 'screenshot'), capturedAt);
 }

@@ -133,7 +133,8 @@ function dimensionCondition(f: DimensionFilter, firstParam: number): { sql: stri
 
 /**
  * Execution stats of every workflow of the organization over a range, in
- * ONE query (seed 001 §1.1 asked for no N+1): totals per outcome, success
+ * ONE query (not one per workflow, whose cost would grow with the number of
+ * workflows): totals per outcome, success
  * rate, average, and median/p95/p99 from the merged histograms of the
  * (workflow, all clients, all initiators) rollup rows. Workflows with no
  * finished job in the range are left out. Ordered by total, descending.

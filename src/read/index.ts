@@ -4,3 +4,4 @@ export * from './analytics.js';
 export * from './steps.js';
 export * from './job-state.js';
 export * from './dashboard.js';
+export * from './views.js';

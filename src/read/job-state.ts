@@ -1,5 +1,6 @@
 /**
- * Event sourcing (seed 000 §2.2.6): a job's state rebuilt from its stream
+ * Event sourcing (the stream is the job's history, so it is enough to know
+ * the job at any point of it): a job's state rebuilt from its stream
  * events alone. A pure reducer — no database — so "the state at sequence
  * number N" is `replayJobEvents(events.filter(e => e.seq <= N))`, and the
  * step-by-step timeline is the state after the last event.

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/index.js';
+import { DAY_MS } from '../util/clock.js';
 import { histogramPercentiles, mergeStoredHistograms } from './histogram.js';
 import { coverRange, segmentParams } from './periods.js';
 import type { AnalyticsRange } from './analytics.js';
@@ -22,8 +23,6 @@ export interface StepStats {
   /** The most frequent errors over the range (at most 10; each day keeps its own top 10). */
   topErrors: TopError[];
 }
-
-const DAY_MS = 24 * 3600 * 1000;
 
 /**
  * Per-step execution stats of one workflow over a range of whole UTC days

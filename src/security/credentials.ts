@@ -15,7 +15,7 @@ import { isPlainObject, jsonByteLength } from '../util/json.js';
 import { DecryptError, ENCRYPTION_KEYS_ENV, type KeyRing } from './crypto.js';
 
 /**
- * Integration credentials (seed 004 §2.6): a provider, a name steps refer to
+ * Integration credentials: a provider, a name steps refer to
  * (`{{ credentials.<name>.<field> }}`) and secret fields, sealed with
  * AES-256-GCM under the key ring. The secret is accepted on create and
  * replace and never returned; it is opened only inside step execution
@@ -23,8 +23,8 @@ import { DecryptError, ENCRYPTION_KEYS_ENV, type KeyRing } from './crypto.js';
  */
 
 /** Largest secret object, as compact JSON. */
-export const MAX_SECRET_BYTES = 16 * 1024;
-export const MAX_SECRET_FIELDS = 50;
+const MAX_SECRET_BYTES = 16 * 1024;
+const MAX_SECRET_FIELDS = 50;
 const FIELD_RE = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/;
 
 export interface CredentialInput {
@@ -48,7 +48,7 @@ function requireRing(ring: KeyRing | null): KeyRing {
 }
 
 /** Secret fields: a flat object of strings, numbers or booleans (what templates put into headers and bodies). */
-export function validateSecret(secret: unknown): Record<string, string | number | boolean> {
+function validateSecret(secret: unknown): Record<string, string | number | boolean> {
   if (!isPlainObject(secret)) throw new ValidationError('/body/secret must be an object of fields', { path: '/body/secret' });
   const entries = Object.entries(secret);
   if (entries.length === 0) throw new ValidationError('/body/secret needs at least one field', { path: '/body/secret' });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ValidationError } from '../errors/index.js';
 
 /**
- * AES-256-GCM under a key ring (seed 004 §6.1). The ring comes from
+ * AES-256-GCM (authenticated: a changed ciphertext fails to open) under a key ring. The ring comes from
  *
  *   STEPWISE_ENCRYPTION_KEYS=<id>:<base64 32-byte key>[,<id>:<base64 key>…]
  *

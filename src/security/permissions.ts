@@ -1,7 +1,7 @@
 import { ForbiddenError } from '../errors/index.js';
 import type { Role } from '../store/index.js';
 
-/** Roles from least to most powerful (seed 004 §2.1). */
+/** Roles from least to most powerful. */
 export const ROLES: readonly Role[] = ['VIEWER', 'MEMBER', 'ADMIN', 'OWNER'];
 
 export function roleRank(role: Role): number {

@@ -10,7 +10,7 @@ import type { CredentialAction } from './credentials.js';
 export const PHI_RESOURCE_TYPES = ['JOB', 'STREAM', 'SCREENSHOT'] as const;
 export type PhiResourceType = (typeof PHI_RESOURCE_TYPES)[number];
 
-/** Six years (HIPAA §164.316(b)(2)); migration 0010 refuses deleting younger rows, whatever a policy says. */
+/** Six years, as HIPAA requires (45 CFR 164.316(b)(2)); migration 0010 refuses deleting younger rows, whatever a policy says. */
 export const PHI_AUDIT_RETENTION_YEARS = 6;
 
 export interface PhiAccess {

@@ -157,15 +157,6 @@ export async function findCredential(db: Queryable, organizationId: string, id: 
   return rows[0] ? toCredential(rows[0]) : null;
 }
 
-/** A sealed credential by id (for re-encrypting under a request), or null. */
-export async function findSealedCredential(db: Queryable, organizationId: string, id: string): Promise<SealedCredential | null> {
-  const { rows } = await db.query<SealedRow>(
-    `SELECT ${COLUMNS}, ciphertext, iv, tag FROM stepwise.credentials WHERE organization_id = $1 AND id = $2`,
-    [organizationId, id],
-  );
-  return rows[0] ? toSealed(rows[0]) : null;
-}
-
 /** All of an organization's credentials by name (a handful; no pagination needed below the plan limits). */
 export async function listCredentials(db: Queryable, organizationId: string): Promise<Credential[]> {
   const { rows } = await db.query<CredentialRow>(
@@ -173,14 +164,6 @@ export async function listCredentials(db: Queryable, organizationId: string): Pr
     [organizationId],
   );
   return rows.map(toCredential);
-}
-
-export async function countCredentials(db: Queryable, organizationId: string): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM stepwise.credentials WHERE organization_id = $1`,
-    [organizationId],
-  );
-  return rows[0]!.n;
 }
 
 /**
@@ -266,12 +249,4 @@ export async function resealCredentials(
     ],
   );
   return rows.length;
-}
-
-/** How many credentials are sealed under each key id (rotation progress). */
-export async function countCredentialsByKey(db: Queryable): Promise<Record<string, number>> {
-  const { rows } = await db.query<{ key_id: string; n: number }>(
-    `SELECT key_id, count(*)::int AS n FROM stepwise.credentials GROUP BY key_id`,
-  );
-  return Object.fromEntries(rows.map((r) => [r.key_id, r.n]));
 }

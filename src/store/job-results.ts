@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/index.js';
 import { TERMINAL_STATUSES } from './jobs.js';
 
-/** Where a job's result lives when it is not in the jobs row (seed 002 Phase 4 JobResultArchive). */
+/** Where a job's result lives when it is not in the jobs row (too large to keep inline, or past the hot window). */
 export interface JobResultRef {
   blobKey: string;
   /** Bytes of the result's JSON text. */

@@ -15,6 +15,8 @@ export const JOB_STATUSES = [
 ] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 export const TERMINAL_STATUSES: readonly JobStatus[] = ['COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT'];
+/** The terminal statuses of a job that succeeded (PARTIAL_SUCCESS: steps failed under continueOnError). */
+export const SUCCESSFUL_STATUSES: readonly JobStatus[] = ['COMPLETED', 'PARTIAL_SUCCESS'];
 
 export const INITIATOR_TYPES = ['MANUAL', 'SCHEDULE', 'WEBHOOK', 'API', 'RETRY'] as const;
 export type InitiatorType = (typeof INITIATOR_TYPES)[number];
@@ -287,30 +289,3 @@ export async function findJob(db: Queryable, organizationId: string, jobId: stri
   return rows[0] ? toJob(rows[0]) : null;
 }
 
-export interface JobFilter {
-  statuses?: JobStatus[] | undefined;
-  workflowId?: string | undefined;
-  /** Keyset cursor: return jobs with run numbers below this one. */
-  before?: number | undefined;
-  limit: number;
-}
-
-/** Newest first, keyset-paginated on the run number (unique index (organization_id, run_number)). */
-export async function listJobs(
-  db: Queryable,
-  organizationId: string,
-  filter: JobFilter,
-): Promise<{ items: Job[]; nextCursor: number | null }> {
-  const { rows } = await db.query<JobRow>(
-    `SELECT ${JOB_COLUMNS} FROM stepwise.jobs
-      WHERE organization_id = $1
-        AND ($2::text[] IS NULL OR status = ANY($2::text[]))
-        AND ($3::uuid IS NULL OR workflow_id = $3::uuid)
-        AND ($4::bigint IS NULL OR run_number < $4::bigint)
-      ORDER BY run_number DESC
-      LIMIT $5`,
-    [organizationId, filter.statuses ?? null, filter.workflowId ?? null, filter.before ?? null, filter.limit + 1],
-  );
-  const items = rows.slice(0, filter.limit).map(toJob);
-  return { items, nextCursor: rows.length > filter.limit ? items[items.length - 1]!.runNumber : null };
-}

@@ -24,7 +24,7 @@ function toOrganization(row: OrganizationRow): Organization {
   return { id: row.id, name: row.name, plan: row.plan, maxConcurrentRuns: row.max_concurrent_runs, createdAt: row.created_at };
 }
 
-/** Create an organization; its plan defaults to the column default (STARTER, seed 004 §2.2). */
+/** Create an organization; its plan defaults to STARTER, the smallest, like the column default. */
 export async function createOrganization(db: Queryable, input: { name: string; plan?: Plan }): Promise<Organization> {
   const { rows } = await db.query<OrganizationRow>(
     `INSERT INTO stepwise.organizations (id, name, plan) VALUES ($1, $2, coalesce($3, 'STARTER'))

@@ -16,8 +16,9 @@ export interface PlanLimits {
 }
 
 /**
- * Seed 004 §2.2: STARTER 5 workflows and 3 integrations, PROFESSIONAL 25 and
- * 10, ENTERPRISE unlimited. The execution and concurrency figures are ours.
+ * What each plan allows: STARTER 5 workflows and 3 integrations (credentials),
+ * PROFESSIONAL 25 and 10, ENTERPRISE unlimited; executions per month and runs at
+ * once grow with the plan the same way.
  */
 export const STARTER_LIMITS: PlanLimits = Object.freeze({ workflows: 5, credentials: 3, executionsPerMonth: 10_000, concurrentRuns: 5 });
 export const PROFESSIONAL_LIMITS: PlanLimits = Object.freeze({

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/index.js';
+import { AGGREGATE_ALL_CLIENTS, AGGREGATE_ALL_INITIATORS, AGGREGATE_ALL_WORKFLOWS } from './aggregates.js';
 import { TERMINAL_STATUSES } from './jobs.js';
 
 /**
@@ -24,7 +25,7 @@ export interface MetadataDrift {
 
 const SAMPLE = 10;
 
-/** The read model holds finished jobs; live ones are listed from job_queue (migration 0011). An SQL list of fixed names. */
+/** Finished (terminal) statuses as an SQL list of fixed names: the read model and the aggregates hold finished jobs only; live ones are listed from job_queue (migration 0011). */
 const FINISHED = `(${TERMINAL_STATUSES.map((s) => `'${s}'`).join(', ')})`;
 
 /** The columns metadata copies from jobs, compared field by field. */
@@ -112,15 +113,15 @@ export async function findAggregateDrift(db: Queryable, organizationId: string |
               count(*) FILTER (WHERE status = 'COMPLETED') AS c, count(*) FILTER (WHERE status = 'FAILED') AS f,
               count(duration_ms) AS dn, coalesce(sum(duration_ms), 0) AS ds
          FROM stepwise.jobs
-        WHERE status IN ('COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT') AND completed_at IS NOT NULL
+        WHERE status IN ${FINISHED} AND completed_at IS NOT NULL
           AND ($1::uuid IS NULL OR organization_id = $1)
         GROUP BY 1, 2
      ), stored AS (
        SELECT organization_id, period_start AS ps, total_count AS n, completed_count AS c, failed_count AS f,
               duration_count AS dn, total_duration_ms AS ds
          FROM stepwise.aggregate_metrics
-        WHERE period = 'DAY' AND workflow_id = '00000000-0000-0000-0000-000000000000'
-          AND client_id = '00000000-0000-0000-0000-000000000000' AND initiator_type = 'all'
+        WHERE period = 'DAY' AND workflow_id = '${AGGREGATE_ALL_WORKFLOWS}'
+          AND client_id = '${AGGREGATE_ALL_CLIENTS}' AND initiator_type = '${AGGREGATE_ALL_INITIATORS}'
           AND ($1::uuid IS NULL OR organization_id = $1)
      )
      SELECT DISTINCT coalesce(r.organization_id, s.organization_id) AS id
@@ -139,7 +140,7 @@ export async function rebuildAggregates(tx: Queryable, organizationId: string): 
          array_agg(organization_id), array_agg(workflow_id), array_agg(client_id), array_agg(initiator_type::text),
          array_agg(status::text), array_agg(completed_at), array_agg(duration_ms)), count(*) AS n
          FROM stepwise.jobs
-        WHERE organization_id = $1 AND status IN ('COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT')
+        WHERE organization_id = $1 AND status IN ${FINISHED}
           AND completed_at IS NOT NULL
        HAVING count(*) > 0
      )

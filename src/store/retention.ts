@@ -1,10 +1,11 @@
 import type { Queryable } from '../db/index.js';
+import { DAY_MS } from '../util/clock.js';
 
-/** Resource types a retention policy can be set for (seed 000 §2.2.2, plus job_result and phi_audit). */
+/** Resource types a retention policy can be set for. */
 export const RETENTION_RESOURCE_TYPES = ['execution_log', 'screenshot', 'job', 'job_result', 'phi_audit'] as const;
 export type RetentionResourceType = (typeof RETENTION_RESOURCE_TYPES)[number];
 
-/** Seed 000 §2.2.2 RetentionPolicy, in days of age. */
+/** An organization's retention policy for one resource type, in days of age. */
 export interface RetentionPolicy {
   organizationId: string;
   resourceType: RetentionResourceType;
@@ -24,18 +25,32 @@ export interface RetentionSettings {
 }
 
 /**
- * PHI access records are kept six years (HIPAA §164.316(b)(2)); 2,192 days is
+ * PHI access records are kept six years (HIPAA requires documentation of its
+ * safeguards, 45 CFR 164.316(b)(2), to be kept that long); 2,192 days is
  * six years with two leap days. The migration's CHECK holds the same number.
  */
 export const PHI_AUDIT_MIN_DAYS = 2192;
 
-/** The seed's defaults: 30 days hot, 365 archived, never deleted; PHI audit kept six years. */
+/**
+ * The policy of an organization that set none: 30 days hot, 365 archived, never deleted (nothing is
+ * lost unless someone asked for it); PHI audit kept six years.
+ */
 export function defaultRetention(resourceType: RetentionResourceType): RetentionSettings {
   return {
     hotRetentionDays: 30,
     archiveRetentionDays: resourceType === 'phi_audit' ? PHI_AUDIT_MIN_DAYS : 365,
     deleteAfterDays: null,
   };
+}
+
+/**
+ * When data written at `writtenAt` may be deleted under the policy: written
+ * time + deleteAfterDays, or null when the policy never deletes (the default).
+ * The one statement of this rule: screenshots get it as retain_until when
+ * captured (engine/artifacts.ts), and cleanup deletes them once it passes.
+ */
+export function retainUntil(policy: RetentionSettings, writtenAt: Date): Date | null {
+  return policy.deleteAfterDays === null ? null : new Date(writtenAt.getTime() + policy.deleteAfterDays * DAY_MS);
 }
 
 interface PolicyRow {

@@ -3,7 +3,7 @@ import type { Queryable } from '../db/index.js';
 export const SCREENSHOT_TYPES = ['SCREENSHOT', 'ERROR_SCREENSHOT', 'ARTIFACT'] as const;
 export type ScreenshotType = (typeof SCREENSHOT_TYPES)[number];
 
-/** Seed 000 §2.2.4 ExecutionScreenshot: metadata here, bytes in blob storage under blobKey. */
+/** A screenshot or artifact a step captured: metadata here, bytes in blob storage under blobKey (rows stay small). */
 export interface Screenshot {
   id: string;
   organizationId: string;

@@ -1,6 +1,6 @@
 import { pgArray, pgJsonArray, type Queryable } from '../db/index.js';
-import { durationBucket } from '../read/histogram.js';
-import { utcMonthStart } from '../util/clock.js';
+import { durationBucket } from './histogram-buckets.js';
+import { DAY_MS, utcMonthStart } from '../util/clock.js';
 import { isPlainObject } from '../util/json.js';
 import { STREAM_KINDS } from './stream-codes.js';
 import type { StreamRow } from './stream.js';
@@ -21,8 +21,6 @@ interface StepGroup {
   histogram: Record<number, number>;
   errors: Map<string, { code: string; message: string; count: number }>;
 }
-
-const DAY_MS = 86_400_000;
 
 /** At most `max` characters, counted as PostgreSQL counts them (code points). */
 function leftChars(text: string, max: number): string {

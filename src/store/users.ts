@@ -148,7 +148,7 @@ export async function updateUser(tx: Queryable, organizationId: string, userId: 
 }
 
 /**
- * Delete a user (seed 004 §2.1: hard delete; audit logs are separate). Their
+ * Delete a user (a hard delete: what they did stays in the audit logs, which do not reference the user row). Their
  * keys are revoked first and kept, with user_id cleared by the foreign key,
  * so audit rows that name a key still resolve. False when the user does not exist.
  */

@@ -1,3 +1,6 @@
+/** Milliseconds in a day: a UTC day, and the unit of retention periods and date-range limits. */
+export const DAY_MS = 86_400_000;
+
 /** The start of d's UTC month, `offsetMonths` months on (negative: back). */
 export function utcMonthStart(d: Date, offsetMonths = 0): Date {
   return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + offsetMonths, 1));

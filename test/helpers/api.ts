@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { expect } from 'vitest';
-import { buildApp } from '../../src/api/index.js';
+import { buildApp, type AppOptions } from '../../src/api/index.js';
 import type { BlobStore } from '../../src/blob/index.js';
 import type { Db } from '../../src/db/index.js';
 import { silentLogger } from './fixtures.js';
@@ -34,8 +34,8 @@ export interface ApiClient {
 }
 
 /** The app under test, built on a test database (not listening; requests go through `inject`). */
-export async function createTestApp(db: Db, blobs?: BlobStore): Promise<FastifyInstance> {
-  return buildApp({ db, logger: silentLogger, version: 'test', blobs });
+export async function createTestApp(db: Db, blobs?: BlobStore, options: Partial<AppOptions> = {}): Promise<FastifyInstance> {
+  return buildApp({ db, logger: silentLogger, version: 'test', blobs, ...options });
 }
 
 export function client(app: FastifyInstance, key: string | undefined): ApiClient {

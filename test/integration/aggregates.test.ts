@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineWorkflow } from '../../src/engine/index.js';
 import {
+  AGGREGATE_ALL_CLIENTS,
+  AGGREGATE_ALL_INITIATORS,
+  AGGREGATE_ALL_WORKFLOWS,
+  AGGREGATE_NO_CLIENT,
   completeJobs,
   createClient,
   enqueueJobs,
@@ -108,16 +112,16 @@ interface Recount {
 describe('aggregate_metrics', () => {
   it('equal a recount from jobs, for every period and dimension key', async () => {
     const recount = `
-      WITH j AS (SELECT * FROM stepwise.jobs WHERE organization_id = $1 AND status IN ('COMPLETED','PARTIAL_SUCCESS','FAILED','CANCELLED','TIMED_OUT')),
+      WITH j AS (SELECT * FROM stepwise.jobs WHERE organization_id = $1 AND status = ANY($2::text[])),
       k AS (
         SELECT p.period, d.wf, d.cl, d.ini, date_trunc(p.unit, j.completed_at, 'UTC') AS ps, j.status, j.duration_ms
           FROM j CROSS JOIN (VALUES ('HOUR','hour'),('DAY','day'),('MONTH','month')) p(period, unit)
           CROSS JOIN LATERAL (VALUES
-            (j.workflow_id::text, coalesce(j.client_id::text, '00000000-0000-0000-0000-000000000001'), j.initiator_type::text),
-            (j.workflow_id::text, '00000000-0000-0000-0000-000000000000', 'all'),
-            ('00000000-0000-0000-0000-000000000000', coalesce(j.client_id::text, '00000000-0000-0000-0000-000000000001'), 'all'),
-            ('00000000-0000-0000-0000-000000000000', '00000000-0000-0000-0000-000000000000', j.initiator_type::text),
-            ('00000000-0000-0000-0000-000000000000', '00000000-0000-0000-0000-000000000000', 'all')) d(wf, cl, ini))
+            (j.workflow_id::text, coalesce(j.client_id::text, $5::text), j.initiator_type::text),
+            (j.workflow_id::text, $4::text, $6::text),
+            ($3::text, coalesce(j.client_id::text, $5::text), $6::text),
+            ($3::text, $4::text, j.initiator_type::text),
+            ($3::text, $4::text, $6::text)) d(wf, cl, ini))
       SELECT period, wf AS workflow_id, cl AS client_id, ini AS initiator_type, ps AS period_start, count(*)::int AS total,
              count(*) FILTER (WHERE status = 'COMPLETED')::int AS completed, count(*) FILTER (WHERE status = 'PARTIAL_SUCCESS')::int AS partial,
              count(*) FILTER (WHERE status = 'FAILED')::int AS failed, count(*) FILTER (WHERE status = 'CANCELLED')::int AS cancelled,
@@ -129,12 +133,15 @@ describe('aggregate_metrics', () => {
              partial_success_count AS partial, failed_count AS failed, cancelled_count AS cancelled, timed_out_count AS timed_out,
              duration_count AS dur_n, total_duration_ms::text AS dur_sum, min_duration_ms AS dur_min, max_duration_ms AS dur_max
         FROM stepwise.aggregate_metrics WHERE organization_id = $1 ORDER BY 1, 2, 3, 4, 5`;
-    const expected = (await t.db.query<Recount>(recount, [orgId])).rows;
+    const sentinels = [AGGREGATE_ALL_WORKFLOWS, AGGREGATE_ALL_CLIENTS, AGGREGATE_NO_CLIENT, AGGREGATE_ALL_INITIATORS];
+    const expected = (await t.db.query<Recount>(recount, [orgId, TERMINAL_STATUSES, ...sentinels])).rows;
     const actual = (await t.db.query<Recount>(stored, [orgId])).rows;
     expect(expected.length).toBeGreaterThan(1000);
     expect(actual).toEqual(expected);
-    const { rows } = await t.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM stepwise.jobs WHERE organization_id = $1 AND status IN ('COMPLETED','PARTIAL_SUCCESS','FAILED','CANCELLED','TIMED_OUT')`, [orgId]);
-    const all = actual.filter((r) => r.period === 'MONTH' && r.workflow_id.startsWith('00000000') && r.client_id === '00000000-0000-0000-0000-000000000000' && r.initiator_type === 'all');
+    const { rows } = await t.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM stepwise.jobs WHERE organization_id = $1 AND status = ANY($2::text[])`, [orgId, TERMINAL_STATUSES]);
+    const all = actual.filter(
+      (r) => r.period === 'MONTH' && r.workflow_id === AGGREGATE_ALL_WORKFLOWS && r.client_id === AGGREGATE_ALL_CLIENTS && r.initiator_type === AGGREGATE_ALL_INITIATORS,
+    );
     expect(all.reduce((n, r) => n + r.total, 0)).toBe(rows[0]!.n);
   });
 

@@ -9,12 +9,14 @@ let t: TestDb;
 let app: FastifyInstance;
 let worker: Worker;
 let a: ApiClient;
+let aKey: string;
 let b: ApiClient;
 
 beforeAll(async () => {
   t = await createTestDb();
   app = await createTestApp(t.db);
-  a = client(app, (await seedOrg(t.db, 'A')).key);
+  aKey = (await seedOrg(t.db, 'A')).key;
+  a = client(app, aKey);
   b = client(app, (await seedOrg(t.db, 'B')).key);
   worker = startWorker(t.db, { pollIntervalMs: 20 });
 });
@@ -82,6 +84,33 @@ describe('cancel and retry', () => {
     const fresh = await a.get(`/v1/jobs/${retried.body.jobId}`);
     expect(fresh.body).toMatchObject({ initiatorType: 'RETRY', retryOfJobId: job, input: { n: 5 } });
     await a.post(`/v1/jobs/${retried.body.jobId}/cancel`);
+  });
+
+  it('gives the retried job a copy of the checkpoint that lives the configured checkpoint TTL', async () => {
+    const ttlMs = 2 * 3600 * 1000; // not the 24 h default, so the test tells them apart
+    const configured = await createTestApp(t.db, undefined, { checkpointTtlMs: ttlMs });
+    try {
+      const wf = await workflow({ steps: [{ id: 'first', type: 'noop' }, { id: 'boom', type: 'transform', expression: '$error("nope")' }] });
+      const job = await start(wf);
+      await until(job, ['FAILED']);
+      // No worker may touch the new job's checkpoint before it is read: it would rewrite expires_at with its own TTL.
+      await worker.stop();
+      const before = Date.now();
+      const retried = await client(configured, aKey).post(`/v1/jobs/${job}/retry`, { from: 'failed-step' });
+      const after = Date.now();
+      expect(retried.status, JSON.stringify(retried.body)).toBe(202);
+      const { rows } = await t.db.query<{ next_step: number; expires_at: Date }>(
+        'SELECT next_step, expires_at FROM stepwise.execution_checkpoints WHERE job_id = $1',
+        [retried.body.jobId],
+      );
+      expect(rows[0]?.next_step).toBe(1);
+      const expiresAt = new Date(rows[0]!.expires_at).getTime();
+      expect(expiresAt).toBeGreaterThanOrEqual(before + ttlMs);
+      expect(expiresAt).toBeLessThanOrEqual(after + ttlMs);
+    } finally {
+      await configured.close();
+      worker = startWorker(t.db, { pollIntervalMs: 20 });
+    }
   });
 
   it('refuses to retry a job that completed', async () => {

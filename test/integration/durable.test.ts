@@ -240,14 +240,14 @@ describe('control', () => {
     const failed = await waitForJob(t.db, orgId, r!.id);
     expect(failed).toMatchObject({ status: 'FAILED', errorStep: 'flaky' });
     flakyOk = true;
-    const again = await retryJob(t.db, orgId, failed.id, 'failed-step');
+    const again = await retryJob(t.db, orgId, failed.id, 'failed-step', 3_600_000);
     const job = await waitForJob(t.db, orgId, again.id);
     expect(job).toMatchObject({ status: 'COMPLETED', initiatorType: 'RETRY', retryOfJobId: failed.id, input: { n: 1 } });
     expect(job.result).toEqual({ fetched: `/${tag}/fetch`, flaky: true });
     expect(srv.calls.get(`/${tag}/fetch`)).toBe(1); // not called again
-    const fromStart = await retryJob(t.db, orgId, failed.id, 'start');
+    const fromStart = await retryJob(t.db, orgId, failed.id, 'start', 3_600_000);
     await waitForJob(t.db, orgId, fromStart.id);
     expect(srv.calls.get(`/${tag}/fetch`)).toBe(2);
-    await expect(retryJob(t.db, orgId, job.id, 'start')).rejects.toThrow(/only FAILED/);
+    await expect(retryJob(t.db, orgId, job.id, 'start', 3_600_000)).rejects.toThrow(/only FAILED/);
   });
 });

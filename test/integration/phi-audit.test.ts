@@ -8,7 +8,7 @@ import { client, createTestApp, expectError, type ApiClient, type Json } from '.
 
 /**
  * Every API read that returns PHI writes phi_audit_log in the same request
- * (seed 000 §1.3.3), and no row younger than six years can be removed.
+ * (HIPAA's access accounting), and no row younger than six years can be removed.
  */
 let t: TestDb;
 let app: FastifyInstance;

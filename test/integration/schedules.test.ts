@@ -4,7 +4,7 @@ import { defineWorkflow, reviseWorkflow, retireWorkflow, startRuns } from '../..
 import { Scheduler } from '../../src/engine/scheduler.js';
 import { defineSchedule, pauseSchedule, removeSchedule, resumeSchedule, reviseSchedule } from '../../src/engine/schedules.js';
 import { NotFoundError, ValidationError } from '../../src/errors/index.js';
-import { findSchedule, findScheduleAuditEntries, listJobs, SCHEDULER_LOCK_KEY, type Job } from '../../src/store/index.js';
+import { findSchedule, findScheduleAuditEntries, SCHEDULER_LOCK_KEY, type Job } from '../../src/store/index.js';
 import { backend, createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg, silentLogger } from '../helpers/fixtures.js';
 
@@ -32,8 +32,17 @@ async function workflow(name = 'scheduled'): Promise<string> {
   return (await defineWorkflow(t.db, org, { name, definition: { steps: [{ id: 'a', type: 'noop' }, { id: 'b', type: 'noop' }] } })).id;
 }
 
-async function jobsOf(workflowId: string): Promise<Job[]> {
-  return (await listJobs(t.db, org, { workflowId, limit: 5000 })).items.reverse();
+type ScheduledJob = Pick<Job, 'idempotencyKey' | 'initiatorType' | 'input' | 'status' | 'stepsTotal' | 'workflowVersion'>;
+
+/** A workflow's jobs in enqueue order (run number), with the fields these tests check. */
+async function jobsOf(workflowId: string): Promise<ScheduledJob[]> {
+  const { rows } = await t.db.query<ScheduledJob>(
+    `SELECT idempotency_key AS "idempotencyKey", initiator_type AS "initiatorType", input, status,
+            steps_total AS "stepsTotal", workflow_version AS "workflowVersion"
+       FROM stepwise.jobs WHERE organization_id = $1 AND workflow_id = $2 ORDER BY run_number`,
+    [org, workflowId],
+  );
+  return rows;
 }
 
 /** The fire times a schedule's jobs were enqueued for, oldest first. */

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineWorkflow } from '../../src/engine/index.js';
 import { getStepStats, histogramOf, histogramPercentile } from '../../src/read/index.js';
 import { enqueueJobs, insertStreamRows, type StreamRow } from '../../src/store/index.js';
+import { DAY_MS } from '../../src/util/clock.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg } from '../helpers/fixtures.js';
 import { rng } from '../helpers/rng.js';
@@ -16,7 +17,6 @@ let orgId: string;
 let wf: string;
 const BASE = Date.UTC(2026, 0, 20, 5, 30);
 const SPAN_MS = 75 * 24 * 3600 * 1000;
-const DAY_MS = 24 * 3600 * 1000;
 
 beforeAll(async () => {
   t = await createTestDb();

@@ -3,9 +3,9 @@ import type { Db } from '../../db/index.js';
 import { NotFoundError, ValidationError } from '../../errors/index.js';
 import { getDurationStats, getStepStats, getTimeSeries, getWorkflowStats, type AnalyticsRange, type Granularity } from '../../read/index.js';
 import { findClient, findWorkflow, INITIATOR_TYPES, type InitiatorType } from '../../store/index.js';
+import { DAY_MS } from '../../util/clock.js';
 import { responses, uuid } from '../schemas.js';
 
-const DAY_MS = 24 * 3600 * 1000;
 /** A year and a month: "this year versus last month" fits, a decade does not. */
 export const MAX_ANALYTICS_RANGE_DAYS = 400;
 /** Hourly series: 31 days is 744 points, about what a chart can show. */
@@ -51,7 +51,7 @@ const filterQuery = {
 type FilterQuery = RangeQuery & { workflowId?: string; clientId?: string; initiatorType?: InitiatorType };
 
 /**
- * Analytics over the pre-computed aggregates (seed 001 §1.1–1.2): every
+ * Analytics over the pre-computed aggregates (never a scan of jobs): every
  * read is scoped to the caller's organization, and a workflow or client id
  * of another organization is answered 404.
  */

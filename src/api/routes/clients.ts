@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { Db } from '../../db/index.js';
+import { clientView } from '../../read/index.js';
 import { createClient, listClients } from '../../store/index.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { pageQuery, responses } from '../schemas.js';
-import { clientView } from '../views.js';
 
 export function clientRoutes(app: FastifyInstance, db: Db): void {
   app.post<{ Body: { name: string; externalId?: string | null } }>(

@@ -7,7 +7,8 @@ import { anyJson, responses, uuid } from '../schemas.js';
 
 const jobParams = { type: 'object', properties: { id: uuid }, required: ['id'], additionalProperties: false } as const;
 
-export function jobControlRoutes(app: FastifyInstance, db: Db): void {
+/** Signal, cancel and retry; `checkpointTtlMs` is how long a retry's copied checkpoint lives (config.worker.checkpointTtlMs). */
+export function jobControlRoutes(app: FastifyInstance, db: Db, checkpointTtlMs: number): void {
   app.post<{ Params: { id: string; name: string }; Body: { payload?: unknown } }>(
     '/v1/jobs/:id/signals/:name',
     {
@@ -64,7 +65,7 @@ export function jobControlRoutes(app: FastifyInstance, db: Db): void {
       preValidation: emptyBodyAsObject,
     },
     async (req, reply) => {
-      const created = await retryJob(db, req.principal.organizationId, req.params.id, req.body.from ?? 'failed-step');
+      const created = await retryJob(db, req.principal.organizationId, req.params.id, req.body.from ?? 'failed-step', checkpointTtlMs);
       return reply.status(202).send({ jobId: created.id, runNumber: created.runNumber, status: created.status, retryOf: req.params.id });
     },
   );

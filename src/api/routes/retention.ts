@@ -16,7 +16,7 @@ const policySchema = {
   },
 } as const;
 
-/** The API shape of a policy (seed 000 §2.2.2 names). */
+/** The API shape of a policy: the store's field names, as the CLI and the docs name them. */
 export function retentionView(p: RetentionPolicy) {
   return {
     resourceType: p.resourceType,

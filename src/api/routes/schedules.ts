@@ -10,6 +10,7 @@ import {
   type ScheduleInput,
 } from '../../engine/schedules.js';
 import { NotFoundError } from '../../errors/index.js';
+import { scheduleView } from '../../read/index.js';
 import {
   findSchedule,
   findScheduleAuditEntries,
@@ -59,24 +60,6 @@ export const scheduleAuditEntrySchema = {
   },
   required: ['id', 'scheduleId', 'action', 'actor', 'at'],
 } as const;
-
-/** Domain → API JSON, explicit so a new column is never exposed by accident. */
-export function scheduleView(s: Schedule) {
-  return {
-    id: s.id,
-    workflowId: s.workflowId,
-    name: s.name,
-    cron: s.cron,
-    timezone: s.timezone,
-    input: s.input,
-    enabled: s.enabled,
-    misfirePolicy: s.misfirePolicy,
-    nextFireAt: s.nextFireAt,
-    lastFiredAt: s.lastFiredAt,
-    createdAt: s.createdAt,
-    updatedAt: s.updatedAt,
-  };
-}
 
 function auditView(e: ScheduleAuditEntry) {
   return { id: e.id, scheduleId: e.scheduleId, action: e.action, actor: e.actor, before: e.before, after: e.after, at: e.at };

@@ -19,7 +19,7 @@ function monthView(r: UsageRecord) {
   return { period: r.period, executions: r.executions, steps: r.steps, storageBytes: r.storageBytes };
 }
 
-/** Usage this month and before, with the plan's limits (seed 004 §2.8). */
+/** Usage this month and before, with the plan's limits. */
 export function usageRoutes(app: FastifyInstance, db: Db): void {
   app.get<{ Querystring: { months: number } }>(
     '/v1/usage',

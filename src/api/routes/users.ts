@@ -28,7 +28,7 @@ function userView(u: User) {
   return { id: u.id, email: u.email, name: u.name, role: u.role, createdAt: u.createdAt, updatedAt: u.updatedAt, disabledAt: u.disabledAt };
 }
 
-/** Users of the caller's organization (seed 004 §2.1). OWNER manages; ADMIN reads. */
+/** Users of the caller's organization. OWNER manages; ADMIN reads. */
 export function userRoutes(app: FastifyInstance, db: Db): void {
   const tags = ['users'];
 

@@ -2,11 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import type { Db } from '../../db/index.js';
 import { defineWorkflow, reviseWorkflow, retireWorkflow, startRuns, type RunRequest } from '../../engine/index.js';
 import { NotFoundError } from '../../errors/index.js';
+import { workflowView } from '../../read/index.js';
 import { findWorkflow, listWorkflows, type WorkflowStatus } from '../../store/index.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { emptyBodyAsObject } from '../empty-body.js';
 import { anyJson, idParams, pageQuery, responses, uuid } from '../schemas.js';
-import { workflowView } from '../views.js';
 
 const editable = {
   name: { type: 'string', minLength: 1, maxLength: 200, pattern: '\\S' },

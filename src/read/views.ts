@@ -1,7 +1,12 @@
-import type { JobListItem } from '../read/index.js';
-import type { Client, Job, Workflow } from '../store/index.js';
+import type { Client, Job, Schedule, Workflow } from '../store/index.js';
+import type { JobListItem } from './dashboard.js';
 
-/** Domain objects → API JSON (explicit, so a new column is never exposed by accident). */
+/**
+ * Domain objects → the JSON the API answers and the CLI prints (explicit, so a
+ * new column is never exposed by accident). Shared by the API and the CLI, so a
+ * command prints exactly what the matching route answers.
+ */
+
 export function workflowView(w: Workflow) {
   return {
     id: w.id,
@@ -54,4 +59,21 @@ export function clientView(c: Client) {
 
 export function jobListItemView(j: JobListItem) {
   return { ...jobView(j), workflowName: j.workflowName, clientName: j.clientName };
+}
+
+export function scheduleView(s: Schedule) {
+  return {
+    id: s.id,
+    workflowId: s.workflowId,
+    name: s.name,
+    cron: s.cron,
+    timezone: s.timezone,
+    input: s.input,
+    enabled: s.enabled,
+    misfirePolicy: s.misfirePolicy,
+    nextFireAt: s.nextFireAt,
+    lastFiredAt: s.lastFiredAt,
+    createdAt: s.createdAt,
+    updatedAt: s.updatedAt,
+  };
 }
