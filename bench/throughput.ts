@@ -80,7 +80,7 @@ export async function enqueue(db: Db, orgId: string, workflowId: string, count: 
 
 /**
  * A job leaves `job_queue` in the same transaction that records its outcome
- * (releaseOwned + completeJobs), so an empty queue after the last enqueue
+ * (completeJobs deletes it), so an empty queue after the last enqueue
  * means every job has finished; the outcome is verified afterwards. EXISTS
  * stops at the first live row, where counting COMPLETED would scan all of
  * `jobs` (no status index, by design) on every poll.

@@ -31,6 +31,14 @@ export class JobTimeoutError extends Error {
   }
 }
 
+/** One attempt of a step ran past its timeout. */
+export class StepTimeoutError extends Error {
+  constructor() {
+    super('step timed out');
+    this.name = 'StepTimeoutError';
+  }
+}
+
 /**
  * A running job's abort switch: cancel, lease loss, shutdown and its
  * deadline all pull it, and the first reason wins. The AbortSignal behind
@@ -43,6 +51,8 @@ export class JobAbort {
   private controller: AbortController | undefined;
   private why: unknown;
   private pulled = false;
+  private listeners: Set<(reason: unknown) => void> | undefined;
+  private leaseLost = false;
 
   get aborted(): boolean {
     return this.pulled;
@@ -52,11 +62,34 @@ export class JobAbort {
     return this.why;
   }
 
+  /** This worker no longer holds the job: nothing more may be recorded or done for it, whatever else aborted it first. */
+  get lost(): boolean {
+    return this.leaseLost;
+  }
+
+  /** The job's lease went to another worker (a flush or a heartbeat found out). */
+  markLost(): void {
+    this.leaseLost = true;
+    this.abort(new LeaseLostError());
+  }
+
   abort(reason: unknown): void {
     if (this.pulled) return;
     this.pulled = true;
     this.why = reason;
     this.controller?.abort(reason);
+    if (this.listeners) for (const listener of this.listeners) listener(reason);
+    this.listeners = undefined;
+  }
+
+  /** Call `listener` when the switch is pulled (at once if it was). Returns the unsubscribe. */
+  onAbort(listener: (reason: unknown) => void): () => void {
+    if (this.pulled) {
+      listener(this.why);
+      return () => undefined;
+    }
+    (this.listeners ??= new Set()).add(listener);
+    return () => this.listeners?.delete(listener);
   }
 
   /** The signal for APIs that take one; aborted already if the switch was pulled. */
@@ -67,4 +100,24 @@ export class JobAbort {
     }
     return this.controller.signal;
   }
+}
+
+/**
+ * The signal of one attempt of an abortable step: aborted by the job's
+ * switch or by the attempt's timeout, whichever comes first. Built on the
+ * job's listener list and a plain timer rather than AbortSignal.any and
+ * AbortSignal.timeout, so it holds no weak links (a composite signal is
+ * only weakly referenced by its sources) and its timer goes with `dispose`.
+ */
+export function attemptSignal(job: JobAbort, timeoutMs: number): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const unsubscribe = job.onAbort((reason) => controller.abort(reason));
+  const timer = setTimeout(() => controller.abort(new StepTimeoutError()), timeoutMs);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      clearTimeout(timer);
+      unsubscribe();
+    },
+  };
 }

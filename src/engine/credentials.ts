@@ -1,6 +1,7 @@
-import type { ActionStep } from './definition/types.js';
+import type { StepBase } from '../model/definition.js';
 import { parseTemplate } from './definition/expressions.js';
 import { isPlainObject } from '../util/json.js';
+import { stepTypeOf } from './steps/registry.js';
 import { StepError } from './steps/types.js';
 
 /**
@@ -42,7 +43,7 @@ export const REDACTED = '[REDACTED]';
 const MIN_REDACT_LENGTH = 4;
 
 const REF_RE = /\bcredentials\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)/g;
-const refsCache = new WeakMap<ActionStep, string[]>();
+const refsCache = new WeakMap<StepBase, string[]>();
 
 function collect(value: unknown, names: Set<string>, isExpression: boolean): void {
   if (typeof value === 'string') {
@@ -56,23 +57,20 @@ function collect(value: unknown, names: Set<string>, isExpression: boolean): voi
   }
 }
 
-/** The credential names a step references (empty for almost every step). */
-export function credentialRefs(step: ActionStep): string[] {
+/**
+ * The credential names a step references: `credentials.<name>` in the
+ * templates and expressions its type says it evaluates, plus the names its
+ * type opens directly. Empty for almost every step.
+ */
+export function credentialRefs(step: StepBase): string[] {
   const hit = refsCache.get(step);
   if (hit) return hit;
-  const names = new Set<string>();
-  switch (step.type) {
-    case 'transform':
-      collect(step.expression, names, true);
-      break;
-    case 'http':
-      collect([step.url, step.headers ?? {}, step.body ?? null], names, false);
-      break;
-    case 'log':
-      collect(step.message, names, false);
-      break;
-    case 'noop':
-      break;
+  const type = stepTypeOf(step);
+  const names = new Set<string>(type?.credentials(step) ?? []);
+  if (type) {
+    const sources = type.sources(step);
+    collect(Object.values(sources.templates ?? {}), names, false);
+    collect(Object.values(sources.expressions ?? {}), names, true);
   }
   const refs = [...names].sort();
   refsCache.set(step, refs);

@@ -1,18 +1,31 @@
-import type { ActionStep, DelayStep, WaitStep, WorkflowDefinition } from './definition/types.js';
+import type { StepBase, WorkflowDefinition } from '../model/definition.js';
 import type { ClaimedJob, JobResultRef } from '../store/index.js';
 import { storeLargeResult } from './results.js';
-import type { Recorder } from './recorder.js';
-import { CancelledError, JobAbort, JobTimeoutError, LeaseLostError, ShutdownError } from './aborts.js';
-import { jobRetryDelayMs } from './backoff.js';
-import { JobRun, type JobError } from './job-run.js';
-import { runAttempts, type AttemptOptions, type StepFailureInfo } from './step-attempts.js';
+import { CancelledError, JobAbort, JobTimeoutError, LeaseLostError } from './aborts.js';
+import { JobRun } from './job-run.js';
+import type { RecordSink } from './record-sink.js';
+import {
+  afterFailedStep,
+  afterInterruption,
+  afterJobFailure,
+  endEvent,
+  resultPlacement,
+  StepFailed,
+  successOutcome,
+  wakeTime,
+  type EndStatus,
+  type JobError,
+  type StreamEvent,
+} from './rules.js';
+import { runAttempts, type AttemptOptions, type Resumption } from './step-attempts.js';
+import { stepTypeOf } from './steps/registry.js';
 import { jsonByteLength, storableJson } from '../util/json.js';
 import { LIMITS } from './limits.js';
 
 export { ShutdownError, LeaseLostError, CancelledError } from './aborts.js';
 
 export interface ExecutorOptions extends AttemptOptions {
-  /** How long a checkpoint is kept (seed 000 §2.2.3: they expire). */
+  /** How long a checkpoint is kept (a failed job's stays this long for a retry from its failed step). */
   checkpointTtlMs: number;
   /**
    * A result whose JSON is larger goes to blob storage (`artifacts.blobs`) and the
@@ -24,25 +37,6 @@ export interface ExecutorOptions extends AttemptOptions {
 
 const DEFAULT_RESULT_INLINE_BYTES = 64 * 1024;
 
-/** What the executor needs from the database besides the recorder. */
-export interface ExecutorPorts {
-  findSignal(organizationId: string, jobId: string, name: string): Promise<{ id: string; payload: unknown } | null>;
-}
-
-/** A step failed and the job must fail with it (not continueOnError). */
-class StepFailed extends Error {
-  constructor(readonly error: JobError) {
-    super(error.message);
-  }
-}
-
-/** Steps whose effects reach outside Stepwise: their checkpoint is committed before the job moves on. */
-function hasSideEffects(step: ActionStep): boolean {
-  return step.type === 'http';
-}
-
-const FAR_FUTURE = 30 * 24 * 3600 * 1000;
-
 /**
  * Run one claimed job from its checkpoint (or the start) to an outcome:
  * completed, partial success, failed (after compensation and job-level
@@ -52,147 +46,78 @@ const FAR_FUTURE = 30 * 24 * 3600 * 1000;
 export async function executeJob(
   job: ClaimedJob,
   definition: WorkflowDefinition,
-  recorder: Recorder,
+  sink: RecordSink,
   abort: JobAbort,
   options: ExecutorOptions,
-  ports: ExecutorPorts,
 ): Promise<void> {
-  const run = new JobRun(job, definition, recorder, options.checkpointTtlMs);
+  const run = new JobRun(job, definition, sink, options.checkpointTtlMs, abort);
   const deadline = job.deadlineAt?.getTime();
   // The deadline pulls the same switch as cancel and shutdown; whichever comes first is the outcome.
   const deadlineTimer =
     deadline === undefined ? undefined : setTimeout(() => abort.abort(new JobTimeoutError()), Math.max(0, deadline - Date.now()));
   try {
-    if (job.cancelRequested) throw new CancelledError();
-    if (deadline !== undefined && deadline <= Date.now()) throw new JobTimeoutError();
-    if (job.priorStatus !== 'WAITING') {
-      const data = run.resumed || job.attempts > 1 ? { attempt: job.attempts, resumeAt: run.nextStep, retry: job.retryCount || undefined } : null;
-      run.emit('JOB_STARTED', 'INFO', null, `run ${job.runNumber} started`, data);
+    try {
+      if (job.cancelRequested) throw new CancelledError();
+      if (deadline !== undefined && deadline <= Date.now()) throw new JobTimeoutError();
+      if (job.priorStatus !== 'WAITING') {
+        const data = run.resumed || job.attempts > 1 ? { attempt: job.attempts, resumeAt: run.nextStep, retry: job.retryCount || undefined } : null;
+        run.emit('JOB_STARTED', 'INFO', null, `run ${job.runNumber} started`, data);
+      }
+      const steps = definition.steps;
+      for (let i = run.nextStep; i < steps.length; i++) {
+        if (await runStepAt(run, steps[i]!, i, abort, options)) return;
+      }
+      await succeed(run, options);
+    } catch (err) {
+      await settle(run, abort.aborted ? abort.reason : err, options);
     }
-    const steps = definition.steps;
-    for (let i = run.nextStep; i < steps.length; i++) {
-      const step = steps[i]!;
-      const suspended =
-        step.type === 'delay' ? delayStep(run, step, i) : step.type === 'wait' ? await waitStep(run, step, i, ports) : false;
-      if (suspended) return;
-      if (step.type !== 'delay' && step.type !== 'wait') await actionStep(run, step, i, abort, options);
-    }
-    await succeed(run, options);
   } catch (err) {
-    const reason = abort.aborted ? abort.reason : err;
-    if (reason instanceof LeaseLostError) return; // its new owner records it
-    if (reason instanceof ShutdownError) {
-      run.emit('JOB_HANDED_BACK', 'WARN', null, 'worker shutting down; job returned to the queue');
-      run.saveCheckpoint();
-      run.suspend('PENDING', new Date());
-      return;
-    }
-    if (reason instanceof CancelledError) return end(run, 'CANCELLED', { code: 'CANCELLED', message: 'cancelled by request', step: null }, options);
-    if (reason instanceof JobTimeoutError) return end(run, 'TIMED_OUT', { code: 'JOB_TIMEOUT', message: 'job deadline passed', step: null }, options);
-    const error = reason instanceof StepFailed ? reason.error : { code: 'INTERNAL', message: String((reason as Error)?.message ?? reason), step: null };
-    await fail(run, error, options);
+    // Compensations commit before and after each side effect; one that finds
+    // the job taken over stops there: the new owner records the outcome.
+    if (!(err instanceof LeaseLostError)) throw err;
   } finally {
     clearTimeout(deadlineTimer);
   }
 }
 
-async function actionStep(run: JobRun, step: ActionStep, index: number, abort: JobAbort, options: ExecutorOptions): Promise<void> {
-  const result = await runAttempts(run, step, index, abort, options);
-  if (result.ok) {
-    run.outputs[step.id] = result.output;
-    const bytes = result.output === null ? 0 : jsonByteLength(result.output);
-    run.emit(
-      'STEP_COMPLETED',
-      'INFO',
-      index,
-      step.id,
-      bytes === 0
-        ? { durationMs: result.durationMs }
-        : bytes <= LIMITS.inlineOutputBytes
-          ? { durationMs: result.durationMs, output: result.output }
-          : { durationMs: result.durationMs, outputBytes: bytes },
-    );
-  } else {
-    if (!step.continueOnError) throw new StepFailed(stepError(step, result.failure));
-    run.outputs[step.id] = null;
-    run.failedSteps.push(step.id);
-  }
-  run.nextStep = index + 1;
-  run.saveCheckpoint();
-  if (hasSideEffects(step)) await run.durable();
+/** The resumable state of the step that suspended the job, when `stepId` is that step. */
+function resumption(state: Record<string, unknown>, stepId: string): Resumption | undefined {
+  if (state.step !== stepId) return undefined;
+  return { attempt: typeof state.attempt === 'number' ? state.attempt : 1, since: Number(state.since ?? Date.now()), state };
 }
 
-function stepError(step: { id: string }, failure: StepFailureInfo): JobError {
-  return { code: failure.code, message: failure.message, step: step.id };
+function emitEvent(run: JobRun, stepIndex: number | null, event: StreamEvent): void {
+  run.emit(event.kind, event.level, stepIndex, event.message, event.data);
 }
 
-/** A durable timer: suspend until the wake time, then complete. Returns true when suspended. */
-function delayStep(run: JobRun, step: DelayStep, index: number): boolean {
-  const now = Date.now();
-  let wakeAt = run.state.step === step.id ? Number(run.state.wakeAt) : Number.NaN;
-  if (Number.isNaN(wakeAt)) {
-    wakeAt = step.until !== undefined ? Date.parse(step.until) : now + step.durationMs!;
-    run.emit('STEP_STARTED', 'INFO', index, step.id);
-    run.emit('WAITING', 'INFO', index, step.id, { until: new Date(wakeAt).toISOString() });
-    run.state = { step: step.id, wakeAt, since: now };
-  }
-  if (now < wakeAt) {
+/** Run step `index` to its end. Returns true when it suspended the job (the run ends here, to resume later). */
+async function runStepAt(run: JobRun, step: StepBase, index: number, abort: JobAbort, options: ExecutorOptions): Promise<boolean> {
+  const result = await runAttempts(run, step, index, abort, options, 'step', resumption(run.state, step.id));
+  if (result.kind === 'suspended') {
+    const { suspend } = result;
+    run.state = { ...suspend.state, step: step.id, since: result.since, attempt: result.attempt };
+    if (suspend.waiting) run.emit('WAITING', 'INFO', index, step.id, suspend.waiting);
     run.saveCheckpoint();
-    run.suspend('WAITING', new Date(Math.min(wakeAt, run.job.deadlineAt?.getTime() ?? wakeAt)));
+    run.suspend('WAITING', new Date(wakeTime(suspend.until, Date.now(), run.job.deadlineAt?.getTime() ?? null)));
     return true;
   }
-  run.outputs[step.id] = null;
-  run.emit('STEP_COMPLETED', 'INFO', index, step.id, { durationMs: now - Number(run.state.since ?? now) });
   run.state = {};
-  run.nextStep = index + 1;
-  run.saveCheckpoint();
-  return false;
-}
-
-/** Wait for a named signal (stored, so an early one counts). Returns true when suspended. */
-async function waitStep(run: JobRun, step: WaitStep, index: number, ports: ExecutorPorts): Promise<boolean> {
-  const now = Date.now();
-  const waiting = run.state.step === step.id;
-  if (!waiting) run.emit('STEP_STARTED', 'INFO', index, step.id);
-  const since = waiting ? Number(run.state.since) : now;
-  const signal = await ports.findSignal(run.job.organizationId, run.job.id, step.signal);
-  if (signal) {
-    run.consumeSignal(signal.id);
-    run.outputs[step.id] = signal.payload ?? null;
-    run.emit('SIGNAL_RECEIVED', 'INFO', index, step.signal);
-    run.emit('STEP_COMPLETED', 'INFO', index, step.id, { durationMs: now - since });
-    run.state = {};
-    run.nextStep = index + 1;
-    run.saveCheckpoint();
-    return false;
-  }
-  const until = waiting ? (run.state.until as number | null) : step.timeoutMs !== undefined ? now + step.timeoutMs : null;
-  if (until !== null && now >= until) {
-    run.state = {};
-    if (step.onTimeout === 'continue') {
-      run.outputs[step.id] = null;
-      run.emit('STEP_COMPLETED', 'WARN', index, step.id, { durationMs: now - since, timedOut: true });
-      run.nextStep = index + 1;
-      run.saveCheckpoint();
-      return false;
-    }
-    const failure = { code: 'WAIT_TIMEOUT', message: `no "${step.signal}" signal within ${step.timeoutMs} ms` };
-    run.emit('STEP_FAILED', 'ERROR', index, failure.message, { durationMs: now - since, code: failure.code });
-    if (!step.continueOnError) throw new StepFailed(stepError(step, failure));
+  if (result.kind === 'completed') {
+    run.outputs[step.id] = result.output;
+    const bytes = result.output === null ? 0 : jsonByteLength(result.output);
+    // Small outputs ride in the STEP_COMPLETED row for the timeline; large ones leave their size.
+    const output = bytes === 0 ? {} : bytes <= LIMITS.inlineOutputBytes ? { output: result.output } : { outputBytes: bytes };
+    run.emit('STEP_COMPLETED', result.warning ? 'WARN' : 'INFO', index, step.id, { durationMs: result.durationMs, ...output, ...result.warning });
+  } else {
+    const verdict = afterFailedStep(step, result.failure);
+    if (verdict.kind === 'fail') throw new StepFailed(verdict.error);
     run.outputs[step.id] = null;
     run.failedSteps.push(step.id);
-    run.nextStep = index + 1;
-    run.saveCheckpoint();
-    return false;
   }
-  if (!waiting) {
-    run.emit('WAITING', 'INFO', index, step.id, { signal: step.signal, ...(until !== null ? { until: new Date(until).toISOString() } : {}) });
-    run.state = { step: step.id, until, since };
-  }
+  run.nextStep = index + 1;
   run.saveCheckpoint();
-  const wakeAt = Math.min(until ?? now + FAR_FUTURE, run.job.deadlineAt?.getTime() ?? Infinity);
-  run.suspend('WAITING', new Date(wakeAt));
-  return true;
+  if (stepTypeOf(step)?.sideEffects) await run.durable();
+  return false;
 }
 
 async function succeed(run: JobRun, options: ExecutorOptions): Promise<void> {
@@ -202,14 +127,18 @@ async function succeed(run: JobRun, options: ExecutorOptions): Promise<void> {
   let resultRef: JobResultRef | undefined;
   if (storable.changed) run.emit('LOG', 'WARN', null, 'result held U+0000 characters, which were replaced with U+FFFD to be storable');
   const resultBytes = jsonByteLength(result);
-  const inlineMax = options.resultInlineBytes ?? DEFAULT_RESULT_INLINE_BYTES;
-  if (resultBytes > LIMITS.resultBytes) {
+  const placement = resultPlacement(resultBytes, {
+    inlineMax: options.resultInlineBytes ?? DEFAULT_RESULT_INLINE_BYTES,
+    maxBytes: LIMITS.resultBytes,
+    hasBlobStore: options.artifacts !== undefined,
+  });
+  if (placement === 'too-large') {
     run.emit('LOG', 'WARN', null, `result of ${resultBytes} bytes exceeds ${LIMITS.resultBytes}; not stored`);
     result = { truncated: true, bytes: resultBytes };
-  } else if (resultBytes > inlineMax && options.artifacts) {
-    // Seed 002 Phase 4: large results live in blob storage; the jobs row keeps a reference.
+  } else if (placement === 'blob') {
+    // Large results live in blob storage, so the jobs row (read by every list) stays small.
     try {
-      resultRef = await storeLargeResult(options.artifacts.blobs, run.job.organizationId, run.job.id, JSON.stringify(result));
+      resultRef = await storeLargeResult(options.artifacts!.blobs, run.job.organizationId, run.job.id, JSON.stringify(result));
       // SQL NULL (not JSON null) in the row: the reference in job_result_archives is the result.
       result = undefined;
     } catch (err) {
@@ -219,49 +148,41 @@ async function succeed(run: JobRun, options: ExecutorOptions): Promise<void> {
       });
     }
   }
-  if (run.failedSteps.length > 0) {
-    run.emit('JOB_PARTIAL_SUCCESS', 'WARN', null, `run ${run.job.runNumber} completed; failed steps: ${run.failedSteps.join(', ')}`, {
-      failedSteps: run.failedSteps,
-    });
-    run.finish('PARTIAL_SUCCESS', result, undefined, false, resultRef);
-    return;
-  }
-  run.emit('JOB_COMPLETED', 'INFO', null, `run ${run.job.runNumber} completed`);
-  run.finish('COMPLETED', result, undefined, false, resultRef);
+  const outcome = successOutcome(run.failedSteps, run.job.runNumber);
+  emitEvent(run, null, outcome.event);
+  run.finish({ status: outcome.status, result, ...(resultRef ? { resultRef } : {}) });
 }
 
-/** A step failed: retry the job if it has retries left, else compensate and end FAILED. */
-async function fail(run: JobRun, error: JobError, options: ExecutorOptions): Promise<void> {
-  const { retryCount, maxRetries } = run.job;
-  if (retryCount < maxRetries) {
-    const delayMs = jobRetryDelayMs(retryCount);
-    run.emit('RETRY_SCHEDULED', 'WARN', null, `job retry ${retryCount + 1} of ${maxRetries} in ${delayMs} ms`, {
-      retry: retryCount + 1,
-      of: maxRetries,
-      delayMs,
-      code: error.code,
-    });
-    run.saveCheckpoint();
-    run.suspend('PENDING', new Date(Date.now() + delayMs), error);
-    return;
+/** The run stopped before its end: hand back, abandon, retry the job, or end it. */
+async function settle(run: JobRun, reason: unknown, options: ExecutorOptions): Promise<void> {
+  const verdict = afterInterruption(reason);
+  switch (verdict.kind) {
+    case 'abandon':
+      return; // its new owner records it
+    case 'hand-back':
+      run.emit('JOB_HANDED_BACK', 'WARN', null, 'worker shutting down; job returned to the queue');
+      run.saveCheckpoint();
+      run.suspend('PENDING', new Date());
+      return;
+    case 'end':
+      return end(run, verdict.status, verdict.error, options);
+    case 'fail': {
+      const next = afterJobFailure(run.job, verdict.error);
+      if (next.kind === 'end') return end(run, 'FAILED', verdict.error, options, next.maxRetriesReached);
+      emitEvent(run, null, next.event);
+      run.saveCheckpoint();
+      run.suspend('PENDING', new Date(Date.now() + next.delayMs), verdict.error);
+      return;
+    }
   }
-  await end(run, 'FAILED', error, options, maxRetries > 0);
 }
 
 /** Final failure-like outcome: compensations first (if configured), then the terminal event. */
-async function end(
-  run: JobRun,
-  status: 'FAILED' | 'CANCELLED' | 'TIMED_OUT',
-  error: JobError,
-  options: ExecutorOptions,
-  maxRetriesReached = false,
-): Promise<void> {
+async function end(run: JobRun, status: EndStatus, error: JobError, options: ExecutorOptions, maxRetriesReached = false): Promise<void> {
   if (run.definition.onFailure === 'compensate') await compensate(run, options);
-  const kind = status === 'FAILED' ? 'JOB_FAILED' : status === 'CANCELLED' ? 'JOB_CANCELLED' : 'JOB_TIMED_OUT';
-  const message = status === 'FAILED' && error.step ? `step ${error.step} failed: ${error.message}` : error.message;
-  run.emit(kind, status === 'CANCELLED' ? 'WARN' : 'ERROR', null, message, { code: error.code });
+  emitEvent(run, null, endEvent(status, error));
   run.saveCheckpoint();
-  run.finish(status, null, error, maxRetriesReached);
+  run.finish({ status, result: null, error, maxRetriesReached });
 }
 
 /**
@@ -276,11 +197,12 @@ async function compensate(run: JobRun, options: ExecutorOptions): Promise<void> 
     if (!step.compensate || run.failedSteps.includes(step.id)) continue;
     const action = step.compensate.step;
     const result = await runAttempts(run, action, i, new JobAbort(), options, 'compensation');
-    run.emit('COMPENSATED', result.ok ? 'INFO' : 'ERROR', i, step.id, {
+    const ok = result.kind === 'completed';
+    run.emit('COMPENSATED', ok ? 'INFO' : 'ERROR', i, step.id, {
       compensation: action.id,
-      ok: result.ok,
-      ...(result.ok ? {} : { code: result.failure.code, message: result.failure.message }),
+      ok,
+      ...(result.kind === 'failed' ? { code: result.failure.code, message: result.failure.message } : {}),
     });
-    if (result.ok && hasSideEffects(action)) await run.durable();
+    if (ok && stepTypeOf(action)?.sideEffects) await run.durable();
   }
 }

@@ -1,113 +1,199 @@
-import type { Db } from '../db/index.js';
 import { ConflictError, PayloadTooLargeError, ValidationError } from '../errors/index.js';
 import {
   LOG_LEVELS,
   STREAM_KINDS,
-  completeJobs,
-  insertJobResultArchives,
-  insertStreamRows,
-  markJobsRunning,
-  markSignalsConsumed,
-  releaseOwned,
-  suspendJobs,
-  upsertCheckpoints,
+  SUCCESSFUL_STATUSES,
   type CheckpointWrite,
   type JobCompletion,
+  type JobLease,
   type JobStart,
   type JobSuspension,
+  type RecordStore,
+  type SignalConsumption,
   type StreamRow,
 } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
 import { truncate } from '../util/json.js';
 import { LIMITS } from './limits.js';
+import type { RecordSink } from './record-sink.js';
 
 export interface RecorderOptions {
   /** Flush at least this often while anything is buffered. */
   flushIntervalMs: number;
   /** Flush at once when this many stream rows are buffered. */
   maxBufferedRows: number;
+  /** The workers' lease length: a flush renews a held lease with less than half of it left. */
+  leaseMs: number;
+}
+
+/** What the recorder has done since it started (tests, and the metrics of later work). */
+export interface RecorderStats {
+  /** Flushes committed. */
+  flushes: number;
+  /** Flushes that failed and were retried. */
+  failedFlushes: number;
+  /** Stream rows committed. */
+  rowsWritten: number;
+  /** Jobs whose writes a flush dropped because this worker no longer held them. */
+  fencedJobs: number;
+  /** Stream rows dropped with them. */
+  fencedRows: number;
+  /** Jobs whose record the database refused (recorded as RECORD_REFUSED instead). */
+  refusedJobs: number;
 }
 
 interface Batch {
+  /** The fencing token of every job with something in this batch. */
+  leases: Map<string, number>;
   /** Claimed jobs whose start (RUNNING, attempt) is not written yet. */
   starts: Map<string, JobStart>;
   rows: StreamRow[];
   completions: JobCompletion[];
   suspensions: JobSuspension[];
   checkpoints: Map<string, CheckpointWrite>;
-  signals: string[];
+  signals: SignalConsumption[];
+  /**
+   * A flush of this batch failed without saying whether it committed (the
+   * connection can drop after COMMIT reached the server): the next attempt
+   * skips the stream rows already stored.
+   */
+  uncertain: boolean;
 }
 
 function emptyBatch(): Batch {
-  return { starts: new Map(), rows: [], completions: [], suspensions: [], checkpoints: new Map(), signals: [] };
+  return { leases: new Map(), starts: new Map(), rows: [], completions: [], suspensions: [], checkpoints: new Map(), signals: [], uncertain: false };
 }
 
 function isEmpty(b: Batch): boolean {
-  return b.starts.size === 0 && b.rows.length === 0 && b.completions.length === 0 && b.suspensions.length === 0 && b.checkpoints.size === 0 && b.signals.length === 0;
+  return b.leases.size === 0;
+}
+
+/** Everything of `batch` that belongs to the jobs `keep` admits (the same batch when it admits all). */
+function filterBatch(batch: Batch, keep: (jobId: string) => boolean): Batch {
+  const jobs = [...batch.leases.keys()];
+  if (jobs.every(keep)) return batch;
+  const by = <T extends { jobId: string }>(items: T[]) => items.filter((i) => keep(i.jobId));
+  const map = <V>(m: Map<string, V>) => new Map([...m].filter(([jobId]) => keep(jobId)));
+  return {
+    leases: map(batch.leases),
+    starts: map(batch.starts),
+    rows: by(batch.rows),
+    completions: by(batch.completions),
+    suspensions: by(batch.suspensions),
+    checkpoints: map(batch.checkpoints),
+    signals: by(batch.signals),
+    uncertain: batch.uncertain,
+  };
 }
 
 /**
- * The worker's write path. Steps append stream rows, checkpoints and outcomes
- * here; everything buffered is written in one transaction per flush (one
- * INSERT for all rows, one upsert for all checkpoints, one UPDATE for all
- * completions), so a flush of 500 finished jobs costs a handful of
- * statements. Only the newest checkpoint per job is kept, and none is written
- * for a job that completes in the same flush. Buffers survive a failed flush
- * and are retried: nothing is dropped while the process lives, and a process
- * that dies before a flush leaves its jobs leased, to resume from their last
- * written checkpoint when the lease expires.
+ * The worker's write path, and its fence. Steps append stream rows,
+ * checkpoints, consumed signals and outcomes here; everything buffered is
+ * written in one transaction per flush (one INSERT for all rows, one upsert
+ * for all checkpoints, one UPDATE for all completions), so a flush of 500
+ * finished jobs costs a handful of statements.
+ *
+ * Every flush first locks the queue rows of the jobs it writes for and
+ * keeps only the jobs this worker still holds under its claim's token
+ * (RecordTx.holdLeases). Everything of a job it lost (its lease expired and
+ * another claim took it) is dropped, logged and counted, and the job's run
+ * here is aborted through `onLost`: its rows would reuse the new owner's
+ * sequence numbers, its checkpoint would overwrite theirs, its consumed
+ * signal would hide from their wait step.
+ *
+ * Only the newest checkpoint per job is kept, and none is written for a job
+ * that completes in the same flush. Buffers survive a failed flush and are
+ * retried (skipping rows a seemingly failed flush had in fact committed);
+ * a job whose record the database refuses is recorded as RECORD_REFUSED
+ * instead, alone, so it cannot hold the others hostage. A process that dies
+ * before a flush leaves its jobs leased, to resume from their last written
+ * checkpoint when the lease expires.
  */
-export class Recorder {
+export class Recorder implements RecordSink {
   private pending: Batch = emptyBatch();
+  /** The batch a flush is writing now (its jobs' leases are still renewed by the heartbeat). */
+  private writing: Batch | undefined;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private failures = 0;
   private readonly flushedListeners = new Set<() => void>();
-  /** Resolved when everything buffered before they were added is committed. */
+  private readonly lostListeners = new Set<(jobIds: string[]) => void>();
+  /** Resolved when everything buffered before they were added is committed (or dropped as fenced). */
   private durableWaiters: (() => void)[] = [];
   /** Jobs of this worker with a checkpoint row in the database (to delete it when they succeed). */
   private readonly persisted = new Set<string>();
+  /** The token of each job this worker runs or has outcomes pending for, from its claim. */
+  private readonly held = new Map<string, number>();
+  readonly stats: RecorderStats = { flushes: 0, failedFlushes: 0, rowsWritten: 0, fencedJobs: 0, fencedRows: 0, refusedJobs: 0 };
 
   constructor(
-    private readonly db: Db,
+    private readonly store: RecordStore,
     private readonly workerId: string,
     private readonly options: RecorderOptions,
     private readonly logger: Logger,
   ) {}
 
-  /** A claimed job started: RUNNING is written with its first flush (or with its outcome, if that comes first). */
-  start(start: JobStart): void {
-    this.pending.starts.set(start.jobId, start);
+  /**
+   * A claimed job started under `lease`: RUNNING is written with its first
+   * flush (or with its outcome, if that comes first). A new claim of a job
+   * this worker still had writes buffered for (an earlier run that lost its
+   * lease) drops those writes: they belong to the old run.
+   */
+  start(start: JobStart & { lease: number }): void {
+    const { lease, ...jobStart } = start;
+    const previous = this.pending.leases.get(start.jobId);
+    if (previous !== undefined && previous !== lease) this.pending = filterBatch(this.pending, (jobId) => jobId !== start.jobId);
+    this.held.set(start.jobId, lease);
+    this.track(start.jobId);
+    this.pending.starts.set(start.jobId, jobStart);
     this.schedule();
   }
 
   append(row: StreamRow): void {
+    if (!this.track(row.jobId)) return;
     this.pending.rows.push(row);
     this.schedule();
   }
 
   checkpoint(write: CheckpointWrite): void {
+    if (!this.track(write.jobId)) return;
     this.pending.checkpoints.set(write.jobId, write);
     this.schedule();
   }
 
-  consumeSignal(signalId: string): void {
-    this.pending.signals.push(signalId);
+  consumeSignal(consumed: SignalConsumption): void {
+    if (!this.track(consumed.jobId)) return;
+    this.pending.signals.push(consumed);
   }
 
   complete(completion: JobCompletion): void {
+    if (!this.track(completion.jobId)) return;
     this.pending.completions.push(completion);
     this.schedule();
   }
 
   suspend(suspension: JobSuspension): void {
+    if (!this.track(suspension.jobId)) return;
     this.pending.suspensions.push(suspension);
     this.schedule();
   }
 
+  /** Note the job's token in the pending batch; false (the write is dropped) for a job this worker does not hold. */
+  private track(jobId: string): boolean {
+    const lease = this.held.get(jobId);
+    if (lease === undefined) {
+      this.logger.warn({ jobId }, 'write for a job this worker does not hold; dropped');
+      return false;
+    }
+    this.pending.leases.set(jobId, lease);
+    return true;
+  }
+
   /**
-   * Resolves once everything appended so far is committed. Called after a
-   * step with side effects, so the step is never run again after a crash.
+   * Resolves once everything appended so far is committed (or dropped
+   * because its job was lost). Called before and after a step with side
+   * effects, so the step starts only under a held lease and is never run
+   * again after a crash.
    */
   durable(): Promise<void> {
     if (isEmpty(this.pending) && !this.flushing) return Promise.resolve();
@@ -119,17 +205,42 @@ export class Recorder {
 
   /** Jobs finished or suspended in memory but not yet recorded: their leases must still be renewed. */
   pendingJobIds(): string[] {
-    return [...this.pending.completions.map((c) => c.jobId), ...this.pending.suspensions.map((s) => s.jobId)];
+    const ids = (b: Batch) => [...b.completions.map((c) => c.jobId), ...b.suspensions.map((s) => s.jobId)];
+    return this.writing ? [...ids(this.pending), ...ids(this.writing)] : ids(this.pending);
   }
 
   pendingCompletions(): number {
-    return this.pending.completions.length;
+    return this.pending.completions.length + (this.writing?.completions.length ?? 0);
   }
 
   /** Called after every successful flush (the worker uses it to resume claiming). */
   onFlushed(listener: () => void): () => void {
     this.flushedListeners.add(listener);
     return () => this.flushedListeners.delete(listener);
+  }
+
+  /**
+   * The worker learned (from a heartbeat) that it lost these jobs: drop
+   * whatever is buffered for them now, without waiting for a flush to find out.
+   */
+  abandon(jobIds: string[]): void {
+    const gone = new Set(jobIds.filter((id) => this.held.has(id)));
+    if (gone.size === 0) return;
+    const dropped = this.pending.rows.filter((r) => gone.has(r.jobId)).length;
+    this.pending = filterBatch(this.pending, (jobId) => !gone.has(jobId));
+    for (const jobId of gone) {
+      this.held.delete(jobId);
+      this.persisted.delete(jobId);
+    }
+    this.stats.fencedJobs += gone.size;
+    this.stats.fencedRows += dropped;
+    this.logger.warn({ jobs: [...gone], droppedRows: dropped }, 'lease lost: dropped the buffered writes of jobs this worker no longer holds');
+  }
+
+  /** Called with the jobs a flush found this worker no longer holds (the worker aborts their runs). */
+  onLost(listener: (jobIds: string[]) => void): () => void {
+    this.lostListeners.add(listener);
+    return () => this.lostListeners.delete(listener);
   }
 
   private schedule(): void {
@@ -185,97 +296,141 @@ export class Recorder {
     const batch = this.pending;
     const waiters = this.durableWaiters.splice(0);
     this.pending = emptyBatch();
+    this.writing = batch;
     try {
+      let lost: string[];
       try {
-        await this.write(batch);
+        lost = await this.write(batch);
       } catch (err) {
         if (!isDataError(err)) throw err;
         // Some job's record is unstorable (a value the database refuses). Write
         // job by job so one bad job cannot hold every other job's record hostage.
-        for (const group of splitByJob(batch)) await this.writeAlone(group);
+        lost = [];
+        for (const group of splitByJob(batch)) lost.push(...(await this.writeAlone(group)));
       }
       this.failures = 0;
+      this.stats.flushes++;
+      this.afterCommit(batch, lost);
       this.release(waiters);
       for (const listener of this.flushedListeners) listener();
     } catch (err) {
       this.failures++;
+      this.stats.failedFlushes++;
       this.requeue(batch);
       this.durableWaiters.unshift(...waiters);
       this.logger.error({ err, attempt: this.failures }, 'recording batch failed; will retry');
+    } finally {
+      this.writing = undefined;
     }
   }
 
-  /** Put a failed batch back in front of anything appended since. */
-  private requeue(batch: Batch): void {
+  /** Bookkeeping once a batch is committed: checkpoints written, jobs ended or suspended, jobs lost. */
+  private afterCommit(batch: Batch, lost: string[]): void {
+    const lostSet = new Set(lost);
+    for (const [jobId] of batch.checkpoints) if (!lostSet.has(jobId)) this.persisted.add(jobId);
+    // A suspended job may resume on another worker; its claim reports the checkpoint then.
+    for (const { jobId } of [...batch.completions, ...batch.suspensions]) {
+      this.persisted.delete(jobId);
+      this.forget(jobId, batch.leases.get(jobId));
+    }
+    if (lost.length === 0) return;
+    // What the lost jobs' runs appended while this flush was in flight is just as fenced.
+    const stale = (jobId: string) => lostSet.has(jobId) && this.pending.leases.get(jobId) === batch.leases.get(jobId);
+    const staleRows = this.pending.rows.filter((r) => stale(r.jobId)).length;
+    this.pending = filterBatch(this.pending, (jobId) => !stale(jobId));
+    this.reportFenced(batch, lost, staleRows);
+    for (const jobId of lost) {
+      this.persisted.delete(jobId);
+      this.forget(jobId, batch.leases.get(jobId));
+    }
+    for (const listener of this.lostListeners) listener(lost);
+  }
+
+  private reportFenced(batch: Batch, lost: string[], staleRows: number): void {
+    // A retried batch whose first try committed after all finds its ended jobs
+    // gone from the queue: those were recorded, not taken over.
+    const recorded = batch.uncertain ? new Set([...batch.completions, ...batch.suspensions].map((o) => o.jobId)) : new Set<string>();
+    const fenced = new Set(lost.filter((id) => !recorded.has(id)));
+    if (fenced.size === 0) return;
+    const rows = batch.rows.filter((r) => fenced.has(r.jobId)).length + staleRows;
+    this.stats.fencedJobs += fenced.size;
+    this.stats.fencedRows += rows;
+    this.logger.warn({ jobs: [...fenced], droppedRows: rows }, 'lease lost: dropped the writes of jobs this worker no longer holds');
+  }
+
+  /** Stop tracking a job, unless a newer claim of it has started since. */
+  private forget(jobId: string, lease: number | undefined): void {
+    if (this.held.get(jobId) === lease) this.held.delete(jobId);
+  }
+
+  /**
+   * Put a failed batch back in front of anything appended since. A job that
+   * was claimed again meanwhile (a new token) loses the old batch's writes.
+   */
+  private requeue(failed: Batch): void {
+    const batch = filterBatch(failed, (jobId) => this.held.get(jobId) === failed.leases.get(jobId));
     const newer = this.pending;
     for (const [jobId, cp] of newer.checkpoints) batch.checkpoints.set(jobId, cp);
     for (const [jobId, s] of newer.starts) batch.starts.set(jobId, s);
+    for (const [jobId, lease] of newer.leases) batch.leases.set(jobId, lease);
     this.pending = {
+      leases: batch.leases,
       starts: batch.starts,
       rows: batch.rows.concat(newer.rows),
       completions: batch.completions.concat(newer.completions),
       suspensions: batch.suspensions.concat(newer.suspensions),
       checkpoints: batch.checkpoints,
       signals: batch.signals.concat(newer.signals),
+      uncertain: true,
     };
   }
 
-  /** One job's part of a failed batch; if the database refuses it, record that refusal instead. */
-  private async writeAlone(group: Batch): Promise<void> {
+  /** One job's part of a failed batch; if the database refuses it, record that refusal instead. Returns the jobs found lost. */
+  private async writeAlone(group: Batch): Promise<string[]> {
     try {
-      await this.write(group);
+      return await this.write(group);
     } catch (err) {
       if (!isDataError(err)) throw err;
-      this.logger.error({ err }, 'job record refused by the database; recording the refusal');
-      await this.write(refusal(group, err));
+      this.stats.refusedJobs++;
+      this.logger.error({ err, jobs: [...group.leases.keys()] }, 'job record refused by the database; recording the refusal');
+      return this.write(refusal(group, err));
     }
   }
 
-  private async write(batch: Batch): Promise<void> {
-    const { rows, checkpoints, signals } = batch;
-    // A start travels with the job's outcome when both are in this batch: one UPDATE per job, not two.
-    const starts = new Map(batch.starts);
-    const withStart = <T extends { jobId: string; start?: JobStart }>(item: T): T => {
-      const start = starts.get(item.jobId);
-      if (!start) return item;
-      starts.delete(item.jobId);
-      return { ...item, start };
-    };
-    const completions = batch.completions.map(withStart);
-    const suspensions = batch.suspensions.map(withStart);
-    await this.db.transaction(async (tx) => {
-      const finishing = completions.map((c) => c.jobId);
-      const owned = await releaseOwned(tx, this.workerId, finishing);
-      // A job whose lease was lost is finished by its new owner; its rows
-      // from this worker would duplicate sequence numbers, so they go.
-      const lost = new Set(finishing.filter((id) => !owned.has(id)));
-      await insertStreamRows(tx, lost.size === 0 ? rows : rows.filter((r) => !lost.has(r.jobId)));
+  /** One flush transaction. Returns the jobs whose writes were dropped because this worker no longer holds them. */
+  private async write(batch: Batch): Promise<string[]> {
+    const leases: JobLease[] = [...batch.leases].map(([jobId, lease]) => ({ jobId, lease }));
+    const { lost, rows } = await this.store.transaction(async (tx) => {
+      const held = await tx.holdLeases(this.workerId, leases, this.options.leaseMs);
+      const kept = filterBatch(batch, (jobId) => held.has(jobId));
+      let rows = kept.rows;
+      if (batch.uncertain && rows.length > 0) {
+        const stored = await tx.findLastSeqs([...new Set(rows.map((r) => r.jobId))]);
+        rows = rows.filter((r) => r.seq > (stored.get(r.jobId) ?? 0));
+      }
+      // A start travels with the job's outcome when both are in this batch: one UPDATE per job, not two.
+      const starts = new Map(kept.starts);
+      const withStart = <T extends { jobId: string; start?: JobStart }>(item: T): T => {
+        const start = starts.get(item.jobId);
+        if (!start) return item;
+        starts.delete(item.jobId);
+        return { ...item, start };
+      };
+      const completions = kept.completions.map(withStart);
+      const suspensions = kept.suspensions.map(withStart);
+      await tx.insertStreamRows(rows);
       // A job that succeeds in this batch needs no checkpoint; an unsuccessful
       // one keeps it so a retry can resume from the failed step.
-      const succeeding = new Set(
-        completions.filter((c) => c.status === 'COMPLETED' || c.status === 'PARTIAL_SUCCESS').map((c) => c.jobId),
-      );
-      await upsertCheckpoints(
-        tx,
-        [...checkpoints.values()].filter((w) => !lost.has(w.jobId) && !succeeding.has(w.jobId)),
-      );
-      await markSignalsConsumed(tx, signals);
-      await markJobsRunning(tx, this.workerId, [...starts.values()]);
-      const finished = (lost.size === 0 ? completions : completions.filter((c) => owned.has(c.jobId))).map((c) =>
-        this.persisted.has(c.jobId) ? { ...c, hasCheckpoint: true } : c,
-      );
-      await completeJobs(tx, finished);
-      await insertJobResultArchives(
-        tx,
-        finished.flatMap((c) => (c.resultRef ? [{ jobId: c.jobId, ref: c.resultRef }] : [])),
-      );
-      await suspendJobs(tx, this.workerId, suspensions);
-      if (lost.size > 0) this.logger.warn({ jobs: [...lost] }, 'lease lost before completion was recorded');
+      const succeeding = new Set(completions.filter((c) => SUCCESSFUL_STATUSES.includes(c.status)).map((c) => c.jobId));
+      await tx.upsertCheckpoints([...kept.checkpoints.values()].filter((w) => !succeeding.has(w.jobId)));
+      await tx.markSignalsConsumed(kept.signals);
+      await tx.markJobsRunning([...starts.values()]);
+      await tx.completeJobs(completions.map((c) => (this.persisted.has(c.jobId) ? { ...c, hasCheckpoint: true } : c)));
+      await tx.suspendJobs(this.workerId, suspensions);
+      return { lost: leases.filter((l) => !held.has(l.jobId)).map((l) => l.jobId), rows: rows.length };
     });
-    for (const w of checkpoints.values()) this.persisted.add(w.jobId);
-    for (const c of completions) this.persisted.delete(c.jobId);
-    // A suspended job may resume on another worker; its claim reports the checkpoint then.
-    for (const s of suspensions) this.persisted.delete(s.jobId);
+    this.stats.rowsWritten += rows;
+    return lost;
   }
 }
 
@@ -285,21 +440,7 @@ function isDataError(err: unknown): boolean {
 }
 
 function splitByJob(batch: Batch): Batch[] {
-  const groups = new Map<string, Batch>();
-  const group = (jobId: string): Batch => {
-    let g = groups.get(jobId);
-    if (!g) groups.set(jobId, (g = emptyBatch()));
-    return g;
-  };
-  for (const r of batch.rows) group(r.jobId).rows.push(r);
-  for (const c of batch.completions) group(c.jobId).completions.push(c);
-  for (const s of batch.suspensions) group(s.jobId).suspensions.push(s);
-  for (const [jobId, cp] of batch.checkpoints) group(jobId).checkpoints.set(jobId, cp);
-  for (const [jobId, s] of batch.starts) group(jobId).starts.set(jobId, s);
-  // Signal ids carry no job id; they ride with the first group (a refused group drops them, to be re-read).
-  const all = [...groups.values()];
-  if (all[0]) all[0].signals.push(...batch.signals);
-  return all;
+  return [...batch.leases.keys()].map((jobId) => filterBatch(batch, (id) => id === jobId));
 }
 
 /**
@@ -317,5 +458,5 @@ function refusal(group: Batch, err: unknown): Batch {
   const completions: JobCompletion[] = finishing
     ? [{ ...finishing, status: 'FAILED', result: null, resultRef: undefined, errorCode: 'RECORD_REFUSED', errorMessage: reason, errorStep: null }]
     : [];
-  return { ...emptyBatch(), starts: group.starts, rows, completions, suspensions: group.suspensions };
+  return { ...emptyBatch(), leases: group.leases, starts: group.starts, rows, completions, suspensions: group.suspensions, uncertain: group.uncertain };
 }

@@ -1,13 +1,15 @@
-import type { ActionStep } from './definition/types.js';
+import type { StepBase } from '../model/definition.js';
 import { ExpressionError } from './definition/expressions.js';
-import { isRetryable, retryDelayMs, sleep } from './backoff.js';
+import { sleep } from './backoff.js';
 import type { JobRun } from './job-run.js';
-import type { JobAbort } from './aborts.js';
-import { runStep, StepError, type StepContext } from './steps/index.js';
+import { attemptSignal, StepTimeoutError, type JobAbort } from './aborts.js';
+import { stepTypeOf } from './steps/registry.js';
+import { CompletedWithWarning, StepError, Suspend, type ReceivedSignal, type StepContext } from './steps/types.js';
 import { jsonByteLength, truncate } from '../util/json.js';
 import { LIMITS } from './limits.js';
 import { captureArtifact, captureUnavailable, type ArtifactSink } from './artifacts.js';
 import { credentialRefs, openStepCredentials, type Redactor, type StepCredentialOpener } from './credentials.js';
+import { afterFailedAttempt, StepFailed } from './rules.js';
 
 export interface StepFailureInfo {
   code: string;
@@ -15,7 +17,18 @@ export interface StepFailureInfo {
   data?: Record<string, unknown>;
 }
 
-export type AttemptsResult = { ok: true; output: unknown; durationMs: number } | { ok: false; failure: StepFailureInfo };
+export type AttemptsResult =
+  | { kind: 'completed'; output: unknown; durationMs: number; warning?: Record<string, unknown> }
+  /** The step suspended the job; `attempt` and `since` go into the checkpoint to resume it. */
+  | { kind: 'suspended'; suspend: Suspend; attempt: number; since: number }
+  | { kind: 'failed'; failure: StepFailureInfo };
+
+/** A step that suspended before and runs again: its attempt, when that attempt began, and the state it suspended with. */
+export interface Resumption {
+  attempt: number;
+  since: number;
+  state: Record<string, unknown>;
+}
 
 export interface AttemptOptions {
   stepTimeoutMs: number;
@@ -24,12 +37,12 @@ export interface AttemptOptions {
   artifacts?: ArtifactSink | undefined;
   /** Opens the credentials a step references (and audits it); absent: such steps fail CREDENTIALS_UNAVAILABLE. */
   credentials?: StepCredentialOpener | undefined;
+  /** The oldest unconsumed signal of a name sent to a job, or null. */
+  findSignal(organizationId: string, jobId: string, name: string): Promise<{ id: string; payload: unknown } | null>;
 }
 
-function describe(err: unknown, timed: AbortSignal | undefined): StepFailureInfo {
-  if (timed?.aborted && (timed.reason as Error | undefined)?.name === 'TimeoutError') {
-    return { code: 'STEP_TIMEOUT', message: 'step timed out' };
-  }
+function describe(err: unknown, signal: AbortSignal | undefined): StepFailureInfo {
+  if (signal?.aborted && signal.reason instanceof StepTimeoutError) return { code: 'STEP_TIMEOUT', message: 'step timed out' };
   if (err instanceof StepError) return { code: err.code, message: err.message, ...(err.data ? { data: err.data } : {}) };
   if (err instanceof ExpressionError) return { code: err.code, message: err.message };
   return { code: 'STEP_ERROR', message: err instanceof Error ? err.message : String(err) };
@@ -52,30 +65,45 @@ export function boundedLogData(data: unknown): unknown {
   return bytes <= LIMITS.logDataBytes ? data : { truncated: true, bytes, limit: LIMITS.logDataBytes };
 }
 
+function elapsedMs(t0: number): number {
+  return Math.round((performance.now() - t0) * 1000) / 1000;
+}
+
 /**
- * Run one action step under its retry policy. Every attempt is in the
- * stream: STEP_STARTED, then STEP_COMPLETED, or STEP_FAILED followed by
- * RETRY_SCHEDULED when another attempt follows. When `job` aborts
- * (cancel, job timeout, shutdown, lost lease) its reason is thrown as is.
+ * Run one step under its retry policy. Every attempt is in the stream:
+ * STEP_STARTED, then STEP_COMPLETED (written by the caller), or STEP_FAILED
+ * followed by RETRY_SCHEDULED when another attempt follows. A step of a
+ * type with side effects starts only after its STEP_STARTED is committed
+ * under the job's lease. When `job` aborts (cancel, job timeout, shutdown,
+ * lost lease) its reason is thrown as is. A resumed step (it suspended the
+ * job before) continues its attempt without a second STEP_STARTED.
  */
 export async function runAttempts(
   run: JobRun,
-  step: ActionStep,
+  step: StepBase,
   index: number,
   job: JobAbort,
   options: AttemptOptions,
   label: 'step' | 'compensation' = 'step',
+  resumed?: Resumption,
 ): Promise<AttemptsResult> {
+  const type = stepTypeOf(step);
+  if (!type) throw new StepFailed({ code: 'DEFINITION_UNSUPPORTED', message: `this worker does not know step type "${step.type}"`, step: step.id });
   const maxAttempts = step.retry?.maxAttempts ?? 1;
   const credentialNames = credentialRefs(step);
-  for (let attempt = 1; ; attempt++) {
-    const data = label === 'compensation' ? { compensation: true, ...(attempt > 1 ? { attempt } : {}) } : attempt > 1 ? { attempt } : null;
-    run.emit('STEP_STARTED', 'INFO', index, step.id, data);
-    // Only http awaits anything a signal can abort; transform, log and noop
-    // run to the end regardless, so they skip the per-attempt timer and
-    // composite signal (bench `steps`, same loaded machine: 4.7k → 8.9k steps/s).
-    const timed = step.type === 'http' ? AbortSignal.any([job.signal, AbortSignal.timeout(step.timeoutMs ?? options.stepTimeoutMs)]) : undefined;
+  for (let attempt = resumed?.attempt ?? 1; ; attempt++) {
+    const resuming = resumed !== undefined && attempt === resumed.attempt;
+    if (!resuming) {
+      const data = label === 'compensation' ? { compensation: true, ...(attempt > 1 ? { attempt } : {}) } : attempt > 1 ? { attempt } : null;
+      run.emit('STEP_STARTED', 'INFO', index, step.id, data);
+    }
+    // Commit under the lease before acting: a worker that lost the job learns
+    // it here (durable throws), not after a second copy of the effect.
+    if (type.sideEffects) await run.durable();
+    if (label === 'step' && job.aborted) throw job.reason;
+    const since = resuming ? resumed.since : Date.now();
     const t0 = performance.now();
+    const timer = type.abortable ? attemptSignal(job, step.timeoutMs ?? options.stepTimeoutMs) : undefined;
     // Only steps that reference credentials open any (decrypted for this attempt, redacted from all it produces).
     let redactor: Redactor | undefined;
     try {
@@ -85,11 +113,11 @@ export async function runAttempts(
         redactor = opened.redactor;
         scope = { ...scope, credentials: opened.values };
       }
-      const output = await runStep(step, {
+      const value = await type.run(step, {
         scope,
-        // A getter: a step that never asks (all but http) costs no AbortSignal.
+        // A getter: a step that never asks costs no AbortSignal.
         get signal() {
-          return timed ?? job.signal;
+          return timer?.signal ?? job.signal;
         },
         log: (level, message, logData) =>
           redactor
@@ -99,15 +127,34 @@ export async function runAttempts(
         capture: options.artifacts
           ? (input) => captureArtifact(options.artifacts!, captureTarget(run, index), input)
           : captureUnavailable,
+        resumed: resuming ? resumed.state : undefined,
+        signals: {
+          find: async (name) => {
+            const found = await options.findSignal(run.job.organizationId, run.job.id, name);
+            return found ? { id: found.id, name, payload: found.payload } : null;
+          },
+          consume: (signal: ReceivedSignal) => {
+            run.consumeSignal(signal.id);
+            run.emit('SIGNAL_RECEIVED', 'INFO', index, signal.name);
+          },
+        },
       });
-      const value = output === undefined ? null : redactor ? redactor.value(output) : output;
-      return { ok: true, output: value, durationMs: Math.round((performance.now() - t0) * 1000) / 1000 };
+      if (value instanceof Suspend) {
+        if (label === 'compensation') throw new StepError('STEP_ERROR', `a ${step.type} step cannot serve as a compensation`);
+        return { kind: 'suspended', suspend: value, attempt, since };
+      }
+      const durationMs = resuming ? Date.now() - since : elapsedMs(t0);
+      const completed = value instanceof CompletedWithWarning ? value.output : value;
+      const output = completed === undefined ? null : redactor ? redactor.value(completed) : completed;
+      return value instanceof CompletedWithWarning
+        ? { kind: 'completed', output, durationMs, warning: value.data }
+        : { kind: 'completed', output, durationMs };
     } catch (err) {
       if (job.aborted) throw job.reason;
-      const described = describe(err, timed);
+      const described = describe(err, timer?.signal);
       const failure = redactor ? redactor.value(described) : described;
-      const durationMs = Math.round((performance.now() - t0) * 1000) / 1000;
-      const retry = isRetryable(step.retry, failure.code, attempt);
+      const durationMs = resuming ? Date.now() - since : elapsedMs(t0);
+      const verdict = afterFailedAttempt(step.retry, failure.code, attempt);
       run.emit('STEP_FAILED', 'ERROR', index, truncate(failure.message, LIMITS.errorMessage), {
         durationMs,
         code: failure.code,
@@ -115,10 +162,11 @@ export async function runAttempts(
         ...(label === 'compensation' ? { compensation: true } : {}),
         ...failure.data,
       });
-      if (!retry) return { ok: false, failure };
-      const delayMs = retryDelayMs(step.retry!, attempt);
-      run.emit('RETRY_SCHEDULED', 'WARN', index, step.id, { attempt: attempt + 1, of: maxAttempts, delayMs, code: failure.code });
-      await sleep(delayMs, job.signal);
+      if (!verdict.retry) return { kind: 'failed', failure };
+      run.emit('RETRY_SCHEDULED', 'WARN', index, step.id, { attempt: attempt + 1, of: maxAttempts, delayMs: verdict.delayMs, code: failure.code });
+      await sleep(verdict.delayMs, job.signal);
+    } finally {
+      timer?.dispose();
     }
   }
 }

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { WorkerConfig } from '../config/index.js';
 import type { Db } from '../db/index.js';
+import type { WorkflowDefinition } from '../model/definition.js';
 import {
   CANCEL_CHANNEL,
   claimJobs,
@@ -12,18 +13,20 @@ import {
   findPendingSignal,
   JOBS_CHANNEL,
   LIMITS_CHANNEL,
+  releaseClaims,
   renewLeases,
+  sqlRecordStore,
   versionKey,
   type ClaimedJob,
   type ConcurrencyLimits,
 } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
-import type { WorkflowDefinition } from './definition/types.js';
-import { CancelledError, JobAbort, LeaseLostError, ShutdownError } from './aborts.js';
-import { executeJob, type ExecutorPorts } from './executor.js';
-import { Recorder } from './recorder.js';
+import { CancelledError, JobAbort, ShutdownError } from './aborts.js';
+import { executeJob, type ExecutorOptions } from './executor.js';
+import { Recorder, type RecorderStats } from './recorder.js';
 import type { BlobStore } from '../blob/index.js';
-import { policyRetainUntil, type ArtifactSink, type RetainUntil } from './artifacts.js';
+import { policyRetainUntil, type RetainUntil } from './artifacts.js';
+import { credentialOpener, type CredentialResolver } from './credentials.js';
 
 /** What a worker needs besides the database, when configured. */
 export interface WorkerOptions {
@@ -34,7 +37,6 @@ export interface WorkerOptions {
   /** Opens credentials for steps that reference them (security/credentials.ts); without it such steps fail. */
   credentials?: CredentialResolver | undefined;
 }
-import { credentialOpener, type CredentialResolver, type StepCredentialOpener } from './credentials.js';
 
 /** How long a worker trusts its copy of the concurrency limits (a NOTIFY on change clears it sooner). */
 const LIMITS_TTL_MS = 5_000;
@@ -51,9 +53,11 @@ interface InFlight {
 /**
  * Claims jobs in batches and runs up to `concurrency` at once. Wakes on
  * NOTIFY (server) or the in-process notification (PGlite) and polls as a
- * fallback. Renews the leases of everything it holds; on stop, stops
- * claiming, lets in-flight jobs finish within the grace period, hands the
- * rest back, and flushes its record.
+ * fallback; after the LISTEN connection comes back from a drop it polls and
+ * checks its jobs at once, so what was sent meanwhile is late, never lost.
+ * Renews the leases of everything it holds; on stop, stops claiming, lets
+ * in-flight jobs finish within the grace period, hands the rest back, and
+ * flushes its record.
  */
 export class Worker {
   readonly id: string;
@@ -66,11 +70,9 @@ export class Worker {
   private wakeUp: (() => void) | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private unlisten: (() => Promise<void>)[] = [];
-  private readonly ports: ExecutorPorts;
-  private unflushed: (() => void) | undefined;
+  private readonly executorOptions: ExecutorOptions;
+  private unsubscribe: (() => void)[] = [];
   private limits: { value: ConcurrencyLimits; at: number } | undefined;
-  private readonly artifacts: ArtifactSink | undefined;
-  private readonly openCredentials: StepCredentialOpener | undefined;
 
   constructor(
     private readonly db: Db,
@@ -79,16 +81,20 @@ export class Worker {
     id?: string,
     options: WorkerOptions = {},
   ) {
-    this.artifacts = options.blobs
-      ? { db, blobs: options.blobs, retainUntil: options.retainUntil ?? policyRetainUntil(db) }
-      : undefined;
     this.id = id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-    this.openCredentials = options.credentials ? credentialOpener(options.credentials, this.id) : undefined;
-    this.ports = { findSignal: (org, jobId, name) => findPendingSignal(db, org, jobId, name) };
+    this.executorOptions = {
+      stepTimeoutMs: config.stepTimeoutMs,
+      httpMaxResponseBytes: config.httpMaxResponseBytes,
+      checkpointTtlMs: config.checkpointTtlMs,
+      resultInlineBytes: config.resultInlineBytes,
+      artifacts: options.blobs ? { db, blobs: options.blobs, retainUntil: options.retainUntil ?? policyRetainUntil(db) } : undefined,
+      credentials: options.credentials ? credentialOpener(options.credentials, this.id) : undefined,
+      findSignal: (org, jobId, name) => findPendingSignal(db, org, jobId, name),
+    };
     this.recorder = new Recorder(
-      db,
+      sqlRecordStore(db),
       this.id,
-      { flushIntervalMs: config.flushIntervalMs, maxBufferedRows: 5_000 },
+      { flushIntervalMs: config.flushIntervalMs, maxBufferedRows: 5_000, leaseMs: config.leaseMs },
       logger,
     );
   }
@@ -98,14 +104,30 @@ export class Worker {
     return this.inFlight.size;
   }
 
+  /** What this worker's recorder has written and dropped so far. */
+  get stats(): Readonly<RecorderStats> {
+    return this.recorder.stats;
+  }
+
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    this.unflushed = this.recorder.onFlushed(() => this.wake());
+    this.unsubscribe.push(
+      this.recorder.onFlushed(() => this.wake()),
+      // A flush found jobs taken over by another worker: their runs here stop.
+      this.recorder.onLost((jobIds) => {
+        for (const id of jobIds) this.inFlight.get(id)?.abort.markLost();
+      }),
+    );
+    const onReconnect = () => {
+      this.logger.info('listener reconnected; polling for work and checking held jobs now');
+      this.wake();
+      void this.renew();
+    };
     try {
-      this.unlisten.push(await this.db.listen(JOBS_CHANNEL, () => this.wake()));
-      // A cancel request names the job; whoever runs it aborts it at once (heartbeats catch a missed one).
+      this.unlisten.push(await this.db.listen(JOBS_CHANNEL, () => this.wake(), { onReconnect }));
       this.unlisten.push(await this.db.listen(LIMITS_CHANNEL, () => (this.limits = undefined)));
+      // A cancel request names the job; whoever runs it aborts it at once (heartbeats catch a missed one).
       this.unlisten.push(await this.db.listen(CANCEL_CHANNEL, (jobId) => this.inFlight.get(jobId)?.abort.abort(new CancelledError())));
     } catch (err) {
       this.logger.warn({ err }, 'LISTEN failed; relying on polling and heartbeats');
@@ -132,7 +154,7 @@ export class Worker {
     const flushed = await this.recorder.drain(10_000);
     if (!flushed) this.logger.error('could not record every outcome before stopping; leases will expire and the jobs rerun');
     clearInterval(this.heartbeat);
-    this.unflushed?.();
+    for (const u of this.unsubscribe.splice(0)) u();
   }
 
   /** Ask the loop to look for work now. */
@@ -202,55 +224,63 @@ export class Worker {
     return claimJobsLimited(this.db, this.id, want, this.config.leaseMs, limits);
   }
 
-  private async launch(jobs: ClaimedJob[]): Promise<void> {
-    const missing = jobs.filter((j) => !this.definitions.has(versionKey(j.workflowId, j.workflowVersion)));
-    if (missing.length > 0) {
-      const found = await findDefinitions(
-        this.db,
-        missing.map((j) => ({ organizationId: j.organizationId, workflowId: j.workflowId, version: j.workflowVersion })),
-      );
-      if (this.definitions.size + found.size > DEFINITION_CACHE_LIMIT) this.definitions.clear();
-      for (const [k, v] of found) this.definitions.set(k, v);
+  /**
+   * What a claimed batch needs before it can run: the definitions it pins
+   * (cached) and, for jobs run before, the last stream seq. When that cannot
+   * be read, the batch is handed back at once instead of being held until
+   * its leases expire.
+   */
+  private async prepare(jobs: ClaimedJob[]): Promise<Map<string, number>> {
+    try {
+      const missing = jobs.filter((j) => !this.definitions.has(versionKey(j.workflowId, j.workflowVersion)));
+      if (missing.length > 0) {
+        const found = await findDefinitions(
+          this.db,
+          missing.map((j) => ({ organizationId: j.organizationId, workflowId: j.workflowId, version: j.workflowVersion })),
+        );
+        if (this.definitions.size + found.size > DEFINITION_CACHE_LIMIT) this.definitions.clear();
+        for (const [k, v] of found) this.definitions.set(k, v);
+      }
+      // A job run before (its worker died) continues its stream after the last row written.
+      return await findLastSeqs(this.db, jobs.filter((j) => j.attempts > 1).map((j) => j.id));
+    } catch (err) {
+      const released = await releaseClaims(this.db, this.id, jobs.map((j) => j.id)).catch((releaseErr: unknown) => {
+        this.logger.error({ err: releaseErr }, 'could not hand the batch back; its leases will expire');
+        return 0;
+      });
+      this.logger.error({ err, jobs: jobs.length, handedBack: released }, 'could not prepare a claimed batch; handed it back');
+      throw err;
     }
-    // A job run before (its worker died) continues its stream after the last row written.
-    const resumed = jobs.filter((j) => j.attempts > 1).map((j) => j.id);
-    const lastSeqs = await findLastSeqs(this.db, resumed);
+  }
+
+  private async launch(jobs: ClaimedJob[]): Promise<void> {
+    const lastSeqs = await this.prepare(jobs);
     for (const job of jobs) {
-      const definition = this.definitions.get(versionKey(job.workflowId, job.workflowVersion));
-      if (!definition) throw new Error(`definition ${job.workflowId}@${job.workflowVersion} missing`); // FK makes this impossible
+      // The foreign key from jobs to workflow_versions makes a missing definition impossible.
+      const definition = this.definitions.get(versionKey(job.workflowId, job.workflowVersion))!;
       const claimed = { ...job, lastSeq: Math.max(job.lastSeq, lastSeqs.get(job.id) ?? 0) };
-      this.recorder.start({ jobId: job.id, attempts: job.attempts, startedAt: job.startedAt, deadlineAt: job.deadlineAt });
+      // An earlier run of this job here lost its lease and the job came back: that run stops now.
+      this.inFlight.get(job.id)?.abort.markLost();
+      this.recorder.start({ jobId: job.id, attempts: job.attempts, startedAt: job.startedAt, deadlineAt: job.deadlineAt, lease: job.lease });
       const abort = new JobAbort();
-      const done = executeJob(
-        claimed,
-        definition,
-        this.recorder,
-        abort,
-        {
-          stepTimeoutMs: this.config.stepTimeoutMs,
-          httpMaxResponseBytes: this.config.httpMaxResponseBytes,
-          checkpointTtlMs: this.config.checkpointTtlMs,
-          resultInlineBytes: this.config.resultInlineBytes,
-          artifacts: this.artifacts,
-          credentials: this.openCredentials,
-        },
-        this.ports,
-      ).then(
-        () => {
-          this.inFlight.delete(job.id);
-          this.wake();
-        },
+      const done = executeJob(claimed, definition, this.recorder, abort, this.executorOptions).then(
+        () => this.finished(job.id, abort),
         (err: unknown) => {
           // executeJob records every failure itself; reaching here is a bug. Hand
           // the job back rather than leave it leased to a worker that dropped it.
-          this.inFlight.delete(job.id);
           this.logger.error({ err, jobId: job.id }, 'executor crashed; handing the job back');
-          this.recorder.suspend({ jobId: job.id, status: 'PENDING', runAt: new Date(Date.now() + 5_000), lastSeq: claimed.lastSeq });
-          this.wake();
+          if (!abort.lost) this.recorder.suspend({ jobId: job.id, status: 'PENDING', runAt: new Date(Date.now() + 5_000), lastSeq: claimed.lastSeq });
+          this.finished(job.id, abort);
         },
       );
       this.inFlight.set(job.id, { job: claimed, abort, done });
     }
+  }
+
+  /** A run ended: free its slot (unless a newer run of the same job has taken it) and look for work. */
+  private finished(jobId: string, abort: JobAbort): void {
+    if (this.inFlight.get(jobId)?.abort === abort) this.inFlight.delete(jobId);
+    this.wake();
   }
 
   private async renew(): Promise<void> {
@@ -259,11 +289,11 @@ export class Worker {
     try {
       const { held: kept, cancelled } = await renewLeases(this.db, this.id, held, this.config.leaseMs);
       const keptSet = new Set(kept);
-      for (const [id, f] of this.inFlight) {
-        if (!keptSet.has(id)) {
-          this.logger.warn({ jobId: id }, 'lease lost; abandoning job');
-          f.abort.abort(new LeaseLostError());
-        }
+      const lost = held.filter((id) => !keptSet.has(id));
+      if (lost.length > 0) {
+        this.logger.warn({ jobs: lost }, 'lease lost; abandoning jobs');
+        for (const id of lost) this.inFlight.get(id)?.abort.markLost();
+        this.recorder.abandon(lost);
       }
       for (const id of cancelled) this.inFlight.get(id)?.abort.abort(new CancelledError());
     } catch (err) {

@@ -7,6 +7,7 @@ export * from './queue.js';
 export * from './outcomes.js';
 export * from './checkpoints.js';
 export * from './signals.js';
+export * from './record-tx.js';
 export * from './stream.js';
 export * from './stream-codes.js';
 export * from './aggregates.js';

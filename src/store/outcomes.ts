@@ -1,5 +1,5 @@
 import { pgArray, type Queryable } from '../db/index.js';
-import type { JobStatus } from './jobs.js';
+import { SUCCESSFUL_STATUSES, type JobStatus } from './jobs.js';
 import type { JobResultRef } from './job-results.js';
 
 /** What a claim started, written with the job's first flush (see store/queue.ts CLAIM_TAIL). */
@@ -12,10 +12,10 @@ export interface JobStart {
 
 /**
  * Mark started jobs RUNNING with their attempt, start time and deadline, in
- * one statement; only jobs this worker still holds (a lost lease's new owner
- * records its own start).
+ * one statement. Called only for jobs the flush has just found still held
+ * by this worker (store/record-tx.ts holdLeases), under their row locks.
  */
-export async function markJobsRunning(tx: Queryable, workerId: string, starts: JobStart[]): Promise<void> {
+export async function markJobsRunning(tx: Queryable, starts: JobStart[]): Promise<void> {
   if (starts.length === 0) return;
   await tx.query(
     `UPDATE stepwise.jobs j
@@ -23,14 +23,12 @@ export async function markJobsRunning(tx: Queryable, workerId: string, starts: J
             deadline_at = coalesce(j.deadline_at, u.deadline_at)
        FROM (SELECT id, attempts, to_timestamp(started_ms / 1000) AS started_at, to_timestamp(deadline_ms / 1000) AS deadline_at
                FROM unnest($1::uuid[], $2::int[], $3::float8[], $4::float8[]) AS x(id, attempts, started_ms, deadline_ms)) AS u
-      WHERE j.id = u.id AND j.id = ANY($1::uuid[])
-        AND EXISTS (SELECT 1 FROM stepwise.job_queue q WHERE q.job_id = u.id AND q.locked_by = $5)`,
+      WHERE j.id = u.id AND j.id = ANY($1::uuid[])`,
     [
       pgArray(starts.map((s) => s.jobId)),
       pgArray(starts.map((s) => s.attempts)),
       pgArray(starts.map((s) => s.startedAt.getTime())),
       pgArray(starts.map((s) => s.deadlineAt?.getTime() ?? null)),
-      workerId,
     ],
   );
 }
@@ -45,7 +43,7 @@ export interface JobCompletion {
   errorStep: string | null;
   stepsCompleted: number;
   lastSeq: number;
-  /** Job-level retries ran out (seed 003 max_retries_reached). */
+  /** Job-level retries ran out: the job failed for good (jobs.max_retries_reached). */
   maxRetriesReached?: boolean;
   /** A checkpoint row may exist for this job (it resumed, or one was flushed): delete it on success. */
   hasCheckpoint?: boolean;
@@ -56,38 +54,30 @@ export interface JobCompletion {
 }
 
 /**
- * Release this worker's queue rows for the given jobs. Only rows it still
- * holds are released, so a worker whose lease was taken over cannot finish a
- * job twice. Returns the ids it held.
- */
-export async function releaseOwned(tx: Queryable, workerId: string, jobIds: string[]): Promise<Set<string>> {
-  if (jobIds.length === 0) return new Set();
-  const { rows } = await tx.query<{ job_id: string }>(
-    `DELETE FROM stepwise.job_queue WHERE job_id = ANY($2::uuid[]) AND locked_by = $1 RETURNING job_id`,
-    [workerId, pgArray(jobIds)],
-  );
-  return new Set(rows.map((r) => r.job_id));
-}
-
-/**
  * Times travel as epoch milliseconds (float8), as in insertStreamRows:
  * formatting two ISO strings per job was a visible part of a flush.
  *
- * Write final outcomes of a batch of jobs in one statement (after
- * releaseOwned, same transaction). Checkpoints of successful jobs go with
- * them; an unsuccessful job's (FAILED, TIMED_OUT, CANCELLED) stays until it
- * expires, so a retry can resume from the failed step.
+ * Write final outcomes of a batch of jobs in one statement, and take their
+ * rows out of the queue in the same statement (a job's queue row lives
+ * exactly as long as the job can still run). The recorder calls it only for
+ * jobs it has just found still held (store/record-tx.ts holdLeases), in the
+ * same transaction. Checkpoints of successful jobs go with them; an
+ * unsuccessful job's (FAILED, TIMED_OUT, CANCELLED) stays until it expires,
+ * so a retry can resume from the failed step.
  */
 export async function completeJobs(tx: Queryable, completions: JobCompletion[]): Promise<void> {
   if (completions.length === 0) return;
   // The same statement adds the jobs' steps and result bytes to their
   // organization's usage for the month each job was created in (one upsert
   // per organization and month in the batch). This is the only statement
-  // that ends jobs, and a job ends once (releaseOwned), so each counts once.
+  // that ends jobs, and a job ends once (its queue row goes with it, and only
+  // a worker holding that row records an outcome), so each counts once.
   // A statement-level trigger over transition tables did the same at +25-30%
   // of the completion time on PGlite (2,000-job micro-benchmark).
   await tx.query(
-    `WITH done AS (
+    `WITH released AS (
+       DELETE FROM stepwise.job_queue WHERE job_id = ANY($1::uuid[])
+     ), done AS (
      UPDATE stepwise.jobs j
         SET status = u.status, completed_at = u.completed_at, result = u.result,
             error_code = u.error_code, error_message = u.error_message, error_step = u.error_step,
@@ -128,7 +118,7 @@ export async function completeJobs(tx: Queryable, completions: JobCompletion[]):
   );
   // Most jobs finish inside one flush and never had a checkpoint row: no delete for them.
   const done = completions
-    .filter((c) => c.hasCheckpoint && (c.status === 'COMPLETED' || c.status === 'PARTIAL_SUCCESS'))
+    .filter((c) => c.hasCheckpoint && SUCCESSFUL_STATUSES.includes(c.status))
     .map((c) => c.jobId);
   if (done.length > 0) await tx.query(`DELETE FROM stepwise.execution_checkpoints WHERE job_id = ANY($1::uuid[])`, [done]);
 }

@@ -1,4 +1,4 @@
-import type { Db, Queryable } from '../db/index.js';
+import { LOCK_KEYS, type Db, type Queryable } from '../db/index.js';
 import type { JobStatus } from './jobs.js';
 import { PLAN_LIMITS, PLANS } from './plans.js';
 
@@ -31,6 +31,12 @@ export interface ClaimedJob {
   startedAt: Date;
   cancelRequested: boolean;
   checkpoint: Checkpoint | null;
+  /**
+   * The claim's fencing token (job_queue.lease_epoch after this claim): every
+   * write for the job is accepted only while the queue row still carries it
+   * (store/record-tx.ts holdLeases).
+   */
+  lease: number;
 }
 
 interface ClaimedRow {
@@ -54,6 +60,7 @@ interface ClaimedRow {
   outputs: Record<string, unknown> | null;
   failed_steps: string[] | null;
   state: Record<string, unknown> | null;
+  lease_epoch: number;
 }
 
 function toClaimed(r: ClaimedRow): ClaimedJob {
@@ -78,26 +85,28 @@ function toClaimed(r: ClaimedRow): ClaimedJob {
       r.next_step === null
         ? null
         : { nextStep: r.next_step, outputs: r.outputs ?? {}, failedSteps: r.failed_steps ?? [], state: r.state ?? {} },
+    lease: r.lease_epoch,
   };
 }
 
 /**
  * Shared end of both claims, after a `picked` CTE of job ids: stamp the
- * lease and return the jobs with their checkpoints and what their start
- * will record (attempt, start time, deadline). The jobs row is not updated
- * here: the worker writes RUNNING with its first flush, in the same UPDATE
- * that records the outcome when the job ends within that flush, which is one
- * write per job less (the claim was a third of the worker's database time). Ids are passed on as `= ANY (ARRAY(…))` rather
- * than joined to the CTE: joined, the planner (which guesses CTE sizes)
- * hashed whole tables — 32 ms for 500 jobs over a 20k-row queue here, most
- * of it two sequential scans.
+ * lease with a new fencing token (lease_epoch + 1) and return the jobs with
+ * their checkpoints, their token and what their start will record (attempt,
+ * start time, deadline). The jobs row is not updated here: the worker writes
+ * RUNNING with its first flush, in the same UPDATE that records the outcome
+ * when the job ends within that flush, which is one write per job less (the
+ * claim was a third of the worker's database time). The jobs are found by
+ * `= ANY (ARRAY(…))` and only then joined to the CTE for the token: joined
+ * alone, the planner (which guesses CTE sizes) hashed whole tables — 32 ms
+ * for 500 jobs over a 20k-row queue here, most of it two sequential scans.
  */
 const CLAIM_TAIL = `leased AS (
        UPDATE stepwise.job_queue q
           SET locked_by = $1, locked_until = now() + make_interval(secs => $3::double precision / 1000),
-              wake_requested = false
+              wake_requested = false, lease_epoch = q.lease_epoch + 1
         WHERE q.job_id = ANY (ARRAY(SELECT job_id FROM picked))
-       RETURNING q.job_id
+       RETURNING q.job_id, q.lease_epoch
      )
      SELECT j.id, j.organization_id, j.workflow_id, j.workflow_version, j.client_id, j.run_number,
             j.attempts + CASE WHEN j.status = 'WAITING' THEN 0 ELSE 1 END AS attempts,
@@ -106,8 +115,10 @@ const CLAIM_TAIL = `leased AS (
             (extract(epoch FROM j.created_at) * 1000)::float8 AS created_ms,
             (extract(epoch FROM coalesce(j.started_at, now())) * 1000)::float8 AS started_ms,
             (extract(epoch FROM coalesce(j.deadline_at, now() + make_interval(secs => j.timeout_ms::double precision / 1000))) * 1000)::float8 AS deadline_ms,
-            j.cancel_requested_at, c.next_step, c.outputs, c.failed_steps, c.state
-       FROM stepwise.jobs j LEFT JOIN stepwise.execution_checkpoints c ON c.job_id = j.id
+            j.cancel_requested_at, c.next_step, c.outputs, c.failed_steps, c.state, l.lease_epoch
+       FROM stepwise.jobs j
+       JOIN leased l ON l.job_id = j.id
+       LEFT JOIN stepwise.execution_checkpoints c ON c.job_id = j.id
       WHERE j.id = ANY (ARRAY(SELECT job_id FROM leased))`;
 
 /**
@@ -139,7 +150,9 @@ export async function claimJobs(db: Queryable, workerId: string, limit: number, 
 /**
  * Heartbeat: extend the leases this worker still holds, in one statement.
  * Returns the ids still held and, among them, those whose cancellation was
- * requested (the worker aborts them).
+ * requested (the worker aborts them). The rows are locked in job id order,
+ * the order a flush locks them in (store/record-tx.ts holdLeases), so a
+ * heartbeat and a flush of the same worker never deadlock each other.
  */
 export async function renewLeases(
   db: Queryable,
@@ -149,17 +162,37 @@ export async function renewLeases(
 ): Promise<{ held: string[]; cancelled: string[] }> {
   if (jobIds.length === 0) return { held: [], cancelled: [] };
   const { rows } = await db.query<{ job_id: string; cancel: boolean }>(
-    `WITH renewed AS (
-       UPDATE stepwise.job_queue
-          SET locked_until = now() + make_interval(secs => $3::double precision / 1000)
+    `WITH mine AS (
+       SELECT job_id FROM stepwise.job_queue
         WHERE job_id = ANY($2::uuid[]) AND locked_by = $1
-       RETURNING job_id
+        ORDER BY job_id
+        FOR UPDATE
+     ), renewed AS (
+       UPDATE stepwise.job_queue q
+          SET locked_until = now() + make_interval(secs => $3::double precision / 1000)
+         FROM mine WHERE q.job_id = mine.job_id
+       RETURNING q.job_id
      )
      SELECT r.job_id, j.cancel_requested_at IS NOT NULL AS cancel
        FROM renewed r JOIN stepwise.jobs j ON j.id = r.job_id`,
     [workerId, jobIds, leaseMs],
   );
   return { held: rows.map((r) => r.job_id), cancelled: rows.filter((r) => r.cancel).map((r) => r.job_id) };
+}
+
+/**
+ * Hand claimed jobs back at once (a batch the worker cannot start, e.g. its
+ * definitions could not be read): unlocked and runnable again, instead of
+ * held until the lease expires. Only rows this worker still holds.
+ */
+export async function releaseClaims(db: Queryable, workerId: string, jobIds: string[]): Promise<number> {
+  if (jobIds.length === 0) return 0;
+  const { rowCount } = await db.query(
+    `UPDATE stepwise.job_queue SET locked_by = NULL, locked_until = NULL
+      WHERE job_id = ANY($2::uuid[]) AND locked_by = $1`,
+    [workerId, jobIds],
+  );
+  return rowCount;
 }
 
 /** Highest sequence number already in the stream per job (for jobs taken over after a crash). */
@@ -203,9 +236,6 @@ export async function findConcurrencyLimits(db: Queryable): Promise<ConcurrencyL
   return limits;
 }
 
-/** Key of the advisory lock that serialises claims while limits are in force (counts must not race). */
-const LIMITED_CLAIM_LOCK_KEY = 727_003;
-
 /**
  * Claim under concurrency limits. Claims are serialised by an advisory lock
  * taken in its own statement, so the claim statement's snapshot sees every
@@ -223,7 +253,7 @@ export async function claimJobsLimited(
   const orgs = [...limits.organizations];
   const wfs = [...limits.workflows];
   return db.transaction(async (tx) => {
-    await tx.query('SELECT pg_advisory_xact_lock($1)', [LIMITED_CLAIM_LOCK_KEY]);
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEYS.limitedClaim]);
     const { rows } = await tx.query<ClaimedRow>(
       `WITH lim_o AS (SELECT * FROM unnest($4::uuid[], $5::int[]) AS l(id, max)),
             lim_w AS (SELECT * FROM unnest($6::uuid[], $7::int[]) AS l(id, max)),

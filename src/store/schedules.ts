@@ -1,6 +1,6 @@
-import type { Queryable } from '../db/index.js';
+import { LOCK_KEYS, type Queryable } from '../db/index.js';
 import { uuidv7 } from '../util/ids.js';
-import type { WorkflowDefinition } from '../engine/definition/types.js';
+import type { WorkflowDefinition } from '../model/definition.js';
 import type { WorkflowStatus } from './workflows.js';
 
 export const MISFIRE_POLICIES = ['SKIP', 'RUN_ONCE'] as const;
@@ -9,8 +9,8 @@ export type MisfirePolicy = (typeof MISFIRE_POLICIES)[number];
 export const SCHEDULE_AUDIT_ACTIONS = ['CREATE', 'UPDATE', 'PAUSE', 'RESUME', 'DELETE'] as const;
 export type ScheduleAuditAction = (typeof SCHEDULE_AUDIT_ACTIONS)[number];
 
-/** Key of the transaction-scoped advisory lock the scheduler leader holds for one tick (migrations use 727_001). */
-export const SCHEDULER_LOCK_KEY = 727_002;
+/** Key of the transaction-scoped advisory lock the scheduler leader holds for one tick (from the registry in db/lock-keys.ts). */
+export const SCHEDULER_LOCK_KEY = LOCK_KEYS.schedulerLeader;
 
 export interface Schedule {
   id: string;

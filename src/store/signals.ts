@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/index.js';
+import { pgArray, type Queryable } from '../db/index.js';
 import { uuidv7 } from '../util/ids.js';
 import { CANCEL_CHANNEL, JOBS_CHANNEL, TERMINAL_STATUSES } from './jobs.js';
 
@@ -41,7 +41,7 @@ export async function wakeJob(tx: Queryable, jobId: string): Promise<void> {
  * The oldest unconsumed signal of this name for the job, or null. Reading
  * does not consume: the worker marks it consumed (markSignalsConsumed) in the
  * same transaction as the wait step's checkpoint, so a crash in between
- * leaves the signal for the resumed job.
+ * (or a lost lease) leaves the signal for the job's next run.
  */
 export async function findPendingSignal(
   db: Queryable,
@@ -58,9 +58,21 @@ export async function findPendingSignal(
   return rows[0] ?? null;
 }
 
-export async function markSignalsConsumed(tx: Queryable, signalIds: string[]): Promise<void> {
-  if (signalIds.length === 0) return;
-  await tx.query(`UPDATE stepwise.job_signals SET consumed_at = now() WHERE id = ANY($1::uuid[]) AND consumed_at IS NULL`, [signalIds]);
+/** A signal a job's wait step consumed: the job travels with it, so the recorder can fence it by the job's lease. */
+export interface SignalConsumption {
+  jobId: string;
+  signalId: string;
+}
+
+/** Mark signals consumed (each only for the job it was sent to, and only once). */
+export async function markSignalsConsumed(tx: Queryable, consumed: SignalConsumption[]): Promise<void> {
+  if (consumed.length === 0) return;
+  await tx.query(
+    `UPDATE stepwise.job_signals s SET consumed_at = now()
+       FROM unnest($1::uuid[], $2::uuid[]) AS u(id, job_id)
+      WHERE s.id = u.id AND s.job_id = u.job_id AND s.consumed_at IS NULL`,
+    [pgArray(consumed.map((c) => c.signalId)), pgArray(consumed.map((c) => c.jobId))],
+  );
 }
 
 /**

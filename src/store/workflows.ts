@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/index.js';
-import type { WorkflowDefinition } from '../engine/definition/types.js';
+import type { WorkflowDefinition } from '../model/definition.js';
 import { uuidv7 } from '../util/ids.js';
 import { LIMITS_CHANNEL } from './jobs.js';
 

@@ -14,6 +14,7 @@ import { PayloadTooLargeError } from '../../src/errors/index.js';
 import { cleanupScreenshots, processBlobDeletions } from '../../src/lifecycle/screenshot-cleanup.js';
 import {
   claimJobs,
+  sqlRecordStore,
   findScreenshotBlobRefs,
   pinScreenshotBlob,
   reconcileScreenshotRefs,
@@ -100,7 +101,8 @@ describe('capture', () => {
   it('through a running job: the SCREENSHOT stream row and the screenshot point at each other', async () => {
     const job = await newJob(orgA.organizationId);
     const [claimed] = (await claimJobs(t.db, 'w-capture', 100, 30_000)).filter((j) => j.id === job);
-    const recorder = new Recorder(t.db, 'w-capture', { flushIntervalMs: 1, maxBufferedRows: 100 }, silentLogger);
+    const recorder = new Recorder(sqlRecordStore(t.db), 'w-capture', { flushIntervalMs: 1, maxBufferedRows: 100, leaseMs: 30_000 }, silentLogger);
+    recorder.start({ jobId: claimed!.id, attempts: claimed!.attempts, startedAt: claimed!.startedAt, deadlineAt: null, lease: claimed!.lease });
     const run = new JobRun(claimed!, { steps: [{ id: 'a', type: 'noop' }] }, recorder, 60_000);
     run.emit('JOB_STARTED', 'INFO', null, 'started');
     const shot = await captureArtifact(sink, captureTarget(run, 0), { bytes: makePng(8, 8, 2), type: 'ERROR_SCREENSHOT' });

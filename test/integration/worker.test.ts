@@ -116,7 +116,7 @@ describe('workers', () => {
     // What its first flush would have written: the start and a stream row.
     const mine = claimed.find((c) => c.id === run!.id)!;
     await t.db.transaction(async (tx) => {
-      await markJobsRunning(tx, 'dead-worker', [{ jobId: mine.id, attempts: mine.attempts, startedAt: mine.startedAt, deadlineAt: null }]);
+      await markJobsRunning(tx, [{ jobId: mine.id, attempts: mine.attempts, startedAt: mine.startedAt, deadlineAt: null }]);
       await tx.query(
         `INSERT INTO stepwise.execution_log (organization_id, job_id, ts, seq, kind, level, message)
          VALUES ($1, $2, now(), 1, 1, 3, 'run started (dead worker)')`,

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DecryptError, generateKeyEntry, loadKeyRing, parseKeyRing } from '../../src/security/crypto.js';
 import { csvCell, toCsv } from '../../src/api/csv.js';
 import { credentialRefs, Redactor, REDACTED } from '../../src/engine/credentials.js';
+import type { StepDefinition } from '../../src/engine/steps/registry.js';
 
 const k = () => randomBytes(32).toString('base64');
 
@@ -71,18 +72,21 @@ describe('embedded key file', () => {
 
 describe('credential references and redaction', () => {
   it('finds the credentials a step names in templates and expressions', () => {
-    expect(
-      credentialRefs({
+    const steps: StepDefinition[] = [
+      {
         id: 's',
         type: 'http',
         method: 'POST',
         url: 'https://x/{{ credentials.a.path }}',
         headers: { authorization: 'Bearer {{ credentials.b.token }}', plain: 'credentials.notatemplate' },
         body: { k: '{{ $uppercase(credentials.c.k) }}' },
-      }),
-    ).toEqual(['a', 'b', 'c']);
-    expect(credentialRefs({ id: 't', type: 'transform', expression: 'credentials.d.x & input.y' })).toEqual(['d']);
-    expect(credentialRefs({ id: 'n', type: 'http', method: 'GET', url: 'https://x/{{ input.id }}' })).toEqual([]);
+      },
+      { id: 't', type: 'transform', expression: 'credentials.d.x & input.y' },
+      { id: 'n', type: 'http', method: 'GET', url: 'https://x/{{ input.id }}' },
+      { id: 'l', type: 'log', message: 'as {{ credentials.e.user }}' },
+      { id: 'w', type: 'wait', signal: 'credentials' },
+    ];
+    expect(steps.map((s) => credentialRefs(s))).toEqual([['a', 'b', 'c'], ['d'], [], ['e'], []]);
   });
 
   it('replaces secret values anywhere in a value, longest first, and leaves short values alone', () => {

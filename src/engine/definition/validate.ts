@@ -1,31 +1,11 @@
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { PayloadTooLargeError, ValidationError } from '../../errors/index.js';
+import type { StepBase } from '../../model/definition.js';
 import { jsonByteLength } from '../../util/json.js';
+import { STEP_TYPE_NAMES, stepTypeOf, type Definition } from '../steps/registry.js';
 import { checkTemplates, compileExpression } from './expressions.js';
 import { definitionSchema } from './schema.js';
-import type { ActionStep, WorkflowDefinition } from './types.js';
-
-const STEP_TYPES = ['transform', 'http', 'log', 'noop', 'delay', 'wait'];
-
-/** Compile every expression and template an action step holds. */
-function checkActionStep(step: ActionStep, path: string): void {
-  switch (step.type) {
-    case 'transform':
-      compileExpression(step.expression, `${path}/expression`);
-      break;
-    case 'http':
-      checkTemplates(step.url, `${path}/url`);
-      checkTemplates(step.headers ?? {}, `${path}/headers`);
-      checkTemplates(step.body, `${path}/body`);
-      break;
-    case 'log':
-      checkTemplates(step.message, `${path}/message`);
-      break;
-    case 'noop':
-      break;
-  }
-}
 
 /** Largest definition accepted, as compact JSON text (the database CHECK is a looser backstop). */
 export const MAX_DEFINITION_BYTES = 1024 * 1024;
@@ -33,7 +13,7 @@ export const MAX_DEFINITION_BYTES = 1024 * 1024;
 const ajv = new Ajv2020({ allErrors: false, discriminator: true, strict: true, strictRequired: false });
 // ajv-formats is CommonJS: under ESM its plugin function is the module's `default` property.
 addFormatsModule.default(ajv, ['date-time']);
-const check = ajv.compile<WorkflowDefinition>(definitionSchema);
+const check = ajv.compile<Definition>(definitionSchema);
 
 function describe(err: ErrorObject): { path: string; message: string } {
   let path = err.instancePath || '';
@@ -48,7 +28,7 @@ function describe(err: ErrorObject): { path: string; message: string } {
     message = 'is not a known property';
   } else if (err.keyword === 'discriminator') {
     path = `${path}/type`;
-    message = `must be one of ${STEP_TYPES.join(', ')}`;
+    message = `must be one of ${allowedTypes(path).join(', ')}`;
   } else if (err.keyword === 'enum') {
     const allowed = (err.params as { allowedValues?: unknown[] }).allowedValues ?? [];
     message = `must be one of ${allowed.join(', ')}`;
@@ -56,12 +36,26 @@ function describe(err: ErrorObject): { path: string; message: string } {
   return { path: `/definition${path}`, message };
 }
 
+/** A compensation's type must be one that runs to an end; elsewhere any registered type. */
+function allowedTypes(path: string): readonly string[] {
+  return path.includes('/compensate/') ? STEP_TYPE_NAMES.filter((t) => stepTypeOf({ id: '', type: t })?.compensation) : STEP_TYPE_NAMES;
+}
+
+/** Compile every expression and template the step evaluates, then its type's own checks. */
+function checkStep(step: StepBase, path: string): void {
+  const type = stepTypeOf(step)!; // the schema admitted only registered types
+  const sources = type.sources(step);
+  for (const [key, value] of Object.entries(sources.templates ?? {})) checkTemplates(value, `${path}/${key}`);
+  for (const [key, text] of Object.entries(sources.expressions ?? {})) compileExpression(text, `${path}/${key}`);
+  type.validate(step, path);
+}
+
 /**
  * Validate a workflow definition: size, JSON Schema, unique step ids, and
  * that every JSONata expression and `{{ }}` template compiles. Throws on the
  * first problem with `details.path` naming it (e.g. `/definition/steps/2/url`).
  */
-export function validateDefinition(value: unknown): WorkflowDefinition {
+export function validateDefinition(value: unknown): Definition {
   const bytes = jsonByteLength(value);
   if (bytes > MAX_DEFINITION_BYTES) throw new PayloadTooLargeError('definition', bytes, MAX_DEFINITION_BYTES);
   if (!check(value)) {
@@ -77,20 +71,10 @@ export function validateDefinition(value: unknown): WorkflowDefinition {
   value.steps.forEach((step, i) => {
     const path = `/definition/steps/${i}`;
     claim(step.id, `${path}/id`);
-    switch (step.type) {
-      case 'delay':
-        if ((step.durationMs === undefined) === (step.until === undefined)) {
-          throw new ValidationError(`${path} needs exactly one of durationMs and until`, { path: `${path}/durationMs` });
-        }
-        break;
-      case 'wait':
-        break;
-      default:
-        checkActionStep(step, path);
-    }
+    checkStep(step, path);
     if (step.compensate) {
       claim(step.compensate.step.id, `${path}/compensate/step/id`);
-      checkActionStep(step.compensate.step, `${path}/compensate/step`);
+      checkStep(step.compensate.step, `${path}/compensate/step`);
     }
   });
   return value;

@@ -1,6 +1,25 @@
+import type { StepBase } from '../../model/definition.js';
 import { renderString, renderTemplates } from '../definition/expressions.js';
-import type { HttpStep } from '../definition/types.js';
-import { StepError, type StepHandler } from './types.js';
+import { noDirectCredentials, noExtraChecks, StepError, type StepContext, type StepType } from './types.js';
+
+export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
+export type HttpMethod = (typeof HTTP_METHODS)[number];
+
+/**
+ * An HTTP request with `{{ }}` templates in url, headers and body. A body
+ * that is not a string is sent as JSON. Fails with HTTP_STATUS when the
+ * status is not expected (default: any 2xx), HTTP_ERROR when the request
+ * itself fails.
+ */
+export interface HttpStep extends StepBase {
+  type: 'http';
+  method: HttpMethod;
+  url: string;
+  headers?: Record<string, string>;
+  body?: unknown;
+  /** Statuses that count as success; default any 2xx. */
+  expectStatus?: number[];
+}
 
 export interface HttpOutput {
   status: number;
@@ -10,44 +29,30 @@ export interface HttpOutput {
   truncated: boolean;
 }
 
-/** Read at most `max` bytes of a body; cancel the rest so a huge download does not continue. */
-async function readBounded(res: Response, max: number): Promise<{ bytes: Buffer; truncated: boolean }> {
-  if (!res.body) return { bytes: Buffer.alloc(0), truncated: false };
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return { bytes: Buffer.concat(chunks), truncated: false };
-    const room = max - size;
-    if (value.byteLength > room) {
-      chunks.push(Buffer.from(value.subarray(0, room)));
-      await reader.cancel().catch(() => undefined);
-      return { bytes: Buffer.concat(chunks), truncated: true };
-    }
-    chunks.push(Buffer.from(value));
-    size += value.byteLength;
-  }
-}
+export const httpStep: StepType<HttpStep> = {
+  type: 'http',
+  properties: {
+    method: { enum: [...HTTP_METHODS] },
+    url: { type: 'string', minLength: 1, maxLength: 8192 },
+    headers: {
+      type: 'object',
+      additionalProperties: { type: 'string', maxLength: 8192 },
+      propertyNames: { pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$" },
+    },
+    body: {},
+    expectStatus: { type: 'array', minItems: 1, maxItems: 100, items: { type: 'integer', minimum: 100, maximum: 599 } },
+  },
+  required: ['method', 'url'],
+  sources: (step) => ({ templates: { url: step.url, headers: step.headers ?? {}, body: step.body ?? null } }),
+  validate: noExtraChecks,
+  credentials: noDirectCredentials,
+  sideEffects: true,
+  abortable: true,
+  compensation: true,
+  run: runHttp,
+};
 
-function decodeBody(bytes: Buffer, contentType: string, truncated: boolean): unknown {
-  const text = bytes.toString('utf8');
-  if (!truncated && /[/+]json\b/i.test(contentType) && text.length > 0) {
-    try {
-      return JSON.parse(text);
-    } catch {
-      return text; // says JSON, is not: keep the text rather than fail the step
-    }
-  }
-  return text;
-}
-
-/**
- * HTTP request with `{{ }}` templates in url, headers and body. A body that is
- * not a string is sent as JSON. Fails with HTTP_STATUS when the status is not
- * expected (default: any 2xx), HTTP_ERROR when the request itself fails.
- */
-export const runHttp: StepHandler<HttpStep> = async (step, ctx) => {
+async function runHttp(step: HttpStep, ctx: StepContext): Promise<HttpOutput> {
   const where = `steps.${step.id}`;
   const url = await renderString(step.url, ctx.scope, `${where}.url`);
   let parsed: URL;
@@ -99,4 +104,36 @@ export const runHttp: StepHandler<HttpStep> = async (step, ctx) => {
     });
   }
   return output;
-};
+}
+
+/** Read at most `max` bytes of a body; cancel the rest so a huge download does not continue. */
+async function readBounded(res: Response, max: number): Promise<{ bytes: Buffer; truncated: boolean }> {
+  if (!res.body) return { bytes: Buffer.alloc(0), truncated: false };
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return { bytes: Buffer.concat(chunks), truncated: false };
+    const room = max - size;
+    if (value.byteLength > room) {
+      chunks.push(Buffer.from(value.subarray(0, room)));
+      await reader.cancel().catch(() => undefined);
+      return { bytes: Buffer.concat(chunks), truncated: true };
+    }
+    chunks.push(Buffer.from(value));
+    size += value.byteLength;
+  }
+}
+
+function decodeBody(bytes: Buffer, contentType: string, truncated: boolean): unknown {
+  const text = bytes.toString('utf8');
+  if (!truncated && /[/+]json\b/i.test(contentType) && text.length > 0) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text; // says JSON, is not: keep the text rather than fail the step
+    }
+  }
+  return text;
+}

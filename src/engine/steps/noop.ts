@@ -1,5 +1,20 @@
-import type { NoopStep } from '../definition/types.js';
-import type { StepHandler } from './types.js';
+import type { StepBase } from '../../model/definition.js';
+import { noDirectCredentials, noExtraChecks, type StepType } from './types.js';
 
 /** Does nothing; useful as a placeholder and for measuring engine overhead. */
-export const runNoop: StepHandler<NoopStep> = async () => null;
+export interface NoopStep extends StepBase {
+  type: 'noop';
+}
+
+export const noopStep: StepType<NoopStep> = {
+  type: 'noop',
+  properties: {},
+  required: [],
+  sources: () => ({}),
+  validate: noExtraChecks,
+  credentials: noDirectCredentials,
+  sideEffects: false,
+  abortable: false,
+  compensation: true,
+  run: async () => null,
+};

@@ -1,0 +1,48 @@
+/**
+ * The shape of a workflow definition as it is stored (workflow_versions.definition)
+ * and read back. The store keeps definitions without knowing any step type;
+ * the engine's step-type registry (src/engine/steps/registry.ts) gives each
+ * step its full type and validates a definition before it is ever stored.
+ * This module sits below both, so neither has to import the other for it.
+ */
+
+/** Per-step retry policy; `on` limits retries to these error codes (default: any). */
+export interface RetryPolicy {
+  maxAttempts: number;
+  initialMs?: number;
+  maxMs?: number;
+  multiplier?: number;
+  jitter?: boolean;
+  on?: string[];
+}
+
+/** What every step has, whatever its type. */
+export interface StepBase {
+  /** Unique within the workflow; later steps read this step's output as `steps.<id>`. */
+  id: string;
+  type: string;
+  name?: string;
+  retry?: RetryPolicy;
+  /** Per-attempt timeout; aborts a step that can be aborted mid-way. */
+  timeoutMs?: number;
+  /** A failure of this step does not fail the job; the job ends PARTIAL_SUCCESS. */
+  continueOnError?: boolean;
+  /** Undo action run (in reverse step order) when the job fails and the workflow says onFailure: compensate. */
+  compensate?: { step: StepBase };
+}
+
+/** A workflow definition; `S` is the step type the reader knows (the engine narrows it to its registry). */
+export interface WorkflowDefinition<S extends StepBase = StepBase> {
+  steps: S[];
+  /** Whole-job deadline from its first start; past it the job ends TIMED_OUT. */
+  timeoutMs?: number;
+  /** Times a FAILED job is run again (from its failed step) before it stays FAILED. */
+  maxRetries?: number;
+  /** `compensate`: on failure, run the compensations of completed steps in reverse order. */
+  onFailure?: 'fail' | 'compensate';
+  /**
+   * PHI paths (`"input.patientName"`, `"input.memberId"`, `"result"`): an API
+   * read that returns any of them writes phi_audit_log in the same request.
+   */
+  phi?: string[];
+}

@@ -1,0 +1,101 @@
+import { pgArray, type Db, type Queryable } from '../db/index.js';
+import { upsertCheckpoints, type CheckpointWrite } from './checkpoints.js';
+import { insertJobResultArchives } from './job-results.js';
+import { completeJobs, markJobsRunning, suspendJobs, type JobCompletion, type JobStart, type JobSuspension } from './outcomes.js';
+import { findLastSeqs } from './queue.js';
+import { markSignalsConsumed, type SignalConsumption } from './signals.js';
+import { insertStreamRows, type StreamRow } from './stream.js';
+
+/** A job this worker believes it holds, under the fencing token of its claim. */
+export interface JobLease {
+  jobId: string;
+  lease: number;
+}
+
+/**
+ * The writes of one recorder flush (src/engine/recorder.ts), all in one
+ * transaction. The recorder depends on this interface, not on SQL, so its
+ * failure handling can be tested against an in-memory fake.
+ */
+export interface RecordTx {
+  /**
+   * The fence. Locks the queue rows of these jobs (in job id order) and
+   * returns the ids this worker still holds under the given tokens; every
+   * other job's writes must be dropped. Leases with less than half their
+   * length left are renewed, so a step with side effects that starts right
+   * after the flush has time to finish before anyone may take the job over.
+   */
+  holdLeases(workerId: string, leases: readonly JobLease[], leaseMs: number): Promise<Set<string>>;
+  /** Highest stream seq already stored per job (to skip rows a flush that seemed to fail had in fact committed). */
+  findLastSeqs(jobIds: string[]): Promise<Map<string, number>>;
+  insertStreamRows(rows: StreamRow[]): Promise<void>;
+  upsertCheckpoints(writes: CheckpointWrite[]): Promise<void>;
+  markSignalsConsumed(consumed: SignalConsumption[]): Promise<void>;
+  markJobsRunning(starts: JobStart[]): Promise<void>;
+  /** Final outcomes; also takes the jobs out of the queue and records results kept in blob storage. */
+  completeJobs(completions: JobCompletion[]): Promise<void>;
+  suspendJobs(workerId: string, suspensions: JobSuspension[]): Promise<void>;
+}
+
+/** Runs a flush: `fn`'s writes commit together or not at all. */
+export interface RecordStore {
+  transaction<T>(fn: (tx: RecordTx) => Promise<T>): Promise<T>;
+}
+
+/**
+ * The fence of every flush. FOR UPDATE, in job id order: the claim skips
+ * locked rows (SKIP LOCKED), so no other worker can take a job over while
+ * this transaction writes for it, and two transactions that lock several
+ * rows (this one and a heartbeat, store/queue.ts renewLeases) take them in
+ * the same order and cannot deadlock. A row whose lease was taken over
+ * (another locked_by, or a newer token after a second claim) is not
+ * returned; READ COMMITTED re-checks the condition on a row that changed
+ * while this statement waited for its lock.
+ */
+async function holdLeases(tx: Queryable, workerId: string, leases: readonly JobLease[], leaseMs: number): Promise<Set<string>> {
+  if (leases.length === 0) return new Set();
+  const { rows } = await tx.query<{ job_id: string }>(
+    `WITH held AS (
+       SELECT q.job_id, q.locked_until
+         FROM stepwise.job_queue q
+         JOIN unnest($2::uuid[], $3::int[]) AS l(job_id, lease) ON l.job_id = q.job_id
+        WHERE q.job_id = ANY($2::uuid[]) AND q.locked_by = $1 AND q.lease_epoch = l.lease
+        ORDER BY q.job_id
+        FOR UPDATE OF q
+     ), renewed AS (
+       UPDATE stepwise.job_queue q
+          SET locked_until = now() + make_interval(secs => $4::double precision / 1000)
+         FROM held h
+        WHERE q.job_id = h.job_id AND h.locked_until < now() + make_interval(secs => $4::double precision / 2000)
+     )
+     SELECT job_id FROM held`,
+    [workerId, pgArray(leases.map((l) => l.jobId)), pgArray(leases.map((l) => l.lease)), leaseMs],
+  );
+  return new Set(rows.map((r) => r.job_id));
+}
+
+function sqlRecordTx(tx: Queryable): RecordTx {
+  return {
+    holdLeases: (workerId, leases, leaseMs) => holdLeases(tx, workerId, leases, leaseMs),
+    findLastSeqs: (jobIds) => findLastSeqs(tx, jobIds),
+    insertStreamRows: (rows) => insertStreamRows(tx, rows),
+    upsertCheckpoints: (writes) => upsertCheckpoints(tx, writes),
+    markSignalsConsumed: (consumed) => markSignalsConsumed(tx, consumed),
+    markJobsRunning: (starts) => markJobsRunning(tx, starts),
+    completeJobs: async (completions) => {
+      await completeJobs(tx, completions);
+      await insertJobResultArchives(
+        tx,
+        completions.flatMap((c) => (c.resultRef ? [{ jobId: c.jobId, ref: c.resultRef }] : [])),
+      );
+    },
+    suspendJobs: async (workerId, suspensions) => {
+      await suspendJobs(tx, workerId, suspensions);
+    },
+  };
+}
+
+/** The recorder's store on a real database: each flush one transaction. */
+export function sqlRecordStore(db: Db): RecordStore {
+  return { transaction: (fn) => db.transaction((tx) => fn(sqlRecordTx(tx))) };
+}
