@@ -51,6 +51,20 @@ async function state() {
   };
 }
 
+/**
+ * The batch in flight when the lease went committed, and nothing after it ran:
+ * no further archive batch, no partition dropped, no archived row deleted, no
+ * job expired. At most that batch's own rows left hot storage (older months'
+ * rows wait for their partition to be dropped).
+ */
+async function expectOnlyOneBatch(before: Awaited<ReturnType<typeof state>>): Promise<void> {
+  const after = await state();
+  expect(after.archivedJobs).toBe(before.archivedJobs + BATCH_JOBS);
+  expect(after.partitions).toEqual(before.partitions);
+  expect(after.jobs).toBe(before.jobs);
+  expect(after.hotRows).toBeGreaterThanOrEqual(before.hotRows - BATCH_JOBS * ROWS_PER_JOB);
+}
+
 async function leaseHolders(): Promise<string[]> {
   const { rows } = await t.db.query<{ holder: string }>('SELECT holder FROM stepwise.maintenance_leases WHERE name = $1', [MAINTENANCE_LEASE]);
   return rows.map((r) => r.holder);
@@ -92,14 +106,7 @@ describe('maintenance that loses its lease', () => {
     expect(err).toBeInstanceOf(MaintenanceLeaseLostError);
     expect(err).toMatchObject({ takenOver: true, holder: 'me:1' });
     expect(batches).toBe(1);
-    const after = await state();
-    // The batch in flight committed; nothing after it ran: no further archive batch, no partition
-    // dropped, no archived row deleted, no job expired.
-    expect(after.archivedJobs).toBe(before.archivedJobs + BATCH_JOBS);
-    expect(after.partitions).toEqual(before.partitions);
-    expect(after.jobs).toBe(before.jobs);
-    // At most the committed batch's own rows left hot storage (old months' rows wait for their partition).
-    expect(after.hotRows).toBeGreaterThanOrEqual(before.hotRows - BATCH_JOBS * ROWS_PER_JOB);
+    await expectOnlyOneBatch(before);
     expect(await leaseHolders()).toEqual(['thief:2']);
   });
 
@@ -121,11 +128,7 @@ describe('maintenance that loses its lease', () => {
     expect(err).toBeInstanceOf(MaintenanceLeaseLostError);
     expect(err).toMatchObject({ takenOver: false, message: expect.stringContaining('connection lost') });
     expect(batches).toBe(1);
-    const after = await state();
-    expect(after.archivedJobs).toBe(before.archivedJobs + BATCH_JOBS);
-    expect(after.partitions).toEqual(before.partitions);
-    expect(after.jobs).toBe(before.jobs);
-    expect(after.hotRows).toBeGreaterThanOrEqual(before.hotRows - BATCH_JOBS * ROWS_PER_JOB);
+    await expectOnlyOneBatch(before);
     // Its lease could not be given back either (same broken queries): it stays until it expires.
     expect(await leaseHolders()).toEqual(['me:1']);
   });
