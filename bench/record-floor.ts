@@ -35,19 +35,24 @@ export interface FloorBatch {
   workflowIds: string[];
 }
 
-/** Claim up to 500 runnable jobs as the engine's claim does (store/queue.ts), returning only what the record needs. */
+/**
+ * Claim up to 500 runnable jobs as the engine's claim does (store/queue.ts),
+ * returning only what the record needs. The workload has one organization,
+ * whose share of the engine's fair claim is this one scan of the claim
+ * index (organization first, plain rows only), leased by ctid.
+ */
 export async function claimFloorBatch(db: Db, loopId: string): Promise<FloorBatch> {
   const { rows } = await db.query<{ id: string; organization_id: string; workflow_id: string }>(
     `WITH picked AS (
-       SELECT job_id FROM stepwise.job_queue
-        WHERE run_at <= now() AND locked_until IS NULL
-        ORDER BY priority DESC, run_at, job_id
+       SELECT ctid FROM stepwise.job_queue
+        WHERE run_at <= now() AND locked_until IS NULL AND concurrency_keys IS NULL
+        ORDER BY organization_id, priority DESC, run_at, job_id
         LIMIT $2
         FOR UPDATE SKIP LOCKED
      ), leased AS (
        UPDATE stepwise.job_queue q
           SET locked_by = $1, locked_until = now() + make_interval(secs => $3::double precision / 1000)
-        WHERE q.job_id = ANY (ARRAY(SELECT job_id FROM picked))
+        WHERE q.ctid = ANY (ARRAY(SELECT ctid FROM picked))
        RETURNING q.job_id
      )
      SELECT j.id, j.organization_id, j.workflow_id FROM stepwise.jobs j WHERE j.id = ANY (ARRAY(SELECT job_id FROM leased))`,

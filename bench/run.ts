@@ -7,6 +7,7 @@ import { log, STATS_MODES, type BenchOptions, type StatsMode } from './lib.js';
 import { recordFloor } from './record-floor.js';
 import { scale, SCALE_USAGE, ScaleUsageError } from './scale.js';
 import { steps } from './steps.js';
+import { foreach } from './foreach.js';
 import { storage } from './storage.js';
 import { throughput } from './throughput.js';
 
@@ -15,6 +16,7 @@ const SCENARIOS = new Map<string, (opts: BenchOptions) => Promise<void>>([
   ['throughput', throughput],
   ['record-floor', recordFloor],
   ['steps', steps],
+  ['foreach', foreach],
   ['storage', storage],
 ]);
 

@@ -30,6 +30,7 @@ import {
   jobListItemSchema,
   jobSchema,
   jobStateSchema,
+  nestedStepStateSchema,
   stepStateSchema,
   stepStatsSchema,
   streamEntrySchema,
@@ -43,6 +44,7 @@ import type { KeyRing } from '../security/crypto.js';
 import { userRoutes } from './routes/users.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { usageRoutes } from './routes/usage.js';
+import { approvalRoutes } from './routes/approvals.js';
 
 /**
  * Request bodies up to 2 MiB are parsed, so a 1 MB definition or input still
@@ -104,6 +106,7 @@ export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimi
     durationStatsSchema,
     timeSeriesPointSchema,
     stepStatsSchema,
+    nestedStepStateSchema,
     stepStateSchema,
     jobStateSchema,
   ]) {
@@ -132,6 +135,7 @@ export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimi
   userRoutes(app, db);
   apiKeyRoutes(app, db);
   usageRoutes(app, db);
+  approvalRoutes(app, db, keyRing ?? null, rateLimit ?? DEFAULT_RATE_LIMIT);
   await app.ready();
   return app;
 }

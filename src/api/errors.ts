@@ -22,6 +22,8 @@ export function statusFor(code: ErrorCode): number {
       return 404;
     case 'CONFLICT':
       return 409;
+    case 'GONE':
+      return 410;
     case 'PAYLOAD_TOO_LARGE':
       return 413;
     // 402, not 429: a plan limit does not lift by waiting (the fix is a

@@ -1,4 +1,5 @@
 import { JOB_STATUSES, INITIATOR_TYPES, LOG_LEVELS, STREAM_KINDS } from '../store/index.js';
+import { DEFAULT_ITERATION_LIMIT, MAX_ITERATION_LIMIT } from '../read/timeline-page.js';
 
 /** JSON Schemas shared by routes: request validation, response serialisation and the OpenAPI document. */
 export const uuid = { type: 'string', format: 'uuid' } as const;
@@ -35,6 +36,19 @@ export const pageQuery = {
   limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
   cursor: { type: 'string', maxLength: 200 },
 } as const;
+
+/** Paging of loop iterations in a rebuilt job (the timeline and state routes). */
+export const iterationQuery = {
+  loop: { type: 'string', minLength: 1, maxLength: 1000, description: 'the path of the forEach that iterationOffset applies to (`inv`, `outer[3].inner`); default: every loop' },
+  iterationOffset: { type: 'integer', minimum: 0, maximum: 100000, default: 0 },
+  iterationLimit: { type: 'integer', minimum: 1, maximum: MAX_ITERATION_LIMIT, default: DEFAULT_ITERATION_LIMIT, description: 'iterations per loop' },
+} as const;
+
+export interface IterationQuery {
+  loop?: string;
+  iterationOffset: number;
+  iterationLimit: number;
+}
 
 export const workflowSchema = {
   $id: 'Workflow',
@@ -92,6 +106,10 @@ export const jobSchema = {
     maxRetriesReached: { type: 'boolean' },
     deadlineAt: nullableDateTime,
     cancelRequestedAt: nullableDateTime,
+    initiatedBy: { type: ['string', 'null'], description: 'the user whose key started the run (null for schedules, webhooks and children)' },
+    parentJobId: { type: ['string', 'null'], description: "a sub-workflow's child: the job whose workflow step started it" },
+    parentStepPath: { type: ['string', 'null'], description: "the path of that step in the parent's workflow" },
+    depth: { type: 'integer', description: 'parents above this job (0 for a run started any other way)' },
   },
   required: ['id', 'runNumber', 'workflowId', 'status', 'createdAt'],
 } as const;
@@ -107,6 +125,7 @@ export const streamEntrySchema = {
     stepIndex: { type: ['integer', 'null'] },
     message: { type: 'string' },
     data: anyJson,
+    path: { type: ['string', 'null'], description: "a step inside a block: its path (`inv[17].call`); stepIndex is then the top-level block's" },
   },
   required: ['seq', 'ts', 'kind', 'level', 'message'],
 } as const;
@@ -184,7 +203,12 @@ export const stepStatsSchema = {
   $id: 'StepStats',
   type: 'object',
   properties: {
-    stepIndex: { type: 'integer' },
+    stepIndex: { type: 'integer', description: "the top-level step, or for a step inside a block that block's" },
+    stepPath: {
+      type: ['string', 'null'],
+      description:
+        "a step inside a block: its path with loop indexes left out (`inv[].call` counts the loop's runs of `call`, every iteration included); null for a top-level step",
+    },
     stepName: nullableString,
     executions: { type: 'integer' },
     successes: { type: 'integer' },
@@ -200,7 +224,76 @@ export const stepStatsSchema = {
   required: ['stepIndex', 'executions', 'successes', 'failures'],
 } as const;
 
-const stepErrorSchema = { type: ['object', 'null'], properties: { code: { type: 'string' }, message: { type: 'string' } } } as const;
+const stepErrorSchema = {
+  type: ['object', 'null'],
+  properties: { code: { type: 'string' }, message: { type: 'string' }, path: { type: 'string', description: "a block's failure: the inner step that failed" } },
+} as const;
+
+const iterationPageSchema = {
+  type: 'object',
+  description:
+    "Where this page of the loop's iterations lies. Iterations from index 100 on write rows only when they fail; the others are counted in progress and succeededWithoutRows.",
+  properties: {
+    offset: { type: 'integer' },
+    limit: { type: 'integer' },
+    recorded: { type: 'integer', description: 'iterations that wrote rows (pages are cut from these, by index)' },
+    total: { type: ['integer', 'null'], description: "the loop's items, when the stream says" },
+    hasMore: { type: 'boolean' },
+    nextOffset: { type: ['integer', 'null'] },
+    succeededWithoutRows: { type: 'integer' },
+  },
+  required: ['offset', 'limit', 'recorded', 'total', 'hasMore', 'nextOffset', 'succeededWithoutRows'],
+} as const;
+
+/** A step's own state and, for a block, its inner steps (nested steps are NestedStepState, recursively). */
+const stepStateProperties = {
+  status: { type: 'string', enum: ['RUNNING', 'RETRYING', 'WAITING', 'COMPLETED', 'FAILED'] },
+  attempts: { type: 'integer' },
+  startedAt: nullableDateTime,
+  endedAt: nullableDateTime,
+  durationMs: nullableNumber,
+  error: stepErrorSchema,
+  output: anyJson,
+  compensated: { type: 'boolean' },
+  branch: { type: ['string', 'integer'], description: 'if / switch: the branch taken' },
+  branches: {
+    type: 'array',
+    description: 'if / switch / parallel: the lists that ran',
+    items: {
+      type: 'object',
+      properties: { label: { type: 'string' }, path: { type: 'string' }, steps: { type: 'array', items: { $ref: 'NestedStepState#' } } },
+      required: ['label', 'path', 'steps'],
+    },
+  },
+  iterations: {
+    type: 'array',
+    description: 'forEach: a page of the iterations that wrote rows, by index (see iterationPage)',
+    items: {
+      type: 'object',
+      properties: {
+        index: { type: 'integer' },
+        path: { type: 'string' },
+        status: { type: 'string', enum: ['RUNNING', 'COMPLETED', 'FAILED'] },
+        startedAt: nullableDateTime,
+        endedAt: nullableDateTime,
+        error: stepErrorSchema,
+        steps: { type: 'array', items: { $ref: 'NestedStepState#' } },
+      },
+      required: ['index', 'path', 'status', 'steps'],
+    },
+  },
+  iterationPage: iterationPageSchema,
+  progress: {
+    type: 'object',
+    description: 'forEach over more than 100 items: its last MAP_PROGRESS rollup',
+    properties: { total: { type: 'integer' }, succeeded: { type: 'integer' }, failed: { type: 'integer' }, running: { type: 'integer' } },
+  },
+  childJob: {
+    type: 'object',
+    description: 'workflow: the child job it started',
+    properties: { jobId: uuid, runNumber: { type: ['integer', 'null'] }, workflowId: { type: ['string', 'null'] }, status: nullableString },
+  },
+} as const;
 
 export const stepStateSchema = {
   $id: 'StepState',
@@ -208,16 +301,20 @@ export const stepStateSchema = {
   properties: {
     index: { type: 'integer' },
     name: nullableString,
-    status: { type: 'string', enum: ['RUNNING', 'RETRYING', 'WAITING', 'COMPLETED', 'FAILED'] },
-    attempts: { type: 'integer' },
-    startedAt: nullableDateTime,
-    endedAt: nullableDateTime,
-    durationMs: nullableNumber,
-    error: stepErrorSchema,
-    output: anyJson,
-    compensated: { type: 'boolean' },
+    ...stepStateProperties,
   },
   required: ['index', 'status', 'attempts'],
+} as const;
+
+export const nestedStepStateSchema = {
+  $id: 'NestedStepState',
+  type: 'object',
+  properties: {
+    path: { type: 'string', description: 'inv[17].call' },
+    name: { type: 'string', description: 'the step id' },
+    ...stepStateProperties,
+  },
+  required: ['path', 'name', 'status', 'attempts'],
 } as const;
 
 export const jobStateSchema = {
@@ -227,6 +324,7 @@ export const jobStateSchema = {
     atSeq: { type: 'integer' },
     status: { type: 'string', enum: [...JOB_STATUSES] },
     currentStep: { type: ['integer', 'null'] },
+    currentPath: { type: ['string', 'null'], description: 'the step inside a block that last started, waits or retries, while it does' },
     startedAt: nullableDateTime,
     endedAt: nullableDateTime,
     retryCount: { type: 'integer' },

@@ -1,4 +1,4 @@
-export type { Backend, Db, ListenOptions, ProcessRole, Queryable, QueryResult } from './types.js';
+export type { Backend, Db, ListenOptions, ProcessRole, Queryable, QueryOptions, QueryResult } from './types.js';
 export { mapDbError } from './errors.js';
 export { PostgresDb, applicationName, type PostgresDbOptions } from './postgres.js';
 export { PgliteDb, type PgliteOptions } from './pglite.js';

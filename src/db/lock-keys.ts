@@ -14,10 +14,17 @@ export const LOCK_KEYS = {
   migrations: 727_001,
   /** The scheduler leader for one tick (try-lock: the other processes skip the tick). */
   schedulerLeader: 727_002,
-  /** Claims while concurrency limits are in force, so running counts cannot race. */
+  /**
+   * Claims that count running jobs (organization and workflow limits,
+   * concurrency keys): the class of their per-scope locks, taken in the
+   * two-int form (this, hash of the organization, workflow or key) in sorted
+   * order, so claims of different scopes never wait for each other.
+   */
   limitedClaim: 727_003,
   /** Creating month partitions ahead (several processes run the upkeep). */
   partitionMaintenance: 727_004,
+  /** Starts of runs with a dedupe or debounce key: the class of the per-key locks (two-int form), so two starts of one key cannot both create a run. */
+  runKeys: 727_005,
 } as const;
 
 /** Name of an advisory lock in the registry. */

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { createStderrLogger, type Logger } from '../util/logger.js';
 import { mapDbError } from './errors.js';
 import { NotificationListener } from './listener.js';
-import type { Db, ListenOptions, ProcessRole, Queryable, QueryResult } from './types.js';
+import type { Db, ListenOptions, ProcessRole, Queryable, QueryOptions, QueryResult } from './types.js';
 
 // int8 (counts, run numbers) as JS numbers, matching PGlite; values here stay far below 2^53.
 const INT8_OID = 20;
@@ -34,9 +34,11 @@ export function applicationName(role: ProcessRole | undefined): string {
   return role ? `stepwise-${role}` : 'stepwise';
 }
 
-async function run<R>(client: pg.Pool | pg.PoolClient, text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+async function run<R>(client: pg.Pool | pg.PoolClient, text: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>> {
   try {
-    const res = await client.query(text, params as unknown[] | undefined);
+    const res = options?.name
+      ? await client.query({ name: options.name, text, values: params as unknown[] | undefined })
+      : await client.query(text, params as unknown[] | undefined);
     return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
   } catch (err) {
     throw mapDbError(err);
@@ -45,7 +47,7 @@ async function run<R>(client: pg.Pool | pg.PoolClient, text: string, params?: re
 
 function clientQueryable(client: pg.PoolClient): Queryable {
   return {
-    query: (text, params) => run(client, text, params),
+    query: (text, params, options) => run(client, text, params, options),
     exec: async (sql) => {
       await run(client, sql);
     },
@@ -83,8 +85,8 @@ export class PostgresDb implements Db {
     this.listener = new NotificationListener({ connectionString, applicationName: `${name}-listen`, logger });
   }
 
-  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
-    return run<R>(this.pool, text, params);
+  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>> {
+    return run<R>(this.pool, text, params, options);
   }
 
   async exec(sql: string): Promise<void> {

@@ -20,16 +20,29 @@ CREATE FUNCTION stepwise.add_step_metrics(p_org uuid[], p_workflow uuid[], p_per
     LANGUAGE plpgsql
     AS $$
 BEGIN
+  PERFORM stepwise.add_step_metrics(p_org, p_workflow, p_period, p_start, p_step,
+                                    array_fill(''::text, ARRAY[coalesce(cardinality(p_org), 0)]), p_name,
+                                    p_executions, p_successes, p_failures, p_duration, p_histogram, p_errors);
+END $$;
+
+--
+-- Name: add_step_metrics(uuid[], uuid[], text[], timestamp with time zone[], integer[], text[], text[], integer[], integer[], integer[], double precision[], jsonb[], jsonb[]); Type: FUNCTION; Schema: stepwise; Owner: -
+--
+
+CREATE FUNCTION stepwise.add_step_metrics(p_org uuid[], p_workflow uuid[], p_period text[], p_start timestamp with time zone[], p_step integer[], p_path text[], p_name text[], p_executions integer[], p_successes integer[], p_failures integer[], p_duration double precision[], p_histogram jsonb[], p_errors jsonb[]) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
   INSERT INTO stepwise.step_metrics AS m
-    (organization_id, workflow_id, period, period_start, step_index, step_name, executions, successes, failures,
+    (organization_id, workflow_id, period, period_start, step_index, step_path, step_name, executions, successes, failures,
      total_duration_ms, duration_histogram, top_errors)
-  SELECT u.org, u.wf, u.period, u.ps, u.idx, left(u.name, 100), u.n, u.ok, u.bad, u.dur, u.hist,
+  SELECT u.org, u.wf, u.period, u.ps, u.idx, u.path, left(u.name, 100), u.n, u.ok, u.bad, u.dur, u.hist,
          CASE WHEN u.errs = '[]'::jsonb THEN u.errs ELSE stepwise.top_errors_merge('[]', u.errs) END
-    FROM unnest(p_org, p_workflow, p_period, p_start, p_step, p_name, p_executions, p_successes, p_failures, p_duration,
-                p_histogram, p_errors) AS u(org, wf, period, ps, idx, name, n, ok, bad, dur, hist, errs)
+    FROM unnest(p_org, p_workflow, p_period, p_start, p_step, p_path, p_name, p_executions, p_successes, p_failures, p_duration,
+                p_histogram, p_errors) AS u(org, wf, period, ps, idx, path, name, n, ok, bad, dur, hist, errs)
    -- Key order, so concurrent flushes lock shared rows in the same order (no deadlock).
-   ORDER BY u.org, u.wf, u.period, u.ps, u.idx
-  ON CONFLICT (organization_id, workflow_id, period, period_start, step_index) DO UPDATE SET
+   ORDER BY u.org, u.wf, u.period, u.ps, u.idx, u.path
+  ON CONFLICT (organization_id, workflow_id, period, period_start, step_index, step_path) DO UPDATE SET
     step_name = coalesce(EXCLUDED.step_name, m.step_name),
     executions = m.executions + EXCLUDED.executions,
     successes = m.successes + EXCLUDED.successes,
@@ -219,9 +232,11 @@ BEGIN
     EXECUTE $q$
     INSERT INTO stepwise.execution_metadata
       (job_id, organization_id, workflow_id, client_id, run_number, status, initiator_type, steps_total, steps_completed,
-       attempts, retry_count, created_at, started_at, completed_at, duration_ms, error_code, error_message, error_step)
+       attempts, retry_count, created_at, started_at, completed_at, duration_ms, error_code, error_message, error_step,
+       parent_job_id)
     SELECT id, organization_id, workflow_id, client_id, run_number, status, initiator_type, steps_total, steps_completed,
-           attempts, retry_count, created_at, started_at, completed_at, duration_ms, error_code, left(error_message, 500), error_step
+           attempts, retry_count, created_at, started_at, completed_at, duration_ms, error_code, left(error_message, 500), error_step,
+           parent_job_id
       FROM new_jobs
      WHERE status IN ('COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT')
     ON CONFLICT (job_id) DO NOTHING $q$;
@@ -260,10 +275,11 @@ BEGIN
     EXECUTE $q$
     INSERT INTO stepwise.execution_metadata AS m
       (job_id, organization_id, workflow_id, client_id, run_number, status, initiator_type, steps_total, steps_completed,
-       attempts, retry_count, created_at, started_at, completed_at, duration_ms, error_code, error_message, error_step)
+       attempts, retry_count, created_at, started_at, completed_at, duration_ms, error_code, error_message, error_step,
+       parent_job_id)
     SELECT n.id, n.organization_id, n.workflow_id, n.client_id, n.run_number, n.status, n.initiator_type, n.steps_total,
            n.steps_completed, n.attempts, n.retry_count, n.created_at, n.started_at, n.completed_at, n.duration_ms,
-           n.error_code, left(n.error_message, 500), n.error_step
+           n.error_code, left(n.error_message, 500), n.error_step, n.parent_job_id
       FROM new_jobs n
      WHERE n.status IN ('COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT')
        AND NOT EXISTS (
@@ -496,6 +512,85 @@ CREATE TABLE stepwise.api_keys (
 ALTER TABLE ONLY stepwise.api_keys FORCE ROW LEVEL SECURITY;
 
 --
+-- Name: approval_decisions; Type: TABLE; Schema: stepwise; Owner: -
+--
+
+CREATE TABLE stepwise.approval_decisions (
+    id uuid NOT NULL,
+    organization_id uuid NOT NULL,
+    approval_id uuid NOT NULL,
+    seq smallint NOT NULL,
+    user_id uuid NOT NULL,
+    decision character varying(10) NOT NULL,
+    comment character varying(2000),
+    form_values jsonb,
+    via character varying(4) NOT NULL,
+    api_key_id uuid,
+    decided_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT approval_decisions_decision_check CHECK (((decision)::text = ANY ((ARRAY['APPROVE'::character varying, 'REJECT'::character varying])::text[]))),
+    CONSTRAINT approval_decisions_form_values_check CHECK (((form_values IS NULL) OR (octet_length((form_values)::text) <= 65536))),
+    CONSTRAINT approval_decisions_seq_check CHECK ((seq > 0)),
+    CONSTRAINT approval_decisions_via_check CHECK (((via)::text = ANY ((ARRAY['API'::character varying, 'LINK'::character varying])::text[])))
+);
+
+ALTER TABLE ONLY stepwise.approval_decisions FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: approval_links; Type: TABLE; Schema: stepwise; Owner: -
+--
+
+CREATE TABLE stepwise.approval_links (
+    approval_id uuid NOT NULL,
+    organization_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    nonce bytea NOT NULL,
+    token_hash bytea,
+    key_id character varying(64),
+    expires_at timestamp with time zone,
+    used_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT approval_links_check CHECK (((token_hash IS NULL) = (key_id IS NULL))),
+    CONSTRAINT approval_links_nonce_check CHECK ((octet_length(nonce) = 32)),
+    CONSTRAINT approval_links_token_hash_check CHECK ((octet_length(token_hash) = 32))
+);
+
+ALTER TABLE ONLY stepwise.approval_links FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: approvals; Type: TABLE; Schema: stepwise; Owner: -
+--
+
+CREATE TABLE stepwise.approvals (
+    id uuid NOT NULL,
+    organization_id uuid NOT NULL,
+    job_id uuid NOT NULL,
+    step_path text NOT NULL,
+    title character varying(500) NOT NULL,
+    approver_roles text[] DEFAULT '{}'::text[] NOT NULL,
+    approver_users uuid[] DEFAULT '{}'::uuid[] NOT NULL,
+    exclude_initiator boolean DEFAULT false NOT NULL,
+    initiated_by uuid,
+    required smallint NOT NULL,
+    form jsonb,
+    status character varying(10) DEFAULT 'PENDING'::character varying NOT NULL,
+    timeout_outcome character varying(10),
+    requested_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone,
+    decided_at timestamp with time zone,
+    CONSTRAINT approvals_approver_roles_check CHECK ((approver_roles <@ ARRAY['VIEWER'::text, 'MEMBER'::text, 'ADMIN'::text, 'OWNER'::text])),
+    CONSTRAINT approvals_check CHECK (((cardinality(approver_roles) + cardinality(approver_users)) > 0)),
+    CONSTRAINT approvals_check1 CHECK ((((status)::text = 'PENDING'::text) = (decided_at IS NULL))),
+    CONSTRAINT approvals_check2 CHECK ((((status)::text = 'EXPIRED'::text) = (timeout_outcome IS NOT NULL))),
+    CONSTRAINT approvals_form_check CHECK (((form IS NULL) OR (octet_length((form)::text) <= 65536))),
+    CONSTRAINT approvals_required_check CHECK (((required >= 1) AND (required <= 10))),
+    CONSTRAINT approvals_status_check CHECK (((status)::text = ANY ((ARRAY['PENDING'::character varying, 'APPROVED'::character varying, 'REJECTED'::character varying, 'EXPIRED'::character varying])::text[]))),
+    CONSTRAINT approvals_step_path_check CHECK (((length(step_path) >= 1) AND (length(step_path) <= 1000))),
+    CONSTRAINT approvals_timeout_outcome_check CHECK (((timeout_outcome)::text = ANY ((ARRAY['APPROVED'::character varying, 'REJECTED'::character varying])::text[])))
+);
+
+ALTER TABLE ONLY stepwise.approvals FORCE ROW LEVEL SECURITY;
+
+--
 -- Name: archive_blobs; Type: TABLE; Schema: stepwise; Owner: -
 --
 
@@ -598,6 +693,34 @@ CREATE TABLE stepwise.credentials (
 ALTER TABLE ONLY stepwise.credentials FORCE ROW LEVEL SECURITY;
 
 --
+-- Name: debounce_keys; Type: TABLE; Schema: stepwise; Owner: -
+--
+
+CREATE TABLE stepwise.debounce_keys (
+    organization_id uuid NOT NULL,
+    workflow_id uuid NOT NULL,
+    key_hash uuid NOT NULL,
+    job_id uuid NOT NULL,
+    deadline_at timestamp with time zone NOT NULL
+);
+
+ALTER TABLE ONLY stepwise.debounce_keys FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: dedupe_keys; Type: TABLE; Schema: stepwise; Owner: -
+--
+
+CREATE TABLE stepwise.dedupe_keys (
+    organization_id uuid NOT NULL,
+    workflow_id uuid NOT NULL,
+    key_hash uuid NOT NULL,
+    job_id uuid NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+
+ALTER TABLE ONLY stepwise.dedupe_keys FORCE ROW LEVEL SECURITY;
+
+--
 -- Name: execution_checkpoints; Type: TABLE; Schema: stepwise; Owner: -
 --
 
@@ -629,6 +752,7 @@ CREATE TABLE stepwise.execution_log (
     level smallint NOT NULL,
     message text NOT NULL,
     data jsonb,
+    path text,
     CONSTRAINT execution_log_level_check CHECK (((level >= 1) AND (level <= 6)))
 )
 PARTITION BY RANGE (ts);
@@ -676,6 +800,7 @@ CREATE TABLE stepwise.execution_log_default (
     level smallint NOT NULL,
     message text NOT NULL,
     data jsonb,
+    path text,
     CONSTRAINT execution_log_level_check CHECK (((level >= 1) AND (level <= 6)))
 );
 
@@ -702,7 +827,8 @@ CREATE TABLE stepwise.execution_metadata (
     error_code character varying(100),
     error_message character varying(500),
     error_step character varying(100),
-    last_synced_at timestamp with time zone DEFAULT now() NOT NULL
+    last_synced_at timestamp with time zone DEFAULT now() NOT NULL,
+    parent_job_id uuid
 )
 WITH (fillfactor='100');
 
@@ -740,6 +866,25 @@ CREATE TABLE stepwise.execution_screenshots (
 ALTER TABLE ONLY stepwise.execution_screenshots FORCE ROW LEVEL SECURITY;
 
 --
+-- Name: execution_step_results; Type: TABLE; Schema: stepwise; Owner: -
+--
+
+CREATE TABLE stepwise.execution_step_results (
+    job_id uuid NOT NULL,
+    organization_id uuid NOT NULL,
+    path text NOT NULL,
+    status smallint NOT NULL,
+    output jsonb,
+    state jsonb,
+    seq integer DEFAULT 0 NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT execution_step_results_path_check CHECK ((length(path) <= 1000)),
+    CONSTRAINT execution_step_results_status_check CHECK (((status >= 1) AND (status <= 4)))
+);
+
+ALTER TABLE ONLY stepwise.execution_step_results FORCE ROW LEVEL SECURITY;
+
+--
 -- Name: job_queue; Type: TABLE; Schema: stepwise; Owner: -
 --
 
@@ -752,7 +897,10 @@ CREATE TABLE stepwise.job_queue (
     locked_until timestamp with time zone,
     workflow_id uuid NOT NULL,
     wake_requested boolean DEFAULT false NOT NULL,
-    lease_epoch integer DEFAULT 0 NOT NULL
+    lease_epoch integer DEFAULT 0 NOT NULL,
+    concurrency_keys bigint[],
+    concurrency_limits integer[],
+    parked_until timestamp with time zone
 )
 WITH (fillfactor='25');
 
@@ -831,8 +979,14 @@ CREATE TABLE stepwise.jobs (
     timeout_ms integer,
     deadline_at timestamp with time zone,
     cancel_requested_at timestamp with time zone,
-    CONSTRAINT jobs_initiator_type_check CHECK (((initiator_type)::text = ANY ((ARRAY['MANUAL'::character varying, 'SCHEDULE'::character varying, 'WEBHOOK'::character varying, 'API'::character varying, 'RETRY'::character varying])::text[]))),
+    initiated_by uuid,
+    parent_job_id uuid,
+    parent_step_path text,
+    depth smallint DEFAULT 0 NOT NULL,
+    CONSTRAINT jobs_depth_check CHECK (((depth >= 0) AND (depth <= 10))),
+    CONSTRAINT jobs_initiator_type_check CHECK (((initiator_type)::text = ANY ((ARRAY['MANUAL'::character varying, 'SCHEDULE'::character varying, 'WEBHOOK'::character varying, 'API'::character varying, 'RETRY'::character varying, 'PARENT'::character varying])::text[]))),
     CONSTRAINT jobs_input_check CHECK (((input IS NULL) OR (octet_length((input)::text) <= 2097152))),
+    CONSTRAINT jobs_parent_step_path_check CHECK (((parent_step_path IS NULL) OR (length(parent_step_path) <= 1000))),
     CONSTRAINT jobs_result_check CHECK (((result IS NULL) OR (octet_length((result)::text) <= 2097152))),
     CONSTRAINT jobs_status_check CHECK (((status)::text = ANY ((ARRAY['PENDING'::character varying, 'RUNNING'::character varying, 'WAITING'::character varying, 'COMPLETED'::character varying, 'PARTIAL_SUCCESS'::character varying, 'FAILED'::character varying, 'CANCELLED'::character varying, 'TIMED_OUT'::character varying])::text[])))
 )
@@ -922,6 +1076,23 @@ CREATE TABLE stepwise.phi_audit_log_default (
     CONSTRAINT phi_audit_log_fields_check CHECK (((cardinality(fields) >= 1) AND (cardinality(fields) <= 100))),
     CONSTRAINT phi_audit_log_resource_type_check CHECK (((resource_type)::text = ANY ((ARRAY['JOB'::character varying, 'STREAM'::character varying, 'SCREENSHOT'::character varying])::text[])))
 );
+
+--
+-- Name: rate_limit_buckets; Type: TABLE; Schema: stepwise; Owner: -
+--
+
+CREATE TABLE stepwise.rate_limit_buckets (
+    organization_id uuid NOT NULL,
+    bucket text NOT NULL,
+    key text NOT NULL,
+    tokens double precision NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT rate_limit_buckets_bucket_check CHECK ((bucket ~ '^[A-Za-z0-9_.:-]{1,100}$'::text)),
+    CONSTRAINT rate_limit_buckets_key_check CHECK ((length(key) <= 200))
+)
+WITH (fillfactor='50');
+
+ALTER TABLE ONLY stepwise.rate_limit_buckets FORCE ROW LEVEL SECURITY;
 
 --
 -- Name: read_model_failures; Type: TABLE; Schema: stepwise; Owner: -
@@ -1073,6 +1244,7 @@ CASE
 END) STORED,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     period character varying(5) DEFAULT 'DAY'::character varying NOT NULL,
+    step_path text DEFAULT ''::text NOT NULL,
     CONSTRAINT step_metrics_period_check CHECK (((period)::text = ANY ((ARRAY['DAY'::character varying, 'MONTH'::character varying])::text[])))
 )
 WITH (fillfactor='50');
@@ -1237,6 +1409,55 @@ ALTER TABLE ONLY stepwise.api_keys
     ADD CONSTRAINT api_keys_prefix_key UNIQUE (prefix);
 
 --
+-- Name: approval_decisions approval_decisions_approval_id_seq_key; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.approval_decisions
+    ADD CONSTRAINT approval_decisions_approval_id_seq_key UNIQUE (approval_id, seq);
+
+--
+-- Name: approval_decisions approval_decisions_approval_id_user_id_key; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.approval_decisions
+    ADD CONSTRAINT approval_decisions_approval_id_user_id_key UNIQUE (approval_id, user_id);
+
+--
+-- Name: approval_decisions approval_decisions_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.approval_decisions
+    ADD CONSTRAINT approval_decisions_pkey PRIMARY KEY (id);
+
+--
+-- Name: approval_links approval_links_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.approval_links
+    ADD CONSTRAINT approval_links_pkey PRIMARY KEY (approval_id, user_id);
+
+--
+-- Name: approvals approvals_job_id_step_path_key; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.approvals
+    ADD CONSTRAINT approvals_job_id_step_path_key UNIQUE (job_id, step_path);
+
+--
+-- Name: approvals approvals_organization_id_id_key; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.approvals
+    ADD CONSTRAINT approvals_organization_id_id_key UNIQUE (organization_id, id);
+
+--
+-- Name: approvals approvals_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.approvals
+    ADD CONSTRAINT approvals_pkey PRIMARY KEY (id);
+
+--
 -- Name: archive_blobs archive_blobs_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
 --
 
@@ -1307,6 +1528,20 @@ ALTER TABLE ONLY stepwise.credentials
     ADD CONSTRAINT credentials_pkey PRIMARY KEY (id);
 
 --
+-- Name: debounce_keys debounce_keys_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.debounce_keys
+    ADD CONSTRAINT debounce_keys_pkey PRIMARY KEY (organization_id, workflow_id, key_hash);
+
+--
+-- Name: dedupe_keys dedupe_keys_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.dedupe_keys
+    ADD CONSTRAINT dedupe_keys_pkey PRIMARY KEY (organization_id, workflow_id, key_hash);
+
+--
 -- Name: execution_checkpoints execution_checkpoints_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
 --
 
@@ -1340,6 +1575,13 @@ ALTER TABLE ONLY stepwise.execution_metadata
 
 ALTER TABLE ONLY stepwise.execution_screenshots
     ADD CONSTRAINT execution_screenshots_pkey PRIMARY KEY (id);
+
+--
+-- Name: execution_step_results execution_step_results_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.execution_step_results
+    ADD CONSTRAINT execution_step_results_pkey PRIMARY KEY (job_id, path);
 
 --
 -- Name: job_queue job_queue_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
@@ -1419,6 +1661,13 @@ ALTER TABLE ONLY stepwise.phi_audit_log_default
     ADD CONSTRAINT phi_audit_log_default_pkey PRIMARY KEY (id, at);
 
 --
+-- Name: rate_limit_buckets rate_limit_buckets_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.rate_limit_buckets
+    ADD CONSTRAINT rate_limit_buckets_pkey PRIMARY KEY (organization_id, bucket, key);
+
+--
 -- Name: read_model_failures read_model_failures_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
 --
 
@@ -1479,7 +1728,7 @@ ALTER TABLE ONLY stepwise.screenshot_blobs
 --
 
 ALTER TABLE ONLY stepwise.step_metrics
-    ADD CONSTRAINT step_metrics_pkey PRIMARY KEY (organization_id, workflow_id, period, period_start, step_index);
+    ADD CONSTRAINT step_metrics_pkey PRIMARY KEY (organization_id, workflow_id, period, period_start, step_index, step_path);
 
 --
 -- Name: stream_kinds stream_kinds_name_key; Type: CONSTRAINT; Schema: stepwise; Owner: -
@@ -1577,6 +1826,18 @@ CREATE INDEX api_keys_org_idx ON stepwise.api_keys USING btree (organization_id)
 CREATE INDEX api_keys_user_idx ON stepwise.api_keys USING btree (user_id) WHERE (user_id IS NOT NULL);
 
 --
+-- Name: approval_links_token_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE UNIQUE INDEX approval_links_token_idx ON stepwise.approval_links USING btree (token_hash) WHERE (token_hash IS NOT NULL);
+
+--
+-- Name: approvals_org_status_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX approvals_org_status_idx ON stepwise.approvals USING btree (organization_id, status, id);
+
+--
 -- Name: archive_blobs_org_idx; Type: INDEX; Schema: stepwise; Owner: -
 --
 
@@ -1593,6 +1854,18 @@ CREATE INDEX credential_audit_log_credential_idx ON stepwise.credential_audit_lo
 --
 
 CREATE INDEX credential_audit_log_org_idx ON stepwise.credential_audit_log USING btree (organization_id, id DESC);
+
+--
+-- Name: debounce_keys_deadline_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX debounce_keys_deadline_idx ON stepwise.debounce_keys USING btree (organization_id, deadline_at);
+
+--
+-- Name: dedupe_keys_expiry_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX dedupe_keys_expiry_idx ON stepwise.dedupe_keys USING btree (organization_id, expires_at);
 
 --
 -- Name: execution_checkpoints_expiry_idx; Type: INDEX; Schema: stepwise; Owner: -
@@ -1655,6 +1928,12 @@ CREATE INDEX execution_metadata_org_created_idx ON stepwise.execution_metadata U
 CREATE INDEX execution_metadata_org_error_created_idx ON stepwise.execution_metadata USING btree (organization_id, error_code, created_at DESC, run_number DESC) WHERE (error_code IS NOT NULL);
 
 --
+-- Name: execution_metadata_org_parent_created_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX execution_metadata_org_parent_created_idx ON stepwise.execution_metadata USING btree (organization_id, parent_job_id, created_at DESC, run_number DESC) WHERE (parent_job_id IS NOT NULL);
+
+--
 -- Name: execution_metadata_org_status_created_idx; Type: INDEX; Schema: stepwise; Owner: -
 --
 
@@ -1688,7 +1967,19 @@ CREATE INDEX execution_screenshots_retain_idx ON stepwise.execution_screenshots 
 -- Name: job_queue_claim_idx; Type: INDEX; Schema: stepwise; Owner: -
 --
 
-CREATE INDEX job_queue_claim_idx ON stepwise.job_queue USING btree (priority DESC, run_at, job_id);
+CREATE INDEX job_queue_claim_idx ON stepwise.job_queue USING btree (organization_id, priority DESC, run_at, job_id) WHERE (concurrency_keys IS NULL);
+
+--
+-- Name: job_queue_concurrency_keys_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX job_queue_concurrency_keys_idx ON stepwise.job_queue USING gin (concurrency_keys) WHERE (concurrency_keys IS NOT NULL);
+
+--
+-- Name: job_queue_keyed_claim_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX job_queue_keyed_claim_idx ON stepwise.job_queue USING btree (organization_id, priority DESC, run_at, job_id) WHERE (concurrency_keys IS NOT NULL);
 
 --
 -- Name: job_signals_pending_idx; Type: INDEX; Schema: stepwise; Owner: -
@@ -1707,6 +1998,12 @@ CREATE UNIQUE INDEX jobs_idempotency_key_idx ON stepwise.jobs USING btree (organ
 --
 
 CREATE INDEX jobs_org_workflow_idx ON stepwise.jobs USING btree (organization_id, workflow_id, run_number DESC);
+
+--
+-- Name: jobs_parent_step_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE UNIQUE INDEX jobs_parent_step_idx ON stepwise.jobs USING btree (parent_job_id, parent_step_path) WHERE (parent_job_id IS NOT NULL);
 
 --
 -- Name: phi_audit_log_org_idx; Type: INDEX; Schema: stepwise; Owner: -
@@ -1885,6 +2182,27 @@ ALTER TABLE ONLY stepwise.api_keys
     ADD CONSTRAINT api_keys_user_fk FOREIGN KEY (organization_id, user_id) REFERENCES stepwise.users(organization_id, id) ON DELETE SET NULL (user_id);
 
 --
+-- Name: approval_decisions approval_decisions_approval_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.approval_decisions
+    ADD CONSTRAINT approval_decisions_approval_id_fkey FOREIGN KEY (approval_id) REFERENCES stepwise.approvals(id) ON DELETE CASCADE;
+
+--
+-- Name: approval_links approval_links_approval_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.approval_links
+    ADD CONSTRAINT approval_links_approval_id_fkey FOREIGN KEY (approval_id) REFERENCES stepwise.approvals(id) ON DELETE CASCADE;
+
+--
+-- Name: approvals approvals_job_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.approvals
+    ADD CONSTRAINT approvals_job_id_fkey FOREIGN KEY (job_id) REFERENCES stepwise.jobs(id) ON DELETE CASCADE;
+
+--
 -- Name: clients clients_organization_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
 --
 
@@ -1906,6 +2224,20 @@ ALTER TABLE ONLY stepwise.credentials
     ADD CONSTRAINT credentials_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES stepwise.organizations(id) ON DELETE CASCADE;
 
 --
+-- Name: debounce_keys debounce_keys_organization_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.debounce_keys
+    ADD CONSTRAINT debounce_keys_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES stepwise.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: dedupe_keys dedupe_keys_organization_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.dedupe_keys
+    ADD CONSTRAINT dedupe_keys_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES stepwise.organizations(id) ON DELETE CASCADE;
+
+--
 -- Name: execution_checkpoints execution_checkpoints_job_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
 --
 
@@ -1925,6 +2257,13 @@ ALTER TABLE ONLY stepwise.execution_log_archives
 
 ALTER TABLE ONLY stepwise.execution_screenshots
     ADD CONSTRAINT execution_screenshots_job_id_fkey FOREIGN KEY (job_id) REFERENCES stepwise.jobs(id) ON DELETE CASCADE;
+
+--
+-- Name: execution_step_results execution_step_results_job_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.execution_step_results
+    ADD CONSTRAINT execution_step_results_job_id_fkey FOREIGN KEY (job_id) REFERENCES stepwise.jobs(id) ON DELETE CASCADE;
 
 --
 -- Name: job_result_archives job_result_archives_job_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
@@ -1953,6 +2292,13 @@ ALTER TABLE ONLY stepwise.jobs
 
 ALTER TABLE ONLY stepwise.jobs
     ADD CONSTRAINT jobs_organization_id_workflow_id_workflow_version_fkey FOREIGN KEY (organization_id, workflow_id, workflow_version) REFERENCES stepwise.workflow_versions(organization_id, workflow_id, version);
+
+--
+-- Name: rate_limit_buckets rate_limit_buckets_organization_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.rate_limit_buckets
+    ADD CONSTRAINT rate_limit_buckets_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES stepwise.organizations(id) ON DELETE CASCADE;
 
 --
 -- Name: retention_policies retention_policies_organization_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
@@ -2051,6 +2397,24 @@ ALTER TABLE stepwise.aggregate_metrics ENABLE ROW LEVEL SECURITY;
 ALTER TABLE stepwise.api_keys ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: approval_decisions; Type: ROW SECURITY; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE stepwise.approval_decisions ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: approval_links; Type: ROW SECURITY; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE stepwise.approval_links ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: approvals; Type: ROW SECURITY; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE stepwise.approvals ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: archive_blobs; Type: ROW SECURITY; Schema: stepwise; Owner: -
 --
 
@@ -2087,6 +2451,18 @@ ALTER TABLE stepwise.credential_audit_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE stepwise.credentials ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: debounce_keys; Type: ROW SECURITY; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE stepwise.debounce_keys ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: dedupe_keys; Type: ROW SECURITY; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE stepwise.dedupe_keys ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: execution_checkpoints; Type: ROW SECURITY; Schema: stepwise; Owner: -
 --
 
@@ -2115,6 +2491,12 @@ ALTER TABLE stepwise.execution_metadata ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE stepwise.execution_screenshots ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: execution_step_results; Type: ROW SECURITY; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE stepwise.execution_step_results ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: job_queue; Type: ROW SECURITY; Schema: stepwise; Owner: -
@@ -2153,6 +2535,12 @@ ALTER TABLE stepwise.organizations ENABLE ROW LEVEL SECURITY;
 ALTER TABLE stepwise.phi_audit_log ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: rate_limit_buckets; Type: ROW SECURITY; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE stepwise.rate_limit_buckets ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: retention_policies; Type: ROW SECURITY; Schema: stepwise; Owner: -
 --
 
@@ -2187,6 +2575,24 @@ CREATE POLICY service_all ON stepwise.aggregate_metrics TO stepwise_service USIN
 --
 
 CREATE POLICY service_all ON stepwise.api_keys TO stepwise_service USING (true) WITH CHECK (true);
+
+--
+-- Name: approval_decisions service_all; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY service_all ON stepwise.approval_decisions TO stepwise_service USING (true) WITH CHECK (true);
+
+--
+-- Name: approval_links service_all; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY service_all ON stepwise.approval_links TO stepwise_service USING (true) WITH CHECK (true);
+
+--
+-- Name: approvals service_all; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY service_all ON stepwise.approvals TO stepwise_service USING (true) WITH CHECK (true);
 
 --
 -- Name: archive_blobs service_all; Type: POLICY; Schema: stepwise; Owner: -
@@ -2225,6 +2631,18 @@ CREATE POLICY service_all ON stepwise.credential_audit_log TO stepwise_service U
 CREATE POLICY service_all ON stepwise.credentials TO stepwise_service USING (true) WITH CHECK (true);
 
 --
+-- Name: debounce_keys service_all; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY service_all ON stepwise.debounce_keys TO stepwise_service USING (true) WITH CHECK (true);
+
+--
+-- Name: dedupe_keys service_all; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY service_all ON stepwise.dedupe_keys TO stepwise_service USING (true) WITH CHECK (true);
+
+--
 -- Name: execution_checkpoints service_all; Type: POLICY; Schema: stepwise; Owner: -
 --
 
@@ -2253,6 +2671,12 @@ CREATE POLICY service_all ON stepwise.execution_metadata TO stepwise_service USI
 --
 
 CREATE POLICY service_all ON stepwise.execution_screenshots TO stepwise_service USING (true) WITH CHECK (true);
+
+--
+-- Name: execution_step_results service_all; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY service_all ON stepwise.execution_step_results TO stepwise_service USING (true) WITH CHECK (true);
 
 --
 -- Name: job_queue service_all; Type: POLICY; Schema: stepwise; Owner: -
@@ -2289,6 +2713,12 @@ CREATE POLICY service_all ON stepwise.organizations TO stepwise_service USING (t
 --
 
 CREATE POLICY service_all ON stepwise.phi_audit_log TO stepwise_service USING (true) WITH CHECK (true);
+
+--
+-- Name: rate_limit_buckets service_all; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY service_all ON stepwise.rate_limit_buckets TO stepwise_service USING (true) WITH CHECK (true);
 
 --
 -- Name: retention_policies service_all; Type: POLICY; Schema: stepwise; Owner: -
@@ -2375,6 +2805,24 @@ CREATE POLICY tenant_isolation ON stepwise.aggregate_metrics TO stepwise_tenant 
 CREATE POLICY tenant_isolation ON stepwise.api_keys TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
 
 --
+-- Name: approval_decisions tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON stepwise.approval_decisions TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
+
+--
+-- Name: approval_links tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON stepwise.approval_links TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
+
+--
+-- Name: approvals tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON stepwise.approvals TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
+
+--
 -- Name: archive_blobs tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
 --
 
@@ -2411,6 +2859,18 @@ CREATE POLICY tenant_isolation ON stepwise.credential_audit_log TO stepwise_tena
 CREATE POLICY tenant_isolation ON stepwise.credentials TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
 
 --
+-- Name: debounce_keys tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON stepwise.debounce_keys TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
+
+--
+-- Name: dedupe_keys tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON stepwise.dedupe_keys TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
+
+--
 -- Name: execution_checkpoints tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
 --
 
@@ -2439,6 +2899,12 @@ CREATE POLICY tenant_isolation ON stepwise.execution_metadata TO stepwise_tenant
 --
 
 CREATE POLICY tenant_isolation ON stepwise.execution_screenshots TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
+
+--
+-- Name: execution_step_results tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON stepwise.execution_step_results TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
 
 --
 -- Name: job_queue tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
@@ -2475,6 +2941,12 @@ CREATE POLICY tenant_isolation ON stepwise.organizations TO stepwise_tenant USIN
 --
 
 CREATE POLICY tenant_isolation ON stepwise.phi_audit_log TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
+
+--
+-- Name: rate_limit_buckets tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON stepwise.rate_limit_buckets TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
 
 --
 -- Name: retention_policies tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
@@ -2597,6 +3069,24 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.aggregate_metrics TO stepwis
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.api_keys TO stepwise_tenant;
 
 --
+-- Name: TABLE approval_decisions; Type: ACL; Schema: stepwise; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.approval_decisions TO stepwise_tenant;
+
+--
+-- Name: TABLE approval_links; Type: ACL; Schema: stepwise; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.approval_links TO stepwise_tenant;
+
+--
+-- Name: TABLE approvals; Type: ACL; Schema: stepwise; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.approvals TO stepwise_tenant;
+
+--
 -- Name: TABLE archive_blobs; Type: ACL; Schema: stepwise; Owner: -
 --
 
@@ -2633,6 +3123,18 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.credential_audit_log TO step
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.credentials TO stepwise_tenant;
 
 --
+-- Name: TABLE debounce_keys; Type: ACL; Schema: stepwise; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.debounce_keys TO stepwise_tenant;
+
+--
+-- Name: TABLE dedupe_keys; Type: ACL; Schema: stepwise; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.dedupe_keys TO stepwise_tenant;
+
+--
 -- Name: TABLE execution_checkpoints; Type: ACL; Schema: stepwise; Owner: -
 --
 
@@ -2661,6 +3163,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.execution_metadata TO stepwi
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.execution_screenshots TO stepwise_tenant;
+
+--
+-- Name: TABLE execution_step_results; Type: ACL; Schema: stepwise; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.execution_step_results TO stepwise_tenant;
 
 --
 -- Name: TABLE job_queue; Type: ACL; Schema: stepwise; Owner: -
@@ -2709,6 +3217,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.organizations TO stepwise_te
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.phi_audit_log TO stepwise_tenant;
+
+--
+-- Name: TABLE rate_limit_buckets; Type: ACL; Schema: stepwise; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.rate_limit_buckets TO stepwise_tenant;
 
 --
 -- Name: TABLE read_model_failures; Type: ACL; Schema: stepwise; Owner: -

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Db, ListenOptions, Queryable, QueryResult } from './types.js';
+import type { Db, ListenOptions, Queryable, QueryOptions, QueryResult } from './types.js';
 
 /**
  * Row-level security plumbing (migration 0010). Tenant-scoped work runs in a
@@ -103,8 +103,8 @@ export class ContextDb implements Db {
     return this.current.getStore();
   }
 
-  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
-    return (this.current.getStore() ?? this.base).query<R>(text, params);
+  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>> {
+    return (this.current.getStore() ?? this.base).query<R>(text, params, options);
   }
 
   exec(sql: string): Promise<void> {

@@ -19,9 +19,20 @@ export interface QueryResult<R> {
   rowCount: number;
 }
 
+/** How to run one statement. */
+export interface QueryOptions {
+  /**
+   * Run it as a named prepared statement (server adapter; PGlite ignores
+   * it): parsed and planned once per connection instead of on every call.
+   * Only for a constant text run very often (the claim), and one name per
+   * text.
+   */
+  name?: string | undefined;
+}
+
 export interface Queryable {
   /** One parameterised statement. Errors arrive already mapped to typed errors (db/errors.ts). */
-  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>>;
   /** Several statements without parameters (migrations). */
   exec(sql: string): Promise<void>;
 }

@@ -31,6 +31,14 @@ export class JobTimeoutError extends Error {
   }
 }
 
+/** A branch or iteration was stopped because a sibling failed (parallel failFast, a loop past its tolerated failures). */
+export class BranchCancelledError extends Error {
+  constructor() {
+    super('stopped: a sibling branch or iteration failed');
+    this.name = 'BranchCancelledError';
+  }
+}
+
 /** One attempt of a step ran past its timeout. */
 export class StepTimeoutError extends Error {
   constructor() {
@@ -120,4 +128,15 @@ export function attemptSignal(job: JobAbort, timeoutMs: number): { signal: Abort
       unsubscribe();
     },
   };
+}
+
+/**
+ * An abort that is pulled with `parent` (whatever the reason) and can also
+ * be pulled on its own. `dispose` unhooks it from the parent once its work
+ * is done, so a long job does not collect one listener per block it ran.
+ */
+export function childAbort(parent: JobAbort): { abort: JobAbort; dispose: () => void } {
+  const abort = new JobAbort();
+  const dispose = parent.onAbort((reason) => abort.abort(reason));
+  return { abort, dispose };
 }

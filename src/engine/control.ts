@@ -10,6 +10,9 @@ import {
   SUCCESSFUL_STATUSES,
   TERMINAL_STATUSES,
   upsertCheckpoints,
+  copyStepResults,
+  requestCancelDescendants,
+  wakeJobs,
   versionKey,
   wakeJob,
   type EnqueuedJob,
@@ -47,6 +50,8 @@ export async function cancelJob(db: Db, organizationId: string, jobId: string): 
   await db.transaction(async (tx) => {
     if (!(await requestCancel(tx, organizationId, jobId))) throw new ConflictError(`job ${jobId} ended meanwhile; cannot cancel it`);
     await wakeJob(tx, jobId);
+    // Its sub-workflows, and theirs, are cancelled with it.
+    await wakeJobs(tx, await requestCancelDescendants(tx, organizationId, jobId));
   });
 }
 
@@ -102,6 +107,8 @@ export async function retryJob(
           expiresAt: new Date(Date.now() + checkpointTtlMs),
         },
       ]);
+      // Inside blocks too: completed iterations and branches are reused, only the failed ones run again.
+      await copyStepResults(tx, organizationId, jobId, created!.id);
     }
     return created!;
   });

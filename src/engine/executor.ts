@@ -1,11 +1,11 @@
-import type { StepBase, WorkflowDefinition } from '../model/definition.js';
-import type { ClaimedJob, JobResultRef } from '../store/index.js';
+import type { WorkflowDefinition } from '../model/definition.js';
+import type { ClaimedJob, JobResultRef, StepResult } from '../store/index.js';
 import { storeLargeResult } from './results.js';
 import { CancelledError, JobAbort, JobTimeoutError, LeaseLostError } from './aborts.js';
+import { Frame } from './frame.js';
 import { JobRun } from './job-run.js';
 import type { RecordSink } from './record-sink.js';
 import {
-  afterFailedStep,
   afterInterruption,
   afterJobFailure,
   endEvent,
@@ -17,8 +17,10 @@ import {
   type JobError,
   type StreamEvent,
 } from './rules.js';
-import { runAttempts, type AttemptOptions, type Resumption } from './step-attempts.js';
-import { stepTypeOf } from './steps/registry.js';
+import { runStep } from './sequence.js';
+import { runAttempts, type AttemptOptions } from './step-attempts.js';
+import { isBlock, stepTypeOf } from './steps/registry.js';
+import { compensationsOf } from './compensations.js';
 import { jsonByteLength, storableJson } from '../util/json.js';
 import { LIMITS } from './limits.js';
 
@@ -33,14 +35,22 @@ export interface ExecutorOptions extends AttemptOptions {
    * LIMITS.resultBytes. Default 64 KB.
    */
   resultInlineBytes?: number;
+  /** What a resumed job recorded inside its blocks (execution_step_results); absent: nothing is read. */
+  findStepResults?: ((organizationId: string, jobId: string) => Promise<Map<string, StepResult>>) | undefined;
 }
 
 const DEFAULT_RESULT_INLINE_BYTES = 64 * 1024;
 
+/** A job that ran before (a takeover, a wake-up, a job-level retry, a retry from its failed step) may have recorded inside its blocks. */
+function mayHaveResults(job: ClaimedJob, definition: WorkflowDefinition): boolean {
+  return (job.checkpoint !== null || job.attempts > 1 || job.priorStatus === 'WAITING') && definition.steps.some(isBlock);
+}
+
 /**
  * Run one claimed job from its checkpoint (or the start) to an outcome:
  * completed, partial success, failed (after compensation and job-level
- * retries), cancelled, timed out, suspended (delay, wait), handed back
+ * retries), cancelled, timed out, suspended (delay, wait, approval, a
+ * sub-workflow, a throttle — anywhere inside its blocks), handed back
  * (shutdown) or abandoned (lease lost). Never throws.
  */
 export async function executeJob(
@@ -59,13 +69,29 @@ export async function executeJob(
     try {
       if (job.cancelRequested) throw new CancelledError();
       if (deadline !== undefined && deadline <= Date.now()) throw new JobTimeoutError();
+      if (options.findStepResults && mayHaveResults(job, definition)) {
+        run.results = await options.findStepResults(job.organizationId, job.id);
+        run.hasResults = run.results.size > 0;
+      }
       if (job.priorStatus !== 'WAITING') {
         const data = run.resumed || job.attempts > 1 ? { attempt: job.attempts, resumeAt: run.nextStep, retry: job.retryCount || undefined } : null;
         run.emit('JOB_STARTED', 'INFO', null, `run ${job.runNumber} started`, data);
       }
+      const frame = Frame.top(run, options, abort);
       const steps = definition.steps;
       for (let i = run.nextStep; i < steps.length; i++) {
-        if (await runStepAt(run, steps[i]!, i, abort, options)) return;
+        const step = steps[i]!;
+        const end = await runStep(frame, step, run.results.get(step.id));
+        if (end.kind === 'suspended') {
+          run.saveCheckpoint();
+          run.suspend('WAITING', new Date(wakeTime(end.until, Date.now(), job.deadlineAt?.getTime() ?? null)));
+          return;
+        }
+        if (end.kind === 'failed') throw new StepFailed(end.error);
+        run.outputs[step.id] = end.kind === 'completed' ? end.output : null;
+        run.nextStep = i + 1;
+        run.saveCheckpoint();
+        if (stepTypeOf(step)?.sideEffects) await run.durable();
       }
       await succeed(run, options);
     } catch (err) {
@@ -80,44 +106,8 @@ export async function executeJob(
   }
 }
 
-/** The resumable state of the step that suspended the job, when `stepId` is that step. */
-function resumption(state: Record<string, unknown>, stepId: string): Resumption | undefined {
-  if (state.step !== stepId) return undefined;
-  return { attempt: typeof state.attempt === 'number' ? state.attempt : 1, since: Number(state.since ?? Date.now()), state };
-}
-
 function emitEvent(run: JobRun, stepIndex: number | null, event: StreamEvent): void {
   run.emit(event.kind, event.level, stepIndex, event.message, event.data);
-}
-
-/** Run step `index` to its end. Returns true when it suspended the job (the run ends here, to resume later). */
-async function runStepAt(run: JobRun, step: StepBase, index: number, abort: JobAbort, options: ExecutorOptions): Promise<boolean> {
-  const result = await runAttempts(run, step, index, abort, options, 'step', resumption(run.state, step.id));
-  if (result.kind === 'suspended') {
-    const { suspend } = result;
-    run.state = { ...suspend.state, step: step.id, since: result.since, attempt: result.attempt };
-    if (suspend.waiting) run.emit('WAITING', 'INFO', index, step.id, suspend.waiting);
-    run.saveCheckpoint();
-    run.suspend('WAITING', new Date(wakeTime(suspend.until, Date.now(), run.job.deadlineAt?.getTime() ?? null)));
-    return true;
-  }
-  run.state = {};
-  if (result.kind === 'completed') {
-    run.outputs[step.id] = result.output;
-    const bytes = result.output === null ? 0 : jsonByteLength(result.output);
-    // Small outputs ride in the STEP_COMPLETED row for the timeline; large ones leave their size.
-    const output = bytes === 0 ? {} : bytes <= LIMITS.inlineOutputBytes ? { output: result.output } : { outputBytes: bytes };
-    run.emit('STEP_COMPLETED', result.warning ? 'WARN' : 'INFO', index, step.id, { durationMs: result.durationMs, ...output, ...result.warning });
-  } else {
-    const verdict = afterFailedStep(step, result.failure);
-    if (verdict.kind === 'fail') throw new StepFailed(verdict.error);
-    run.outputs[step.id] = null;
-    run.failedSteps.push(step.id);
-  }
-  run.nextStep = index + 1;
-  run.saveCheckpoint();
-  if (stepTypeOf(step)?.sideEffects) await run.durable();
-  return false;
 }
 
 async function succeed(run: JobRun, options: ExecutorOptions): Promise<void> {
@@ -186,19 +176,16 @@ async function end(run: JobRun, status: EndStatus, error: JobError, options: Exe
 }
 
 /**
- * Saga: run the compensations of the completed steps in reverse order. Each
- * runs with its own timeout, not under the job's signal (which may be the
- * very cancellation or deadline being compensated for).
+ * Saga: run the compensations of the completed steps in reverse completion
+ * order, steps inside blocks included (iterations and branches). Each runs
+ * with its own timeout, not under the job's signal (which may be the very
+ * cancellation or deadline being compensated for).
  */
 async function compensate(run: JobRun, options: ExecutorOptions): Promise<void> {
-  const steps = run.definition.steps;
-  for (let i = run.nextStep - 1; i >= 0; i--) {
-    const step = steps[i]!;
-    if (!step.compensate || run.failedSteps.includes(step.id)) continue;
-    const action = step.compensate.step;
-    const result = await runAttempts(run, action, i, new JobAbort(), options, 'compensation');
+  for (const { frame, step, action } of compensationsOf(run, options)) {
+    const result = await runAttempts(frame, action, new JobAbort(), 'compensation');
     const ok = result.kind === 'completed';
-    run.emit('COMPENSATED', ok ? 'INFO' : 'ERROR', i, step.id, {
+    frame.emit(step.id, 'COMPENSATED', ok ? 'INFO' : 'ERROR', step.id, {
       compensation: action.id,
       ok,
       ...(result.kind === 'failed' ? { code: result.failure.code, message: result.failure.message } : {}),

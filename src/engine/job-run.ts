@@ -7,6 +7,8 @@ import {
   type JobResultRef,
   type JobSuspension,
   type LogLevel,
+  type StepResult,
+  type StepResultStatus,
   type StreamKind,
 } from '../store/index.js';
 import { storableJson, truncate } from '../util/json.js';
@@ -43,6 +45,11 @@ export class JobRun {
   /** The current step's resumable state (a delay's wake time, a wait's deadline) with the executor's own keys. */
   state: Record<string, unknown>;
   readonly resumed: boolean;
+  /** Results of nested steps, iterations, branches and blocks, by path (loaded on resume, kept up to date). */
+  results: Map<string, StepResult> = new Map();
+  /** Rows of execution_step_results may exist for this job (deleted when it succeeds). */
+  hasResults = false;
+  private capNoted = false;
 
   constructor(
     readonly job: ClaimedJob,
@@ -60,36 +67,103 @@ export class JobRun {
     this.resumed = cp !== null;
   }
 
+  private topIndexes: Map<string, number> | undefined;
+
+  /**
+   * The index of a top-level step, or of the step a top-level compensation
+   * belongs to (stream rows of steps inside a block carry their block's).
+   */
+  topIndex(stepId: string): number | null {
+    if (!this.topIndexes) {
+      this.topIndexes = new Map();
+      this.definition.steps.forEach((s, i) => {
+        this.topIndexes!.set(s.id, i);
+        if (s.compensate) this.topIndexes!.set(s.compensate.step.id, i);
+      });
+    }
+    return this.topIndexes.get(stepId) ?? null;
+  }
+
+  /** A step that failed under continueOnError, anywhere: the job will end PARTIAL_SUCCESS. */
+  noteFailed(path: string): void {
+    if (!this.failedSteps.includes(path)) this.failedSteps.push(path);
+  }
+
   /** True once this worker lost the job: its writes are dropped here, before they reach the sink. */
   get fenced(): boolean {
     return this.abort?.lost === true;
   }
 
-  /** Expression scope: `{ input, steps }`, live (later steps see new outputs). */
-  get scope(): { input: unknown; steps: Record<string, unknown> } {
-    return { input: this.job.input ?? null, steps: this.outputs };
+  /** Append a stream row; returns its seq (the previous one when the row was dropped). */
+  emit(kind: StreamKind, level: LogLevel, stepIndex: number | null, message: string, data?: unknown, path?: string | null): number {
+    return this.append(prepareRow(kind, level, stepIndex, message, data, path ?? null, preciseNow()));
   }
 
-  /** Append a stream row; returns its seq. */
-  emit(kind: StreamKind, level: LogLevel, stepIndex: number | null, message: string, data?: unknown): number {
+  /** Rows a quiet iteration held back and, as it succeeded, drops: its step results still count into step_metrics. */
+  countHeld(rows: readonly HeldRow[]): void {
+    if (this.fenced) return;
+    for (const row of rows) {
+      if (row.kind !== STREAM_KINDS.STEP_COMPLETED && row.kind !== STREAM_KINDS.STEP_FAILED) continue;
+      this.sink.countOnly({
+        organizationId: this.job.organizationId,
+        jobId: this.job.id,
+        workflowId: this.job.workflowId,
+        tsMs: row.tsMs,
+        seq: 0,
+        stepIndex: row.stepIndex,
+        kind: row.kind,
+        level: row.level,
+        message: row.message,
+        data: row.data,
+        path: row.path,
+      });
+    }
+  }
+
+  /** Append rows held back until now (a quiet iteration that failed), in their order, with seqs from here on. */
+  emitHeld(rows: readonly HeldRow[]): void {
+    for (const row of rows) this.append(row);
+  }
+
+  private append(row: HeldRow): number {
     if (this.fenced) return this.seq;
-    if (message.includes('\u0000')) message = String(storableJson(message).value);
-    // Every row's message is bounded, whatever produced it (a JOB_FAILED row quotes the step's error).
-    if (message.length > LIMITS.logMessage) message = truncate(message, LIMITS.logMessage);
-    if (data !== undefined && data !== null) data = storableJson(data).value;
+    // Past the cap a job keeps running and keeps its outcome, rollups and
+    // waits in the stream; per-step detail stops, so one runaway loop cannot
+    // write without bound.
+    if (this.seq >= LIMITS.streamRowsPerJob && CAPPED_KINDS.has(row.kind)) {
+      if (!this.capNoted) {
+        this.capNoted = true;
+        this.write(prepareRow('LOG', 'WARN', null, `stream row cap of ${LIMITS.streamRowsPerJob} reached: step rows are no longer written for this job`, null, null, preciseNow()));
+      }
+      return this.seq;
+    }
+    return this.write(row);
+  }
+
+  private write(row: HeldRow): number {
     this.sink.append({
       organizationId: this.job.organizationId,
       jobId: this.job.id,
       workflowId: this.job.workflowId,
-      tsMs: preciseNow(),
+      tsMs: row.tsMs,
       seq: ++this.seq,
-      stepIndex,
-      kind: STREAM_KINDS[kind],
-      level: LOG_LEVELS[level],
-      message,
-      data: data ?? null,
+      stepIndex: row.stepIndex,
+      kind: row.kind,
+      level: row.level,
+      message: row.message,
+      data: row.data,
+      ...(row.path ? { path: row.path } : {}),
     });
     return this.seq;
+  }
+
+  /** Record where a nested step, iteration, branch or block stands (execution_step_results). */
+  recordResult(path: string, status: StepResultStatus, output: unknown, state: Record<string, unknown> | null): void {
+    if (this.fenced) return;
+    const result: StepResult = { path, status, output: output === undefined ? null : output, state, seq: this.seq };
+    this.results.set(path, result);
+    this.hasResults = true;
+    this.sink.stepResult({ ...result, jobId: this.job.id, organizationId: this.job.organizationId });
   }
 
   saveCheckpoint(): void {
@@ -118,6 +192,8 @@ export class JobRun {
       lastSeq: this.seq,
       maxRetriesReached: outcome.maxRetriesReached ?? false,
       hasCheckpoint: this.resumed,
+      hasStepResults: this.hasResults,
+      parentJobId: this.job.parentJobId,
       ...(outcome.resultRef ? { resultRef: outcome.resultRef } : {}),
     });
   }
@@ -143,8 +219,37 @@ export class JobRun {
     if (this.fenced) throw new LeaseLostError();
   }
 
+  /** Signals a step of this run found and took (their consumption may not be committed yet): no other wait gets them. */
+  readonly takenSignals: string[] = [];
+
   consumeSignal(signalId: string): void {
     if (this.fenced) return;
     this.sink.consumeSignal({ jobId: this.job.id, signalId });
   }
+}
+
+/** A stream row before its seq: held back by a quiet iteration, or about to be appended. */
+export interface HeldRow {
+  tsMs: number;
+  stepIndex: number | null;
+  kind: number;
+  level: number;
+  message: string;
+  data: unknown;
+  path: string | null;
+}
+
+/** Rows dropped once a job has written LIMITS.streamRowsPerJob rows (per-step detail; outcomes, waits and rollups stay). */
+const CAPPED_KINDS: ReadonlySet<number> = new Set(
+  (['LOG', 'STEP_STARTED', 'STEP_COMPLETED', 'STEP_FAILED', 'RETRY_SCHEDULED', 'BRANCH_TAKEN', 'ITERATION_STARTED', 'ITERATION_COMPLETED', 'ITERATION_FAILED'] as const).map(
+    (k) => STREAM_KINDS[k],
+  ),
+);
+
+/** Bound and sanitise a row: every message is bounded whatever produced it, and no U+0000 reaches the database. */
+export function prepareRow(kind: StreamKind, level: LogLevel, stepIndex: number | null, message: string, data: unknown, path: string | null, tsMs: number): HeldRow {
+  if (message.includes('\u0000')) message = String(storableJson(message).value);
+  if (message.length > LIMITS.logMessage) message = truncate(message, LIMITS.logMessage);
+  if (data !== undefined && data !== null) data = storableJson(data).value;
+  return { tsMs, stepIndex, kind: STREAM_KINDS[kind], level: LOG_LEVELS[level], message, data: data ?? null, path };
 }

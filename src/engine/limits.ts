@@ -11,5 +11,7 @@ export const LIMITS = {
   logDataBytes: 16 * 1024,
   /** One captured screenshot/artifact; a full-page PNG of a long page is a few MB. */
   artifactBytes: 20 * 1024 * 1024,
+  /** Rows a job writes to its stream before per-step rows stop (outcomes, waits and rollups go on). */
+  streamRowsPerJob: 10_000,
 } as const;
 

@@ -10,6 +10,7 @@ import {
   type JobSuspension,
   type RecordStore,
   type SignalConsumption,
+  type StepResultWrite,
   type StreamRow,
 } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
@@ -48,9 +49,13 @@ interface Batch {
   /** Claimed jobs whose start (RUNNING, attempt) is not written yet. */
   starts: Map<string, JobStart>;
   rows: StreamRow[];
+  /** Step rows only counted into step_metrics, never written. */
+  counted: StreamRow[];
   completions: JobCompletion[];
   suspensions: JobSuspension[];
   checkpoints: Map<string, CheckpointWrite>;
+  /** Newest result per job and path (key `jobId path`). */
+  results: Map<string, StepResultWrite>;
   signals: SignalConsumption[];
   /**
    * A flush of this batch failed without saying whether it committed (the
@@ -61,7 +66,18 @@ interface Batch {
 }
 
 function emptyBatch(): Batch {
-  return { leases: new Map(), starts: new Map(), rows: [], completions: [], suspensions: [], checkpoints: new Map(), signals: [], uncertain: false };
+  return {
+    leases: new Map(),
+    starts: new Map(),
+    rows: [],
+    counted: [],
+    completions: [],
+    suspensions: [],
+    checkpoints: new Map(),
+    results: new Map(),
+    signals: [],
+    uncertain: false,
+  };
 }
 
 function isEmpty(b: Batch): boolean {
@@ -78,9 +94,11 @@ function filterBatch(batch: Batch, keep: (jobId: string) => boolean): Batch {
     leases: map(batch.leases),
     starts: map(batch.starts),
     rows: by(batch.rows),
+    counted: by(batch.counted),
     completions: by(batch.completions),
     suspensions: by(batch.suspensions),
     checkpoints: map(batch.checkpoints),
+    results: new Map([...batch.results].filter(([, r]) => keep(r.jobId))),
     signals: by(batch.signals),
     uncertain: batch.uncertain,
   };
@@ -155,6 +173,11 @@ export class Recorder implements RecordSink {
     this.schedule();
   }
 
+  countOnly(row: StreamRow): void {
+    if (!this.track(row.jobId)) return;
+    this.pending.counted.push(row);
+  }
+
   checkpoint(write: CheckpointWrite): void {
     if (!this.track(write.jobId)) return;
     this.pending.checkpoints.set(write.jobId, write);
@@ -164,6 +187,12 @@ export class Recorder implements RecordSink {
   consumeSignal(consumed: SignalConsumption): void {
     if (!this.track(consumed.jobId)) return;
     this.pending.signals.push(consumed);
+  }
+
+  stepResult(write: StepResultWrite): void {
+    if (!this.track(write.jobId)) return;
+    this.pending.results.set(`${write.jobId} ${write.path}`, write);
+    this.schedule();
   }
 
   complete(completion: JobCompletion): void {
@@ -372,14 +401,17 @@ export class Recorder implements RecordSink {
     const newer = this.pending;
     for (const [jobId, cp] of newer.checkpoints) batch.checkpoints.set(jobId, cp);
     for (const [jobId, s] of newer.starts) batch.starts.set(jobId, s);
+    for (const [key, r] of newer.results) batch.results.set(key, r);
     for (const [jobId, lease] of newer.leases) batch.leases.set(jobId, lease);
     this.pending = {
       leases: batch.leases,
       starts: batch.starts,
       rows: batch.rows.concat(newer.rows),
+      counted: batch.counted.concat(newer.counted),
       completions: batch.completions.concat(newer.completions),
       suspensions: batch.suspensions.concat(newer.suspensions),
       checkpoints: batch.checkpoints,
+      results: batch.results,
       signals: batch.signals.concat(newer.signals),
       uncertain: true,
     };
@@ -418,11 +450,13 @@ export class Recorder implements RecordSink {
       };
       const completions = kept.completions.map(withStart);
       const suspensions = kept.suspensions.map(withStart);
-      await tx.insertStreamRows(rows);
+      // A retried batch whose first try may have committed does not count its quiet rows again (at worst they go uncounted).
+      await tx.insertStreamRows(rows, batch.uncertain ? [] : kept.counted);
       // A job that succeeds in this batch needs no checkpoint; an unsuccessful
       // one keeps it so a retry can resume from the failed step.
       const succeeding = new Set(completions.filter((c) => SUCCESSFUL_STATUSES.includes(c.status)).map((c) => c.jobId));
       await tx.upsertCheckpoints([...kept.checkpoints.values()].filter((w) => !succeeding.has(w.jobId)));
+      await tx.upsertStepResults([...kept.results.values()].filter((r) => !succeeding.has(r.jobId)));
       await tx.markSignalsConsumed(kept.signals);
       await tx.markJobsRunning([...starts.values()]);
       await tx.completeJobs(completions.map((c) => (this.persisted.has(c.jobId) ? { ...c, hasCheckpoint: true } : c)));

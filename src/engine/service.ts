@@ -17,6 +17,7 @@ import {
 } from '../store/index.js';
 import { jsonByteLength } from '../util/json.js';
 import { validateDefinition, type WorkflowDefinition } from './definition/index.js';
+import { runFlowOf } from './flow-keys.js';
 
 /**
  * What a job copies from the workflow version it pins: its step count and
@@ -30,6 +31,8 @@ export function jobSettings(workflowId: string, version: number, definition: Wor
     stepsTotal: definition.steps.length,
     maxRetries: definition.maxRetries,
     timeoutMs: definition.timeoutMs,
+    // Dedupe, debounce, priority and concurrency keys (undefined when the definition declares none).
+    flow: runFlowOf(workflowId, definition),
   };
 }
 
@@ -72,6 +75,8 @@ export interface RunRequest {
   idempotencyKey?: string | null | undefined;
   priority?: number | undefined;
   initiatorType?: InitiatorType | undefined;
+  /** The user whose key starts the run (an approval may exclude them from deciding). */
+  initiatedBy?: string | null | undefined;
 }
 
 /** Start runs of a workflow's current version (one transaction for the whole batch). */

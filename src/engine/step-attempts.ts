@@ -1,15 +1,18 @@
 import type { StepBase } from '../model/definition.js';
 import { ExpressionError } from './definition/expressions.js';
 import { sleep } from './backoff.js';
-import type { JobRun } from './job-run.js';
 import { attemptSignal, StepTimeoutError, type JobAbort } from './aborts.js';
 import { stepTypeOf } from './steps/registry.js';
-import { CompletedWithWarning, StepError, Suspend, type ReceivedSignal, type StepContext } from './steps/types.js';
-import { jsonByteLength, truncate } from '../util/json.js';
+import { CompletedWithWarning, StepError, Suspend, type StepContext, type StepType } from './steps/types.js';
+import { truncate } from '../util/json.js';
+import { StepRunContext } from './step-context.js';
 import { LIMITS } from './limits.js';
-import { captureArtifact, captureUnavailable, type ArtifactSink } from './artifacts.js';
+import type { ArtifactSink } from './artifacts.js';
 import { credentialRefs, openStepCredentials, type Redactor, type StepCredentialOpener } from './credentials.js';
 import { afterFailedAttempt, StepFailed } from './rules.js';
+import type { Frame } from './frame.js';
+import type { StepServices } from './services.js';
+import { throttleWait } from './throttle.js';
 
 export interface StepFailureInfo {
   code: string;
@@ -19,7 +22,7 @@ export interface StepFailureInfo {
 
 export type AttemptsResult =
   | { kind: 'completed'; output: unknown; durationMs: number; warning?: Record<string, unknown> }
-  /** The step suspended the job; `attempt` and `since` go into the checkpoint to resume it. */
+  /** The step suspended the job; `attempt` and `since` are kept with its state to resume it. */
   | { kind: 'suspended'; suspend: Suspend; attempt: number; since: number }
   | { kind: 'failed'; failure: StepFailureInfo };
 
@@ -38,7 +41,9 @@ export interface AttemptOptions {
   /** Opens the credentials a step references (and audits it); absent: such steps fail CREDENTIALS_UNAVAILABLE. */
   credentials?: StepCredentialOpener | undefined;
   /** The oldest unconsumed signal of a name sent to a job, or null. */
-  findSignal(organizationId: string, jobId: string, name: string): Promise<{ id: string; payload: unknown } | null>;
+  findSignal(organizationId: string, jobId: string, name: string, excluding: readonly string[]): Promise<{ id: string; payload: unknown } | null>;
+  /** Approvals, sub-workflows and rate limits (absent ones fail the steps that need them). */
+  services?: StepServices | undefined;
 }
 
 function describe(err: unknown, signal: AbortSignal | undefined): StepFailureInfo {
@@ -46,23 +51,6 @@ function describe(err: unknown, signal: AbortSignal | undefined): StepFailureInf
   if (err instanceof StepError) return { code: err.code, message: err.message, ...(err.data ? { data: err.data } : {}) };
   if (err instanceof ExpressionError) return { code: err.code, message: err.message };
   return { code: 'STEP_ERROR', message: err instanceof Error ? err.message : String(err) };
-}
-
-/** A capture's place: this job, this step, a SCREENSHOT row in its stream (exported for tests). */
-export function captureTarget(run: JobRun, index: number) {
-  return {
-    organizationId: run.job.organizationId,
-    jobId: run.job.id,
-    stepIndex: index,
-    emit: (message: string, data: Record<string, unknown>) => run.emit('SCREENSHOT', 'INFO', index, message, data),
-  };
-}
-
-/** A log line's data over LIMITS.logDataBytes is replaced by a marker with its size (the line itself is kept). */
-export function boundedLogData(data: unknown): unknown {
-  if (data === undefined || data === null) return data;
-  const bytes = jsonByteLength(data);
-  return bytes <= LIMITS.logDataBytes ? data : { truncated: true, bytes, limit: LIMITS.logDataBytes };
 }
 
 function elapsedMs(t0: number): number {
@@ -73,29 +61,39 @@ function elapsedMs(t0: number): number {
  * Run one step under its retry policy. Every attempt is in the stream:
  * STEP_STARTED, then STEP_COMPLETED (written by the caller), or STEP_FAILED
  * followed by RETRY_SCHEDULED when another attempt follows. A step of a
- * type with side effects starts only after its STEP_STARTED is committed
- * under the job's lease. When `job` aborts (cancel, job timeout, shutdown,
- * lost lease) its reason is thrown as is. A resumed step (it suspended the
- * job before) continues its attempt without a second STEP_STARTED.
+ * type with side effects waits for its rate-limit buckets (THROTTLED, the
+ * job suspended meanwhile), then starts only after its STEP_STARTED is
+ * committed under the job's lease. When `job` aborts (cancel, job timeout,
+ * shutdown, lost lease, a failed sibling) its reason is thrown as is. A
+ * resumed step (it suspended the job before) continues its attempt without
+ * a second STEP_STARTED.
  */
 export async function runAttempts(
-  run: JobRun,
+  frame: Frame,
   step: StepBase,
-  index: number,
   job: JobAbort,
-  options: AttemptOptions,
   label: 'step' | 'compensation' = 'step',
   resumed?: Resumption,
 ): Promise<AttemptsResult> {
   const type = stepTypeOf(step);
-  if (!type) throw new StepFailed({ code: 'DEFINITION_UNSUPPORTED', message: `this worker does not know step type "${step.type}"`, step: step.id });
+  if (!type) throw new StepFailed({ code: 'DEFINITION_UNSUPPORTED', message: `this worker does not know step type "${step.type}"`, step: frame.path(step.id) });
+  const { run, options } = frame;
   const maxAttempts = step.retry?.maxAttempts ?? 1;
   const credentialNames = credentialRefs(step);
+  // A throttled step suspended before it started: it is not resumed, it starts.
+  const throttled = resumed?.state.throttled === true;
   for (let attempt = resumed?.attempt ?? 1; ; attempt++) {
-    const resuming = resumed !== undefined && attempt === resumed.attempt;
+    const resuming = resumed !== undefined && !throttled && attempt === resumed.attempt;
+    if (!resuming && label === 'step' && type.sideEffects) {
+      const waitMs = await throttleWait(frame, step);
+      if (waitMs > 0) {
+        frame.emit(step.id, 'THROTTLED', 'INFO', step.id, { waitMs });
+        return { kind: 'suspended', suspend: new Suspend(Date.now() + waitMs, { throttled: true }), attempt, since: Date.now() };
+      }
+    }
     if (!resuming) {
       const data = label === 'compensation' ? { compensation: true, ...(attempt > 1 ? { attempt } : {}) } : attempt > 1 ? { attempt } : null;
-      run.emit('STEP_STARTED', 'INFO', index, step.id, data);
+      frame.emit(step.id, 'STEP_STARTED', 'INFO', step.id, data);
     }
     // Commit under the lease before acting: a worker that lost the job learns
     // it here (durable throws), not after a second copy of the effect.
@@ -107,38 +105,15 @@ export async function runAttempts(
     // Only steps that reference credentials open any (decrypted for this attempt, redacted from all it produces).
     let redactor: Redactor | undefined;
     try {
-      let scope: StepContext['scope'] = run.scope;
+      let scope: StepContext['scope'] = frame.scope();
       if (credentialNames.length > 0) {
         const opened = await openStepCredentials(options.credentials, { organizationId: run.job.organizationId, jobId: run.job.id, stepId: step.id }, credentialNames);
         redactor = opened.redactor;
         scope = { ...scope, credentials: opened.values };
       }
-      const value = await type.run(step, {
-        scope,
-        // A getter: a step that never asks costs no AbortSignal.
-        get signal() {
-          return timer?.signal ?? job.signal;
-        },
-        log: (level, message, logData) =>
-          redactor
-            ? run.emit('LOG', level, index, truncate(redactor.text(message), LIMITS.logMessage), boundedLogData(redactor.value(logData)))
-            : run.emit('LOG', level, index, truncate(message, LIMITS.logMessage), boundedLogData(logData)),
-        limits: { httpMaxResponseBytes: options.httpMaxResponseBytes },
-        capture: options.artifacts
-          ? (input) => captureArtifact(options.artifacts!, captureTarget(run, index), input)
-          : captureUnavailable,
-        resumed: resuming ? resumed.state : undefined,
-        signals: {
-          find: async (name) => {
-            const found = await options.findSignal(run.job.organizationId, run.job.id, name);
-            return found ? { id: found.id, name, payload: found.payload } : null;
-          },
-          consume: (signal: ReceivedSignal) => {
-            run.consumeSignal(signal.id);
-            run.emit('SIGNAL_RECEIVED', 'INFO', index, signal.name);
-          },
-        },
-      });
+      // A step that never asks for the signal costs no AbortSignal (the job's is made lazily).
+      const ctx = new StepRunContext(frame, step, scope, timer?.signal ?? job, redactor, resuming ? resumed.state : undefined);
+      const value = await (type as StepType<StepBase>).run(step, ctx);
       if (value instanceof Suspend) {
         if (label === 'compensation') throw new StepError('STEP_ERROR', `a ${step.type} step cannot serve as a compensation`);
         return { kind: 'suspended', suspend: value, attempt, since };
@@ -155,7 +130,7 @@ export async function runAttempts(
       const failure = redactor ? redactor.value(described) : described;
       const durationMs = resuming ? Date.now() - since : elapsedMs(t0);
       const verdict = afterFailedAttempt(step.retry, failure.code, attempt);
-      run.emit('STEP_FAILED', 'ERROR', index, truncate(failure.message, LIMITS.errorMessage), {
+      frame.emit(step.id, 'STEP_FAILED', 'ERROR', truncate(failure.message, LIMITS.errorMessage), {
         durationMs,
         code: failure.code,
         ...(maxAttempts > 1 ? { attempt } : {}),
@@ -163,7 +138,7 @@ export async function runAttempts(
         ...failure.data,
       });
       if (!verdict.retry) return { kind: 'failed', failure };
-      run.emit('RETRY_SCHEDULED', 'WARN', index, step.id, { attempt: attempt + 1, of: maxAttempts, delayMs: verdict.delayMs, code: failure.code });
+      frame.emit(step.id, 'RETRY_SCHEDULED', 'WARN', step.id, { attempt: attempt + 1, of: maxAttempts, delayMs: verdict.delayMs, code: failure.code });
       await sleep(verdict.delayMs, job.signal);
     } finally {
       timer?.dispose();

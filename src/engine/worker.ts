@@ -5,12 +5,11 @@ import type { Db } from '../db/index.js';
 import type { WorkflowDefinition } from '../model/definition.js';
 import {
   CANCEL_CHANNEL,
-  claimJobs,
-  claimJobsLimited,
   findConcurrencyLimits,
   findDefinitions,
   findLastSeqs,
   findPendingSignal,
+  findStepResults,
   JOBS_CHANNEL,
   LIMITS_CHANNEL,
   releaseClaims,
@@ -27,6 +26,10 @@ import { Recorder, type RecorderStats } from './recorder.js';
 import type { BlobStore } from '../blob/index.js';
 import { policyRetainUntil, type RetainUntil } from './artifacts.js';
 import { credentialOpener, type CredentialResolver } from './credentials.js';
+import { rateLimitService } from './rate-limits.js';
+import { claimRound, newClaimState, type ClaimState } from './claim.js';
+import { approvalService } from './approvals.js';
+import { childJobService } from './children.js';
 
 /** What a worker needs besides the database, when configured. */
 export interface WorkerOptions {
@@ -73,6 +76,7 @@ export class Worker {
   private readonly executorOptions: ExecutorOptions;
   private unsubscribe: (() => void)[] = [];
   private limits: { value: ConcurrencyLimits; at: number } | undefined;
+  private readonly claimState: ClaimState = newClaimState();
 
   constructor(
     private readonly db: Db,
@@ -89,7 +93,9 @@ export class Worker {
       resultInlineBytes: config.resultInlineBytes,
       artifacts: options.blobs ? { db, blobs: options.blobs, retainUntil: options.retainUntil ?? policyRetainUntil(db) } : undefined,
       credentials: options.credentials ? credentialOpener(options.credentials, this.id) : undefined,
-      findSignal: (org, jobId, name) => findPendingSignal(db, org, jobId, name),
+      findSignal: (org, jobId, name, excluding) => findPendingSignal(db, org, jobId, name, excluding),
+      findStepResults: (org, jobId) => findStepResults(db, org, jobId),
+      services: { children: childJobService(db), approvals: approvalService(db), rateLimits: rateLimitService(db) },
     };
     this.recorder = new Recorder(
       sqlRecordStore(db),
@@ -126,7 +132,13 @@ export class Worker {
     };
     try {
       this.unlisten.push(await this.db.listen(JOBS_CHANNEL, () => this.wake(), { onReconnect }));
-      this.unlisten.push(await this.db.listen(LIMITS_CHANNEL, () => (this.limits = undefined)));
+      // A limit changed: re-read them. 'keys': runs with concurrency keys were queued (the keyed claim has work).
+      this.unlisten.push(
+        await this.db.listen(LIMITS_CHANNEL, (payload) => {
+          if (payload === 'keys' && this.limits) this.limits.value.keyed = true;
+          else this.limits = undefined;
+        }),
+      );
       // A cancel request names the job; whoever runs it aborts it at once (heartbeats catch a missed one).
       this.unlisten.push(await this.db.listen(CANCEL_CHANNEL, (jobId) => this.inFlight.get(jobId)?.abort.abort(new CancelledError())));
     } catch (err) {
@@ -210,18 +222,16 @@ export class Worker {
   }
 
   /**
-   * The plain claim unless some organization or workflow has a concurrency
-   * limit; then the serialised, counting claim (store/queue.ts).
+   * One claim round (engine/claim.ts): the plain fair claim, the counting
+   * claim while concurrency limits exist, the keyed claim while runs with
+   * concurrency keys are queued (the limits are re-read every LIMITS_TTL_MS
+   * and at once on a NOTIFY, which keyed enqueues send).
    */
   private async claim(want: number): Promise<ClaimedJob[]> {
     if (!this.limits || Date.now() - this.limits.at > LIMITS_TTL_MS) {
       this.limits = { value: await findConcurrencyLimits(this.db), at: Date.now() };
     }
-    const limits = this.limits.value;
-    if (limits.organizations.size === 0 && limits.workflows.size === 0) {
-      return claimJobs(this.db, this.id, want, this.config.leaseMs);
-    }
-    return claimJobsLimited(this.db, this.id, want, this.config.leaseMs, limits);
+    return claimRound(this.db, this.id, want, this.config.leaseMs, this.limits.value, this.claimState);
   }
 
   /**

@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'RATE_LIMITED'
   | 'VALIDATION'
   | 'CONFLICT'
+  | 'GONE'
   | 'PAYLOAD_TOO_LARGE'
   | 'PLAN_LIMIT'
   | 'DATA_DIR_LOCKED'
@@ -79,6 +80,11 @@ export class ValidationError extends StepwiseError {
 
 export class ConflictError extends StepwiseError {
   readonly code = 'CONFLICT' as const;
+}
+
+/** Something that existed and may not be used again: a spent or expired single-use link. */
+export class GoneError extends StepwiseError {
+  readonly code = 'GONE' as const;
 }
 
 export class PayloadTooLargeError extends StepwiseError {

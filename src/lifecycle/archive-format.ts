@@ -13,6 +13,7 @@ const gunzipAsync = promisify(gunzip);
  * one line per stream row in seq order:
  *   {"jobId":"…","organizationId":"…","firstSeq":1,"lastSeq":60,"records":60}
  *   {"seq":1,"ts":"2026-01-05T10:00:00.123456Z","stepIndex":null,"kind":1,"level":3,"message":"…","data":null}
+ * A row of a step inside a block adds "path":"inv[17].call" at the end.
  * kind and level are the codes of stepwise.stream_kinds / stepwise.log_levels.
  * Members let a reader inflate only a few jobs out of a blob of thousands.
  */
@@ -70,7 +71,7 @@ export async function decodeJobRows(member: Buffer, jobId: string): Promise<Rest
     for (let k = i + 1; k <= i + header.records; k++) {
       // A line holds a RestoredRow's fields (store/archives.ts builds it); picked by name all the same, so nothing else rides along.
       const r = JSON.parse(lines[k]!) as RestoredRow;
-      rows.push({ seq: r.seq, ts: r.ts, stepIndex: r.stepIndex, kind: r.kind, level: r.level, message: r.message, data: r.data });
+      rows.push({ seq: r.seq, ts: r.ts, stepIndex: r.stepIndex, kind: r.kind, level: r.level, message: r.message, data: r.data, path: r.path ?? null });
     }
     break;
   }

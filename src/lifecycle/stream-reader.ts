@@ -65,7 +65,16 @@ export async function readArchiveRows(blobs: BlobStore, archive: StreamArchive):
 }
 
 function toEntry(r: RestoredRow): StreamEntry {
-  return { seq: r.seq, ts: new Date(r.ts), kind: kindName(r.kind), level: levelName(r.level), stepIndex: r.stepIndex, message: r.message, data: r.data };
+  return {
+    seq: r.seq,
+    ts: new Date(r.ts),
+    kind: kindName(r.kind),
+    level: levelName(r.level),
+    stepIndex: r.stepIndex,
+    message: r.message,
+    data: r.data,
+    path: r.path ?? null,
+  };
 }
 
 /**

@@ -31,6 +31,38 @@ export interface StepBase {
   compensate?: { step: StepBase };
 }
 
+/** At most `limit` runs of the workflow with the same value of `key` (JSONata over `{ input }`) run at once. */
+export interface ConcurrencyRule {
+  key: string;
+  limit: number;
+}
+
+/**
+ * A rate-limit bucket of the organization, shared by every workflow that
+ * names it: at most `limit` steps per `perMs` for each value of `key`
+ * (JSONata over the step's scope; one bucket for all when absent).
+ */
+export interface RateLimitRule {
+  bucket: string;
+  key?: string;
+  limit: number;
+  perMs: number;
+}
+
+/** A run started while a run with the same key still waits to start replaces it and pushes its start back. */
+export interface DebounceRule {
+  key: string;
+  delayMs: number;
+  /** Never later than this after the first run of the burst was started. */
+  maxDelayMs: number;
+}
+
+/** A second run with the same key within `ttlMs` returns the first job. */
+export interface DedupeRule {
+  key: string;
+  ttlMs: number;
+}
+
 /** A workflow definition; `S` is the step type the reader knows (the engine narrows it to its registry). */
 export interface WorkflowDefinition<S extends StepBase = StepBase> {
   steps: S[];
@@ -45,4 +77,11 @@ export interface WorkflowDefinition<S extends StepBase = StepBase> {
    * read that returns any of them writes phi_audit_log in the same request.
    */
   phi?: string[];
+  /** Flow control, enforced when runs are started and claimed. */
+  concurrency?: ConcurrencyRule[];
+  rateLimits?: RateLimitRule[];
+  debounce?: DebounceRule;
+  dedupe?: DedupeRule;
+  /** JSONata over `{ input }`: the run's priority, lower first. */
+  priority?: string;
 }

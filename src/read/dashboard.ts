@@ -25,6 +25,8 @@ export interface JobListFilter {
   /** Exclusive. */
   createdTo?: Date | undefined;
   errorCode?: string | undefined;
+  /** A job's children: the jobs its workflow steps started. */
+  parentJobId?: string | undefined;
   /** Return jobs after this position (a cursor from the previous page). */
   after?: JobListPosition | undefined;
   /** Older cursors carried the run number only. */
@@ -52,7 +54,9 @@ const LIVE_STATUSES: readonly JobStatus[] = JOB_STATUSES.filter((s) => !TERMINAL
  * pages however old the organization. Each source is one branch ordered and
  * cut to the page size; a status list becomes one branch per finished
  * status, since a status IN (…) scan of the index comes back unordered and
- * would sort every matching row. Only the page (≤ limit rows) is joined to
+ * would sort every matching row. A job's children (parentJobId) come from
+ * a partial index of the read model that holds children only (migration
+ * 0019). Only the page (≤ limit rows) is joined to
  * jobs, workflows and clients for the full row and the names. The SQL is
  * assembled from fixed fragments for the filters present (values always
  * travel as parameters), so each form gets a plan made for it.
@@ -75,6 +79,7 @@ export async function listJobSummaries(db: Queryable, organizationId: string, fi
   if (filter.createdFrom) add((a, p) => `${a}.created_at >= ${p}::timestamptz`, filter.createdFrom.toISOString());
   if (filter.createdTo) add((a, p) => `${a}.created_at < ${p}::timestamptz`, filter.createdTo.toISOString());
   if (filter.errorCode) add((a, p) => `${a}.error_code = ${p}`, filter.errorCode);
+  if (filter.parentJobId) add((a, p) => `${a}.parent_job_id = ${p}::uuid`, filter.parentJobId);
   if (filter.after) {
     const us = param(filter.after.createdUs);
     const rn = param(filter.after.runNumber);

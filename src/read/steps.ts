@@ -11,7 +11,15 @@ export interface TopError {
 }
 
 export interface StepStats {
+  /** The top-level step, or for a step inside a block that block's index. */
   stepIndex: number;
+  /**
+   * A step inside a block: its path with loop indexes left out (`inv[].call`
+   * counts the loop's runs of `call`); null for a top-level step. Every
+   * iteration counts, also the quiet ones past a loop's first 100 that
+   * write no rows (the engine hands their step results to step_metrics).
+   */
+  stepPath: string | null;
   stepName: string | null;
   executions: number;
   successes: number;
@@ -27,7 +35,8 @@ export interface StepStats {
 /**
  * Per-step execution stats of one workflow over a range of whole UTC days
  * (from floored, to ceiled): whole months from the MONTH rows of
- * step_metrics, the days at the edges from DAY rows; one query.
+ * step_metrics, the days at the edges from DAY rows; one query. Each step
+ * inside a block has an item of its own after its block's, by path.
  */
 export async function getStepStats(db: Queryable, organizationId: string, workflowId: string, range: AnalyticsRange): Promise<StepStats[]> {
   const from = new Date(Math.floor(range.from.getTime() / DAY_MS) * DAY_MS);
@@ -37,6 +46,7 @@ export async function getStepStats(db: Queryable, organizationId: string, workfl
   if (segments.length === 0) return [];
   const { rows } = await db.query<{
     step_index: number;
+    step_path: string;
     step_name: string | null;
     executions: string;
     successes: string;
@@ -51,11 +61,11 @@ export async function getStepStats(db: Queryable, organizationId: string, workfl
            ON m.organization_id = $1 AND m.workflow_id = $2 AND m.period = seg.period
           AND m.period_start >= seg.f AND m.period_start < seg.t
      )
-     SELECT step_index, (array_agg(step_name ORDER BY period_start DESC) FILTER (WHERE step_name IS NOT NULL))[1] AS step_name,
+     SELECT step_index, step_path, (array_agg(step_name ORDER BY period_start DESC) FILTER (WHERE step_name IS NOT NULL))[1] AS step_name,
             sum(executions) AS executions, sum(successes) AS successes, sum(failures) AS failures,
             sum(total_duration_ms) AS total_duration_ms, jsonb_agg(duration_histogram) AS histograms,
             stepwise.top_errors_of(array_agg(top_errors) FILTER (WHERE top_errors <> '[]'::jsonb)) AS top_errors
-       FROM sel GROUP BY step_index ORDER BY step_index`,
+       FROM sel GROUP BY step_index, step_path ORDER BY step_index, step_path COLLATE "C"`,
     [organizationId, workflowId, ...segmentParams(segments)],
   );
   return rows.map((r) => {
@@ -63,6 +73,7 @@ export async function getStepStats(db: Queryable, organizationId: string, workfl
     const p = histogramPercentiles(mergeStoredHistograms(r.histograms));
     return {
       stepIndex: r.step_index,
+      stepPath: r.step_path === '' ? null : r.step_path,
       stepName: r.step_name,
       executions,
       successes: Number(r.successes),

@@ -50,6 +50,10 @@ export function jobView(j: Job) {
     maxRetriesReached: j.maxRetriesReached,
     deadlineAt: j.deadlineAt,
     cancelRequestedAt: j.cancelRequestedAt,
+    initiatedBy: j.initiatedBy,
+    parentJobId: j.parentJobId,
+    parentStepPath: j.parentStepPath,
+    depth: j.depth,
   };
 }
 

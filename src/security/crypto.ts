@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ValidationError } from '../errors/index.js';
@@ -76,6 +76,17 @@ export class KeyRing {
     } catch {
       throw new DecryptError('ciphertext failed authentication (tampered, or not sealed for this row)');
     }
+  }
+
+  /**
+   * A 256-bit key for one purpose (e.g. "stepwise approval links v1"),
+   * derived with HKDF-SHA256 from ring key `keyId` (default: the newest), so
+   * no ring key is ever used by two algorithms. Null when `keyId` is not in
+   * the ring (it was rotated out).
+   */
+  deriveKey(purpose: string, keyId: string = this.currentKeyId): Buffer | null {
+    const key = this.keys.get(keyId);
+    return key ? Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), purpose, 32)) : null;
   }
 
   sealJson(value: unknown, associatedData: string): Sealed {

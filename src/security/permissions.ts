@@ -36,6 +36,8 @@ export const PERMISSIONS = {
   'retention.read': { role: 'VIEWER', covers: 'read retention policies' },
   'organization.read': { role: 'VIEWER', covers: 'read the organization' },
   'usage.read': { role: 'VIEWER', covers: 'read usage and plan limits' },
+  'approvals.read': { role: 'VIEWER', covers: 'list the approvals addressed to one and read approvals with their decisions (links: ADMIN and OWNER only)' },
+  'approvals.decide': { role: 'VIEWER', covers: 'decide approvals whose approvers list one\'s role or user' },
   'keys.self': { role: 'VIEWER', covers: 'create, list and revoke one\'s own API keys (at most one\'s own role)' },
   'workflows.run': { role: 'MEMBER', covers: 'start runs' },
   'jobs.control': { role: 'MEMBER', covers: 'cancel, retry and signal jobs' },

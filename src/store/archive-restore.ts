@@ -116,6 +116,8 @@ export interface RestoredRow {
   level: number;
   message: string;
   data: unknown;
+  /** The step's path inside its blocks (absent for top-level rows and in archives written before paths). */
+  path?: string | null;
 }
 
 /**
@@ -133,10 +135,10 @@ export async function insertRestoredRows(tx: Queryable, organizationId: string, 
     [organizationId, jobId, rows.map((r) => r.seq)],
   );
   await tx.query(
-    `INSERT INTO stepwise.execution_log (organization_id, job_id, ts, seq, step_index, kind, level, message, data)
-     SELECT $1, $2, u.ts::timestamptz, u.seq, u.step, u.kind, u.level, u.message, u.data
-       FROM unnest($3::text[], $4::int[], $5::smallint[], $6::smallint[], $7::smallint[], $8::text[], $9::jsonb[])
-            AS u(ts, seq, step, kind, level, message, data)`,
+    `INSERT INTO stepwise.execution_log (organization_id, job_id, ts, seq, step_index, kind, level, message, data, path)
+     SELECT $1, $2, u.ts::timestamptz, u.seq, u.step, u.kind, u.level, u.message, u.data, u.path
+       FROM unnest($3::text[], $4::int[], $5::smallint[], $6::smallint[], $7::smallint[], $8::text[], $9::jsonb[], $10::text[])
+            AS u(ts, seq, step, kind, level, message, data, path)`,
     [
       organizationId,
       jobId,
@@ -147,6 +149,7 @@ export async function insertRestoredRows(tx: Queryable, organizationId: string, 
       rows.map((r) => r.level),
       rows.map((r) => r.message),
       rows.map((r) => (r.data === null || r.data === undefined ? null : JSON.stringify(r.data))),
+      rows.map((r) => r.path ?? null),
     ],
   );
 }

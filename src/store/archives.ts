@@ -125,7 +125,9 @@ export async function readStreamForArchive(
                 || '","stepIndex":' || coalesce(l.step_index::text, 'null')
                 || ',"kind":' || l.kind || ',"level":' || l.level
                 || ',"message":' || to_json(l.message)::text
-                || ',"data":' || coalesce(l.data::text, 'null') || '}', E'\n' ORDER BY l.seq) AS lines
+                || ',"data":' || coalesce(l.data::text, 'null')
+                -- Only rows of steps inside blocks have a path; top-level lines stay as they were.
+                || CASE WHEN l.path IS NULL THEN '' ELSE ',"path":' || to_json(l.path)::text END || '}', E'\n' ORDER BY l.seq) AS lines
          FROM stepwise.execution_log l
         WHERE l.job_id = ANY($2::uuid[]) AND l.organization_id = $1 AND l.ts >= $3 AND l.ts < $5 AND l.seq > $4
         GROUP BY l.job_id`,

@@ -42,8 +42,20 @@ export async function findCheckpoint(db: Queryable, organizationId: string, jobI
   return r ? { nextStep: r.next_step, outputs: r.outputs, failedSteps: r.failed_steps, state: r.state } : null;
 }
 
-/** Delete expired checkpoints (maintenance). Returns how many went. */
+/**
+ * Delete expired checkpoints, and the results of the steps inside blocks of
+ * the same jobs (a job resumes from both or from neither). Maintenance.
+ * Returns how many checkpoints went.
+ */
 export async function deleteExpiredCheckpoints(db: Queryable, now: Date = new Date()): Promise<number> {
-  const { rowCount } = await db.query(`DELETE FROM stepwise.execution_checkpoints WHERE expires_at <= $1`, [now.toISOString()]);
-  return rowCount;
+  const { rows } = await db.query<{ n: number }>(
+    `WITH gone AS (
+       DELETE FROM stepwise.execution_checkpoints WHERE expires_at <= $1 RETURNING job_id
+     ), results AS (
+       DELETE FROM stepwise.execution_step_results r USING gone WHERE r.job_id = gone.job_id
+     )
+     SELECT count(*)::int AS n FROM gone`,
+    [now.toISOString()],
+  );
+  return rows[0]!.n;
 }

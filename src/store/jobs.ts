@@ -1,6 +1,7 @@
 import { pgArray, type Queryable } from '../db/index.js';
 import { ConflictError } from '../errors/index.js';
 import { uuidv7 } from '../util/ids.js';
+import { prepareFlow, type RunFlowPlan } from './flow-enqueue.js';
 import { assertPlanAllows } from './plans.js';
 
 export const JOB_STATUSES = [
@@ -18,7 +19,7 @@ export const TERMINAL_STATUSES: readonly JobStatus[] = ['COMPLETED', 'PARTIAL_SU
 /** The terminal statuses of a job that succeeded (PARTIAL_SUCCESS: steps failed under continueOnError). */
 export const SUCCESSFUL_STATUSES: readonly JobStatus[] = ['COMPLETED', 'PARTIAL_SUCCESS'];
 
-export const INITIATOR_TYPES = ['MANUAL', 'SCHEDULE', 'WEBHOOK', 'API', 'RETRY'] as const;
+export const INITIATOR_TYPES = ['MANUAL', 'SCHEDULE', 'WEBHOOK', 'API', 'RETRY', 'PARENT'] as const;
 export type InitiatorType = (typeof INITIATOR_TYPES)[number];
 
 /** Channel NOTIFY'd (once per enqueue batch) so idle workers wake at once. */
@@ -58,6 +59,13 @@ export interface Job {
   maxRetriesReached: boolean;
   deadlineAt: Date | null;
   cancelRequestedAt: Date | null;
+  /** The user whose key started the run (null for schedules, webhooks and sub-workflows). */
+  initiatedBy: string | null;
+  /** A sub-workflow's parent job and the parent's step that started it (null for other runs). */
+  parentJobId: string | null;
+  parentStepPath: string | null;
+  /** Parents above this job (0 for a run started any other way). */
+  depth: number;
 }
 
 /** A jobs row as the driver returns it (exported for the read side's joins). */
@@ -91,12 +99,17 @@ export interface JobRow {
   max_retries_reached: boolean;
   deadline_at: Date | null;
   cancel_requested_at: Date | null;
+  initiated_by: string | null;
+  parent_job_id: string | null;
+  parent_step_path: string | null;
+  depth: number;
 }
 
 const JOB_COLUMNS = `id, organization_id, workflow_id, workflow_version, client_id, run_number, status,
   initiator_type, retry_of_job_id, priority, attempts, idempotency_key, input, result, error_code,
   error_message, error_step, steps_total, steps_completed, last_seq, created_at, started_at,
-  completed_at, duration_ms, retry_count, max_retries, max_retries_reached, deadline_at, cancel_requested_at`;
+  completed_at, duration_ms, retry_count, max_retries, max_retries_reached, deadline_at, cancel_requested_at,
+  initiated_by, parent_job_id, parent_step_path, depth`;
 
 /** The job columns, qualified by a table alias, for queries that join jobs to other tables. */
 export function jobColumns(alias: string): string {
@@ -134,6 +147,10 @@ export function toJob(row: JobRow): Job {
     maxRetriesReached: row.max_retries_reached,
     deadlineAt: row.deadline_at,
     cancelRequestedAt: row.cancel_requested_at,
+    initiatedBy: row.initiated_by,
+    parentJobId: row.parent_job_id,
+    parentStepPath: row.parent_step_path,
+    depth: row.depth,
   };
 }
 
@@ -145,6 +162,10 @@ export interface NewJob {
   initiatorType?: InitiatorType | undefined;
   retryOfJobId?: string | null | undefined;
   runAt?: Date | undefined;
+  /** The user whose key started the run. */
+  initiatedBy?: string | null | undefined;
+  /** A sub-workflow's parent: its job, the step path that starts the child, and the child's depth. */
+  parent?: { jobId: string; stepPath: string; depth: number } | undefined;
 }
 
 export interface EnqueuedJob {
@@ -188,7 +209,7 @@ export async function findJobsByIdempotencyKeys(
 export async function enqueueJobs(
   tx: Queryable,
   organizationId: string,
-  workflow: { id: string; version: number; stepsTotal: number; maxRetries?: number; timeoutMs?: number },
+  workflow: { id: string; version: number; stepsTotal: number; maxRetries?: number; timeoutMs?: number; flow?: RunFlowPlan | undefined },
   jobs: NewJob[],
 ): Promise<EnqueuedJob[]> {
   if (jobs.length === 0) return [];
@@ -205,7 +226,7 @@ export async function enqueueJobs(
     existing.set(key, { id: job.id, runNumber: job.runNumber, status: job.status, created: false });
   }
   // A key repeated inside the batch also runs once.
-  const fresh: { job: NewJob; index: number }[] = [];
+  let fresh: { job: NewJob; index: number }[] = [];
   const firstIndexOfKey = new Map<string, number>();
   jobs.forEach((job, index) => {
     const key = keys[index];
@@ -215,6 +236,9 @@ export async function enqueueJobs(
     }
     fresh.push({ job, index });
   });
+  // Flow control (dedupe, debounce, priority, concurrency keys; store/flow-enqueue.ts): only workflows that declare it pay for it.
+  const flow = workflow.flow && fresh.length > 0 ? await prepareFlow(tx, organizationId, workflow.id, workflow.flow, fresh, jobs.length) : undefined;
+  if (flow) fresh = flow.fresh;
 
   const results: (EnqueuedJob | undefined)[] = new Array(jobs.length);
   if (fresh.length > 0) {
@@ -233,12 +257,13 @@ export async function enqueueJobs(
       `WITH ins AS (
          INSERT INTO stepwise.jobs (id, organization_id, workflow_id, workflow_version, client_id, run_number,
                                     initiator_type, retry_of_job_id, priority, idempotency_key, input, steps_total,
-                                    max_retries, timeout_ms)
+                                    max_retries, timeout_ms, parent_job_id, parent_step_path, depth, initiated_by)
          SELECT u.id, $1, $2, $3, u.client_id, u.run_number, u.initiator_type, u.retry_of_job_id, u.priority,
-                u.idempotency_key, u.input, $4, $14, $15
+                u.idempotency_key, u.input, $4, $14, $15, u.parent_job_id, u.parent_step_path, coalesce(u.depth, 0), u.initiated_by
            FROM unnest($5::uuid[], $6::uuid[], $7::bigint[], $8::text[], $9::uuid[], $10::smallint[], $11::text[],
-                       $12::jsonb[], $13::timestamptz[])
-             AS u(id, client_id, run_number, initiator_type, retry_of_job_id, priority, idempotency_key, input, run_at)
+                       $12::jsonb[], $13::timestamptz[], $16::uuid[], $17::text[], $18::smallint[], $19::uuid[])
+             AS u(id, client_id, run_number, initiator_type, retry_of_job_id, priority, idempotency_key, input, run_at,
+                  parent_job_id, parent_step_path, depth, initiated_by)
          RETURNING id, priority, pg_column_size(input) AS input_bytes
        ),
        -- This month's executions and input bytes, one upsert for the batch.
@@ -249,9 +274,9 @@ export async function enqueueJobs(
             SET executions = r.executions + excluded.executions, storage_bytes = r.storage_bytes + excluded.storage_bytes,
                 updated_at = now()
        )
-       INSERT INTO stepwise.job_queue (job_id, organization_id, workflow_id, priority, run_at)
-       SELECT ins.id, $1, $2, ins.priority, coalesce(u.run_at, now())
-         FROM ins JOIN unnest($5::uuid[], $13::timestamptz[]) AS u(id, run_at) ON u.id = ins.id`,
+       INSERT INTO stepwise.job_queue (job_id, organization_id, workflow_id, priority, run_at, concurrency_keys, concurrency_limits)
+       SELECT ins.id, $1, $2, ins.priority, coalesce(u.run_at, now()), u.ck::bigint[], u.cl::integer[]
+         FROM ins JOIN unnest($5::uuid[], $13::timestamptz[], $20::text[], $21::text[]) AS u(id, run_at, ck, cl) ON u.id = ins.id`,
       [
         organizationId,
         workflow.id,
@@ -268,6 +293,13 @@ export async function enqueueJobs(
         pgArray(fresh.map((f) => (f.job.runAt ? f.job.runAt.toISOString() : null))),
         workflow.maxRetries ?? 0,
         workflow.timeoutMs ?? null,
+        pgArray(fresh.map((f) => f.job.parent?.jobId ?? null)),
+        pgArray(fresh.map((f) => f.job.parent?.stepPath ?? null)),
+        pgArray(fresh.map((f) => f.job.parent?.depth ?? null)),
+        pgArray(fresh.map((f) => f.job.initiatedBy ?? null)),
+        // Concurrency keys and limits: NULL arrays (so NULL columns) unless the workflow declares rules.
+        flow?.concurrencyKeys ?? null,
+        flow?.concurrencyLimits ?? null,
       ],
     );
     await tx.query(`SELECT pg_notify($1, '')`, [JOBS_CHANNEL]);
@@ -278,6 +310,7 @@ export async function enqueueJobs(
       if (key) existing.set(key, { ...enqueued, created: false });
     });
   }
+  if (flow) await flow.finish(tx, results);
   return jobs.map((_, i) => results[i] ?? existing.get(keys[i]!)!);
 }
 
@@ -289,3 +322,12 @@ export async function findJob(db: Queryable, organizationId: string, jobId: stri
   return rows[0] ? toJob(rows[0]) : null;
 }
 
+
+/** The child job a parent's step started (sub-workflows: one per parent job and step path), or null. */
+export async function findChildJob(db: Queryable, organizationId: string, parentJobId: string, parentStepPath: string): Promise<Job | null> {
+  const { rows } = await db.query<JobRow>(
+    `SELECT ${JOB_COLUMNS} FROM stepwise.jobs WHERE organization_id = $1 AND parent_job_id = $2 AND parent_step_path = $3`,
+    [organizationId, parentJobId, parentStepPath],
+  );
+  return rows[0] ? toJob(rows[0]) : null;
+}

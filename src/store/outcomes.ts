@@ -1,5 +1,6 @@
 import { pgArray, type Queryable } from '../db/index.js';
 import { SUCCESSFUL_STATUSES, type JobStatus } from './jobs.js';
+import { deleteStepResults } from './step-results.js';
 import type { JobResultRef } from './job-results.js';
 
 /** What a claim started, written with the job's first flush (see store/queue.ts CLAIM_TAIL). */
@@ -47,6 +48,10 @@ export interface JobCompletion {
   maxRetriesReached?: boolean;
   /** A checkpoint row may exist for this job (it resumed, or one was flushed): delete it on success. */
   hasCheckpoint?: boolean;
+  /** Rows of its steps inside blocks may exist (execution_step_results): delete them on success. */
+  hasStepResults?: boolean;
+  /** A sub-workflow's parent, woken by this outcome to look at its child. */
+  parentJobId?: string | null;
   /** Set when the job's start was not flushed yet: recorded together with the outcome. */
   start?: JobStart;
   /** The result is in blob storage (result is null): recorded in job_result_archives with the outcome. */
@@ -121,6 +126,8 @@ export async function completeJobs(tx: Queryable, completions: JobCompletion[]):
     .filter((c) => c.hasCheckpoint && SUCCESSFUL_STATUSES.includes(c.status))
     .map((c) => c.jobId);
   if (done.length > 0) await tx.query(`DELETE FROM stepwise.execution_checkpoints WHERE job_id = ANY($1::uuid[])`, [done]);
+  const withResults = completions.filter((c) => c.hasStepResults && SUCCESSFUL_STATUSES.includes(c.status)).map((c) => c.jobId);
+  await deleteStepResults(tx, withResults);
 }
 
 /** A job put back in the queue by its worker: handed back, waiting, or scheduled for a job-level retry. */

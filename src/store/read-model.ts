@@ -28,14 +28,14 @@ const SAMPLE = 10;
 /** Finished (terminal) statuses as an SQL list of fixed names: the read model and the aggregates hold finished jobs only; live ones are listed from job_queue (migration 0011). */
 const FINISHED = `(${TERMINAL_STATUSES.map((s) => `'${s}'`).join(', ')})`;
 
-/** The columns metadata copies from jobs, compared field by field. */
+/** The columns metadata copies from jobs, compared field by field (parent_job_id since migration 0019). */
 const COMPARED = `(m.organization_id, m.workflow_id, m.client_id, m.run_number, m.status, m.initiator_type, m.steps_total,
    m.steps_completed, m.attempts, m.retry_count, m.created_at, m.started_at, m.completed_at, m.duration_ms,
-   m.error_code, m.error_message, m.error_step)
+   m.error_code, m.error_message, m.error_step, m.parent_job_id)
   IS DISTINCT FROM
   (j.organization_id, j.workflow_id, j.client_id, j.run_number, j.status, j.initiator_type, j.steps_total,
    j.steps_completed, j.attempts, j.retry_count, j.created_at, j.started_at, j.completed_at, j.duration_ms,
-   j.error_code, left(j.error_message, 500), j.error_step)`;
+   j.error_code, left(j.error_message, 500), j.error_step, j.parent_job_id)`;
 
 async function drift(db: Queryable, sql: string, organizationId: string | null): Promise<DriftCount> {
   const { rows } = await db.query<{ n: number; sample: string[] | null }>(
@@ -77,10 +77,11 @@ export async function repairMetadata(tx: Queryable, organizationId: string | nul
   const written = await tx.query(
     `INSERT INTO stepwise.execution_metadata AS m
        (job_id, organization_id, workflow_id, client_id, run_number, status, initiator_type, steps_total, steps_completed,
-        attempts, retry_count, created_at, started_at, completed_at, duration_ms, error_code, error_message, error_step, last_synced_at)
+        attempts, retry_count, created_at, started_at, completed_at, duration_ms, error_code, error_message, error_step,
+        parent_job_id, last_synced_at)
      SELECT j.id, j.organization_id, j.workflow_id, j.client_id, j.run_number, j.status, j.initiator_type, j.steps_total,
             j.steps_completed, j.attempts, j.retry_count, j.created_at, j.started_at, j.completed_at, j.duration_ms,
-            j.error_code, left(j.error_message, 500), j.error_step, now()
+            j.error_code, left(j.error_message, 500), j.error_step, j.parent_job_id, now()
        FROM stepwise.jobs j LEFT JOIN stepwise.execution_metadata m ON m.job_id = j.id
       WHERE j.status IN ${FINISHED} AND ($1::uuid IS NULL OR j.organization_id = $1) AND (m.job_id IS NULL OR ${COMPARED})
      ON CONFLICT (job_id) DO UPDATE SET
@@ -89,7 +90,8 @@ export async function repairMetadata(tx: Queryable, organizationId: string | nul
        steps_total = EXCLUDED.steps_total, steps_completed = EXCLUDED.steps_completed, attempts = EXCLUDED.attempts,
        retry_count = EXCLUDED.retry_count, created_at = EXCLUDED.created_at, started_at = EXCLUDED.started_at,
        completed_at = EXCLUDED.completed_at, duration_ms = EXCLUDED.duration_ms, error_code = EXCLUDED.error_code,
-       error_message = EXCLUDED.error_message, error_step = EXCLUDED.error_step, last_synced_at = now()`,
+       error_message = EXCLUDED.error_message, error_step = EXCLUDED.error_step, parent_job_id = EXCLUDED.parent_job_id,
+       last_synced_at = now()`,
     [organizationId],
   );
   const deleted = await tx.query(

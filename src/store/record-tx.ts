@@ -3,7 +3,8 @@ import { upsertCheckpoints, type CheckpointWrite } from './checkpoints.js';
 import { insertJobResultArchives } from './job-results.js';
 import { completeJobs, markJobsRunning, suspendJobs, type JobCompletion, type JobStart, type JobSuspension } from './outcomes.js';
 import { findLastSeqs } from './queue.js';
-import { markSignalsConsumed, type SignalConsumption } from './signals.js';
+import { markSignalsConsumed, wakeJobs, type SignalConsumption } from './signals.js';
+import { upsertStepResults, type StepResultWrite } from './step-results.js';
 import { insertStreamRows, type StreamRow } from './stream.js';
 
 /** A job this worker believes it holds, under the fencing token of its claim. */
@@ -28,11 +29,16 @@ export interface RecordTx {
   holdLeases(workerId: string, leases: readonly JobLease[], leaseMs: number): Promise<Set<string>>;
   /** Highest stream seq already stored per job (to skip rows a flush that seemed to fail had in fact committed). */
   findLastSeqs(jobIds: string[]): Promise<Map<string, number>>;
-  insertStreamRows(rows: StreamRow[]): Promise<void>;
+  /** Append stream rows; step results among them and in `countedOnly` (rows not written) go into step_metrics. */
+  insertStreamRows(rows: StreamRow[], countedOnly: readonly StreamRow[]): Promise<void>;
   upsertCheckpoints(writes: CheckpointWrite[]): Promise<void>;
+  upsertStepResults(writes: StepResultWrite[]): Promise<void>;
   markSignalsConsumed(consumed: SignalConsumption[]): Promise<void>;
   markJobsRunning(starts: JobStart[]): Promise<void>;
-  /** Final outcomes; also takes the jobs out of the queue and records results kept in blob storage. */
+  /**
+   * Final outcomes; also takes the jobs out of the queue, records results
+   * kept in blob storage, and wakes the parents of sub-workflows that ended.
+   */
   completeJobs(completions: JobCompletion[]): Promise<void>;
   suspendJobs(workerId: string, suspensions: JobSuspension[]): Promise<void>;
 }
@@ -78,8 +84,9 @@ function sqlRecordTx(tx: Queryable): RecordTx {
   return {
     holdLeases: (workerId, leases, leaseMs) => holdLeases(tx, workerId, leases, leaseMs),
     findLastSeqs: (jobIds) => findLastSeqs(tx, jobIds),
-    insertStreamRows: (rows) => insertStreamRows(tx, rows),
+    insertStreamRows: (rows, countedOnly) => insertStreamRows(tx, rows, countedOnly),
     upsertCheckpoints: (writes) => upsertCheckpoints(tx, writes),
+    upsertStepResults: (writes) => upsertStepResults(tx, writes),
     markSignalsConsumed: (consumed) => markSignalsConsumed(tx, consumed),
     markJobsRunning: (starts) => markJobsRunning(tx, starts),
     completeJobs: async (completions) => {
@@ -88,6 +95,7 @@ function sqlRecordTx(tx: Queryable): RecordTx {
         tx,
         completions.flatMap((c) => (c.resultRef ? [{ jobId: c.jobId, ref: c.resultRef }] : [])),
       );
+      await wakeJobs(tx, completions.flatMap((c) => (c.parentJobId ? [c.parentJobId] : [])));
     },
     suspendJobs: async (workerId, suspensions) => {
       await suspendJobs(tx, workerId, suspensions);

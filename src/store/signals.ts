@@ -23,6 +23,21 @@ export async function createSignal(
 }
 
 /**
+ * wakeJob for several jobs in one statement (parents of sub-workflows that
+ * just ended), with one NOTIFY.
+ */
+export async function wakeJobs(tx: Queryable, jobIds: string[]): Promise<void> {
+  if (jobIds.length === 0) return;
+  await tx.query(
+    `UPDATE stepwise.job_queue
+        SET wake_requested = true, run_at = CASE WHEN locked_by IS NULL THEN now() ELSE run_at END
+      WHERE job_id = ANY($1::uuid[])`,
+    [pgArray(jobIds)],
+  );
+  await tx.query(`SELECT pg_notify($1, '')`, [JOBS_CHANNEL]);
+}
+
+/**
  * Make a queued job look at its state again now: runnable at once if no
  * worker holds it; if one does, `wake_requested` makes its suspend (delay,
  * wait) come straight back instead of sleeping past the news.
@@ -48,12 +63,14 @@ export async function findPendingSignal(
   organizationId: string,
   jobId: string,
   name: string,
+  /** Signals this run already took but has not recorded yet (two waits of one job must not take the same one). */
+  excluding: readonly string[] = [],
 ): Promise<{ id: string; payload: unknown } | null> {
   const { rows } = await db.query<{ id: string; payload: unknown }>(
     `SELECT id, payload FROM stepwise.job_signals
-      WHERE organization_id = $1 AND job_id = $2 AND name = $3 AND consumed_at IS NULL
+      WHERE organization_id = $1 AND job_id = $2 AND name = $3 AND consumed_at IS NULL AND id <> ALL ($4::uuid[])
       ORDER BY created_at, id LIMIT 1`,
-    [organizationId, jobId, name],
+    [organizationId, jobId, name, pgArray(excluding)],
   );
   return rows[0] ?? null;
 }
@@ -87,4 +104,25 @@ export async function requestCancel(tx: Queryable, organizationId: string, jobId
   );
   if (rowCount > 0) await tx.query(`SELECT pg_notify($1, $2)`, [CANCEL_CHANNEL, jobId]);
   return rowCount > 0;
+}
+
+/**
+ * Request the cancellation of a job's sub-workflows and theirs (parent
+ * links, at most a few levels deep), those not ended yet, and tell their
+ * workers. Returns their ids (to wake those waiting).
+ */
+export async function requestCancelDescendants(tx: Queryable, organizationId: string, jobId: string): Promise<string[]> {
+  const { rows } = await tx.query<{ id: string }>(
+    `WITH RECURSIVE tree(id) AS (
+       SELECT id FROM stepwise.jobs WHERE organization_id = $1 AND parent_job_id = $2
+       UNION ALL
+       SELECT j.id FROM stepwise.jobs j JOIN tree t ON j.parent_job_id = t.id WHERE j.organization_id = $1
+     )
+     UPDATE stepwise.jobs j SET cancel_requested_at = coalesce(j.cancel_requested_at, now())
+       FROM tree WHERE j.id = tree.id AND j.status <> ALL ($3::text[])
+     RETURNING j.id`,
+    [organizationId, jobId, TERMINAL_STATUSES],
+  );
+  for (const r of rows) await tx.query(`SELECT pg_notify($1, $2)`, [CANCEL_CHANNEL, r.id]);
+  return rows.map((r) => r.id);
 }

@@ -6,13 +6,16 @@ import { STREAM_KINDS } from './stream-codes.js';
 import type { StreamRow } from './stream.js';
 
 /** The rows of step_metrics one flush adds to: a workflow's step in one DAY or MONTH. */
-interface StepGroup {
+export interface StepGroup {
   organizationId: string;
   workflowId: string;
   period: 'DAY' | 'MONTH';
   /** Epoch ms of the UTC day or month start. */
   start: number;
+  /** The top-level step, or for a step inside a block the block's top-level index. */
   stepIndex: number;
+  /** A step inside a block: its metric path (metricStepPath); '' for a top-level step. */
+  path: string;
   name: string | null;
   executions: number;
   successes: number;
@@ -34,18 +37,33 @@ function jsonText(value: unknown): string | null {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
+const LOOP_INDEX = /\[\d+\]/g;
+
+/**
+ * The path a nested step is counted under: its path with loop indexes left
+ * out, so every iteration of a loop's step adds to one row (`inv[17].call`
+ * → `inv[].call`, `a[2].b[5].c` → `a[].b[].c`). Branch labels stay: a
+ * step of `then` and one of `else` are different steps.
+ */
+export function metricStepPath(path: string): string {
+  return path.replace(LOOP_INDEX, '[]');
+}
+
 /**
  * Group a flush's step results (STEP_COMPLETED and STEP_FAILED rows with a
  * step index, compensations excepted) into the DAY and MONTH rows they add
  * to. What counts and how is what the trigger of migrations 0006/0011 did:
  * the duration is data.durationMs (0 when absent), a failure's error is
  * data.code (STEP_ERROR when absent) with the row's message, and a success
- * names the step.
+ * names the step. A step inside a block (a row with a path) counts under
+ * its block's top-level index and its metric path (metricStepPath), and a
+ * block's own result under its own path (empty at the top level): a nested
+ * step is never counted into its block.
  */
 export function collectStepMetrics(rows: readonly StreamRow[]): StepGroup[] {
   const groups = new Map<string, StepGroup>();
-  const add = (r: StreamRow, period: 'DAY' | 'MONTH', start: number, ok: boolean, duration: number, bucket: number, code: string | null) => {
-    const key = `${r.workflowId}|${r.stepIndex}|${period}|${start}|${r.organizationId}`;
+  const add = (r: StreamRow, path: string, period: 'DAY' | 'MONTH', start: number, ok: boolean, duration: number, bucket: number, code: string | null) => {
+    const key = `${r.workflowId}|${r.stepIndex}|${path}|${period}|${start}|${r.organizationId}`;
     let g = groups.get(key);
     if (!g) {
       g = {
@@ -54,6 +72,7 @@ export function collectStepMetrics(rows: readonly StreamRow[]): StepGroup[] {
         period,
         start,
         stepIndex: r.stepIndex!,
+        path,
         name: null,
         executions: 0,
         successes: 0,
@@ -88,25 +107,27 @@ export function collectStepMetrics(rows: readonly StreamRow[]): StepGroup[] {
     const duration = typeof d === 'number' && Number.isFinite(d) ? d : 0;
     const bucket = durationBucket(duration);
     const code = ok ? null : (jsonText(data?.code) ?? 'STEP_ERROR');
+    const path = r.path ? metricStepPath(r.path) : '';
     const day = Math.floor(r.tsMs / DAY_MS);
-    add(r, 'DAY', day * DAY_MS, ok, duration, bucket, code);
-    add(r, 'MONTH', utcMonthStart(new Date(r.tsMs)).getTime(), ok, duration, bucket, code);
+    add(r, path, 'DAY', day * DAY_MS, ok, duration, bucket, code);
+    add(r, path, 'MONTH', utcMonthStart(new Date(r.tsMs)).getTime(), ok, duration, bucket, code);
   }
   return [...groups.values()];
 }
 
-/** Add the groups to step_metrics in one upsert (stepwise.add_step_metrics, migration 0014). */
+/** Add the groups to step_metrics in one upsert (stepwise.add_step_metrics with paths, migration 0019). */
 export async function addStepMetrics(tx: Queryable, groups: readonly StepGroup[]): Promise<void> {
   if (groups.length === 0) return;
   await tx.query(
-    `SELECT stepwise.add_step_metrics($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::int[], $6::text[],
-                                      $7::int[], $8::int[], $9::int[], $10::float8[], $11::jsonb[], $12::jsonb[])`,
+    `SELECT stepwise.add_step_metrics($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::int[], $6::text[], $7::text[],
+                                      $8::int[], $9::int[], $10::int[], $11::float8[], $12::jsonb[], $13::jsonb[])`,
     [
       pgArray(groups.map((g) => g.organizationId)),
       pgArray(groups.map((g) => g.workflowId)),
       pgArray(groups.map((g) => g.period)),
       pgArray(groups.map((g) => new Date(g.start).toISOString())),
       pgArray(groups.map((g) => g.stepIndex)),
+      pgArray(groups.map((g) => g.path)),
       pgArray(groups.map((g) => g.name)),
       pgArray(groups.map((g) => g.executions)),
       pgArray(groups.map((g) => g.successes)),

@@ -16,6 +16,8 @@ export interface StreamRow {
   level: number;
   message: string;
   data: unknown;
+  /** The step's path inside its blocks (`inv[17].call`); absent or null for top-level rows. */
+  path?: string | null;
 }
 
 /** One row as readers see it. */
@@ -27,13 +29,17 @@ export interface StreamEntry {
   stepIndex: number | null;
   message: string;
   data: unknown;
+  /** The step's path inside its blocks; null for top-level rows. */
+  path: string | null;
 }
 
 /**
  * Append rows in one multi-row INSERT over unnest'ed arrays: one round trip
  * and one plan for the whole batch instead of one INSERT per row. The step
- * results among them are counted into step_metrics in the same transaction
- * (store/step-metrics.ts); this is the only writer of new stream rows.
+ * results among them, and those of `countedOnly` (the step rows a loop's
+ * quiet iterations did not write), are counted into step_metrics in the
+ * same transaction (store/step-metrics.ts); this is the only writer of new
+ * stream rows.
  *
  * A flush holds ~5 rows per job, so the job and organization ids travel once
  * per job and each row carries the 1-based position of its job: parsing
@@ -41,8 +47,11 @@ export interface StreamEntry {
  * this cut the server CPU of inserting 100k rows by ~20% here (760 → 610 ms
  * on a loaded 2-core machine), the worker's by half with pgArray.
  */
-export async function insertStreamRows(tx: Queryable, rows: StreamRow[]): Promise<void> {
-  if (rows.length === 0) return;
+export async function insertStreamRows(tx: Queryable, rows: StreamRow[], countedOnly: readonly StreamRow[] = []): Promise<void> {
+  if (rows.length === 0) {
+    await addStepMetrics(tx, collectStepMetrics(countedOnly));
+    return;
+  }
   const jobIds: string[] = [];
   const orgIds: string[] = [];
   const position = new Map<string, number>();
@@ -61,10 +70,13 @@ export async function insertStreamRows(tx: Queryable, rows: StreamRow[]): Promis
   await tx.query(
     // ts travels as epoch milliseconds (float8): formatting 100k ISO strings
     // with microseconds cost more than the conversion in SQL.
-    `INSERT INTO stepwise.execution_log (organization_id, job_id, ts, seq, step_index, kind, level, message, data)
-     SELECT ($1::uuid[])[u.j], ($2::uuid[])[u.j], to_timestamp(u.ts / 1000), u.seq, u.step, u.kind, u.level, u.message, u.data
+    // Paths travel as one more array only when some row has one (a NULL array
+    // indexed gives NULL): most flushes hold top-level rows only.
+    `INSERT INTO stepwise.execution_log (organization_id, job_id, ts, seq, step_index, kind, level, message, data, path)
+     SELECT ($1::uuid[])[u.j], ($2::uuid[])[u.j], to_timestamp(u.ts / 1000), u.seq, u.step, u.kind, u.level, u.message, u.data,
+            ($11::text[])[u.n]
        FROM unnest($3::int[], $4::float8[], $5::int[], $6::smallint[], $7::smallint[], $8::smallint[], $9::text[], $10::jsonb[])
-         AS u(j, ts, seq, step, kind, level, message, data)`,
+         WITH ORDINALITY AS u(j, ts, seq, step, kind, level, message, data, n)`,
     [
       pgArray(orgIds),
       pgArray(jobIds),
@@ -76,9 +88,10 @@ export async function insertStreamRows(tx: Queryable, rows: StreamRow[]): Promis
       pgArray(rows.map((r) => r.level)),
       pgArray(rows.map((r) => r.message)),
       pgJsonArray(rows.map((r) => r.data)),
+      rows.some((r) => r.path) ? pgArray(rows.map((r) => r.path ?? null)) : null,
     ],
   );
-  await addStepMetrics(tx, collectStepMetrics(rows));
+  await addStepMetrics(tx, collectStepMetrics(countedOnly.length === 0 ? rows : [...rows, ...countedOnly]));
 }
 
 export interface StreamQuery {
@@ -115,11 +128,22 @@ export interface StreamDbRow {
   step_index: number | null;
   message: string;
   data: unknown;
+  /** Absent where a reader does not select it (rows written before paths existed read as null). */
+  path?: string | null;
 }
 
 /** Codes to names for readers. */
 export function toStreamEntry(r: StreamDbRow): StreamEntry {
-  return { seq: r.seq, ts: r.ts, kind: kindName(r.kind), level: levelName(r.level), stepIndex: r.step_index, message: r.message, data: r.data };
+  return {
+    seq: r.seq,
+    ts: r.ts,
+    kind: kindName(r.kind),
+    level: levelName(r.level),
+    stepIndex: r.step_index,
+    message: r.message,
+    data: r.data,
+    path: r.path ?? null,
+  };
 }
 
 /**
@@ -136,7 +160,7 @@ export async function listStream(
 ): Promise<StreamEntry[]> {
   const [from, to] = jobStreamBounds(job);
   const { rows } = await db.query<StreamDbRow>(
-    `SELECT seq, ts, kind, level, step_index, message, data
+    `SELECT seq, ts, kind, level, step_index, message, data, path
        FROM stepwise.execution_log
       WHERE organization_id = $1 AND job_id = $2 AND ts >= $3 AND ts < $7
         AND seq > $4 AND level >= $5

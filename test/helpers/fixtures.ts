@@ -37,3 +37,14 @@ export async function waitForJob(db: Db, organizationId: string, jobId: string, 
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** Poll until the job reaches `status` (or fail after `timeoutMs`, naming the status it has). */
+export async function waitForStatus(db: Db, organizationId: string, jobId: string, status: string, timeoutMs = 20_000): Promise<Job> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = await findJob(db, organizationId, jobId);
+    if (job?.status === status) return job;
+    if (Date.now() > deadline) throw new Error(`job ${jobId} never reached ${status} (is ${job?.status})`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -8,6 +8,7 @@ import type {
   RecordStore,
   RecordTx,
   SignalConsumption,
+  StepResultWrite,
   StreamRow,
 } from '../../src/store/index.js';
 
@@ -29,7 +30,11 @@ interface QueueRow {
 export class MemoryRecordStore implements RecordStore {
   readonly queue = new Map<string, QueueRow>();
   readonly rows: StreamRow[] = [];
+  /** Rows counted into step metrics without being written. */
+  readonly counted: StreamRow[] = [];
   readonly checkpoints = new Map<string, CheckpointWrite>();
+  /** Step results by `jobId|path`. */
+  readonly stepResults = new Map<string, StepResultWrite>();
   readonly consumed: SignalConsumption[] = [];
   readonly started = new Map<string, JobStart>();
   readonly completions: JobCompletion[] = [];
@@ -64,7 +69,8 @@ export class MemoryRecordStore implements RecordStore {
         for (const r of this.rows) if (jobIds.includes(r.jobId)) out.set(r.jobId, Math.max(out.get(r.jobId) ?? 0, r.seq));
         return out;
       },
-      insertStreamRows: async (rows) => {
+      insertStreamRows: async (rows, countedOnly) => {
+        staged.push(() => this.counted.push(...countedOnly));
         breakAt('insertStreamRows');
         const bad = rows.find((r) => this.refuse(r));
         if (bad) throw new ValidationError(`row ${bad.seq} of job ${bad.jobId} cannot be stored`);
@@ -72,6 +78,9 @@ export class MemoryRecordStore implements RecordStore {
       },
       upsertCheckpoints: async (writes) => {
         staged.push(() => writes.forEach((w) => this.checkpoints.set(w.jobId, w)));
+      },
+      upsertStepResults: async (writes) => {
+        staged.push(() => writes.forEach((w) => this.stepResults.set(`${w.jobId}|${w.path}`, w)));
       },
       markSignalsConsumed: async (consumed) => {
         staged.push(() => this.consumed.push(...consumed));

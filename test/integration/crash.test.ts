@@ -1,8 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureStreamPartitions, migrate, PgliteDb, type Db } from '../../src/db/index.js';
 import { defineWorkflow, startRuns } from '../../src/engine/index.js';
@@ -10,8 +9,8 @@ import { findJob, listStream } from '../../src/store/index.js';
 import { backend, createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg, startWorker, waitForJob } from '../helpers/fixtures.js';
 import { startTestServer, type TestServer } from '../helpers/http-server.js';
+import { spawnWorkerProcess } from '../helpers/worker-process.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LEASE_MS = 3_000;
 
 /**
@@ -51,25 +50,9 @@ describe('crash and takeover', () => {
   });
 
   function spawnWorker(): Promise<ChildProcess> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/worker-process.ts'], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        DATABASE_URL: t?.url ?? '',
-        STEPWISE_DATA_DIR: dataDir ?? '',
-        STEPWISE_LEASE_MS: String(LEASE_MS),
-        STEPWISE_FLUSH_INTERVAL_MS: '2',
-        WORKER_ID: 'doomed',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    return new Promise((resolve, reject) => {
-      let err = '';
-      child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-      child.stdout!.on('data', (c: Buffer) => c.toString().includes('ready') && resolve(child));
-      child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${err}`)));
-    });
+    return spawnWorkerProcess({ databaseUrl: t?.url, dataDir, leaseMs: LEASE_MS, workerId: 'doomed' });
   }
+
 
   async function openEmbedded(): Promise<Db> {
     const db = await PgliteDb.open({ dataDir: dataDir! });

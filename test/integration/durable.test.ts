@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineWorkflow, startRuns, type Worker } from '../../src/engine/index.js';
 import { cancelJob, retryJob, sendSignal } from '../../src/engine/control.js';
-import { findJob, listStream, type Job } from '../../src/store/index.js';
+import { listStream, type Job } from '../../src/store/index.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
-import { seedOrg, startWorker, waitForJob } from '../helpers/fixtures.js';
+import { seedOrg, startWorker, waitForJob, waitForStatus as waitForStatusOf } from '../helpers/fixtures.js';
 import { startTestServer, type TestServer } from '../helpers/http-server.js';
 
 let t: TestDb;
@@ -51,14 +51,8 @@ async function run(definition: unknown, input?: unknown): Promise<{ job: Job; ki
   return { job, kinds: stream.map((s) => s.kind), stream };
 }
 
-async function waitForStatus(jobId: string, status: string): Promise<Job> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const job = await findJob(t.db, orgId, jobId);
-    if (job?.status === status) return job;
-    if (Date.now() > deadline) throw new Error(`job ${jobId} never reached ${status} (is ${job?.status})`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+function waitForStatus(jobId: string, status: string): Promise<Job> {
+  return waitForStatusOf(t.db, orgId, jobId, status, 15_000);
 }
 
 describe('retries and timeouts', () => {

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BODY_LIMIT, buildApp } from '../../src/api/index.js';
 import type { RouteEntry } from '../../src/api/auth.js';
+import { approvalService } from '../../src/engine/approvals.js';
 import { createApiKey, ROLES, requiredRole } from '../../src/security/index.js';
 import { generateKeyEntry, parseKeyRing } from '../../src/security/crypto.js';
 import type { Role } from '../../src/store/index.js';
@@ -43,6 +44,7 @@ function validBody(route: RouteEntry): unknown {
     'PATCH /v1/schedules/:id': { name: 'renamed by a stranger' },
     'PATCH /v1/users/:id': { role: 'VIEWER' },
     'PUT /v1/credentials/:id': { provider: 'acme', name: 'stolen', secret: { token: 'x' } },
+    'POST /v1/approvals/:id/decision': { decision: 'approve' },
   };
   return bodies[`${route.method} ${route.url}`];
 }
@@ -133,6 +135,18 @@ beforeAll(async () => {
   expect((await owner.post(`/v1/workflows/${wf.id}/webhook`)).status).toBe(201);
   const run = await owner.post(`/v1/workflows/${wf.id}/runs`, { input: { patient: 'x' } });
   ids.set('jobs', run.body.jobId);
+  const approval = await approvalService(t.db).open({
+    organizationId: a.organizationId,
+    jobId: run.body.jobId,
+    stepPath: 'ok',
+    title: 'Approve?',
+    approvers: { roles: ['OWNER'], users: [], excludeInitiator: false },
+    required: 1,
+    form: null,
+    expiresAt: null,
+    initiatedBy: null,
+  });
+  ids.set('approvals', approval.id);
   const schedule = await owner.post('/v1/schedules', { workflowId: wf.id, name: 'nightly', cron: '0 3 * * *' });
   expect(schedule.status).toBe(201);
   ids.set('schedules', schedule.body.id);

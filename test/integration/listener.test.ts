@@ -204,7 +204,8 @@ describe.skipIf(backend !== 'postgres')('listen on a server: one connection, rec
       });
       const { rows } = await db.query<{ timeout: string; name: string; locks: number }>(
         `SELECT current_setting('lock_timeout') AS timeout, current_setting('application_name') AS name,
-                (SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242) AS locks`,
+                (SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242
+                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS locks`,
       );
       expect(rows[0]).toEqual({ timeout: '0', name: 'stepwise-worker', locks: 0 });
     } finally {

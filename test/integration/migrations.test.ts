@@ -92,7 +92,8 @@ describe('migrations: temporary migration lists', () => {
     const { rows } = await t.db.query<{ timeout: string }>("SELECT current_setting('lock_timeout') AS timeout");
     expect(rows[0]!.timeout).toBe('0');
     const locks = await t.db.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1",
+      // This database's locks only: other test files migrate their own databases at the same time.
+      "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
       [LOCK_KEYS.migrations],
     );
     expect(locks.rows[0]!.n).toBe(0);

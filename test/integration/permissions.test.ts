@@ -73,7 +73,7 @@ describe('permission matrix', () => {
       if (r.public) continue;
       expect(isAction(r.action), `${r.method} ${r.url}`).toBe(true);
     }
-    expect(app.routeTable.filter((r) => r.public).map((r) => r.url).sort()).toEqual(['/health', '/openapi.json', '/v1/hooks/:workflowId']);
+    expect(app.routeTable.filter((r) => r.public).map((r) => r.url).sort()).toEqual(['/health', '/openapi.json', '/v1/approval-links/:token', '/v1/approval-links/:token', '/v1/hooks/:workflowId']);
   });
 
   it('a route without a declared action refuses to start', async () => {

@@ -9,7 +9,9 @@ import { AzureBlobStore } from '../../src/blob/azure.js';
 import { captureArtifact, policyRetainUntil, type ArtifactSink, type CaptureTarget } from '../../src/engine/artifacts.js';
 import { Recorder, defineWorkflow, startRuns } from '../../src/engine/index.js';
 import { JobRun } from '../../src/engine/job-run.js';
-import { captureTarget } from '../../src/engine/step-attempts.js';
+import { Frame } from '../../src/engine/frame.js';
+import { JobAbort } from '../../src/engine/aborts.js';
+import { captureTarget } from '../../src/engine/step-context.js';
 import { PayloadTooLargeError } from '../../src/errors/index.js';
 import { cleanupScreenshots, processBlobDeletions } from '../../src/lifecycle/screenshot-cleanup.js';
 import {
@@ -105,7 +107,8 @@ describe('capture', () => {
     recorder.start({ jobId: claimed!.id, attempts: claimed!.attempts, startedAt: claimed!.startedAt, deadlineAt: null, lease: claimed!.lease });
     const run = new JobRun(claimed!, { steps: [{ id: 'a', type: 'noop' }] }, recorder, 60_000);
     run.emit('JOB_STARTED', 'INFO', null, 'started');
-    const shot = await captureArtifact(sink, captureTarget(run, 0), { bytes: makePng(8, 8, 2), type: 'ERROR_SCREENSHOT' });
+    const frame = Frame.top(run, { stepTimeoutMs: 1_000, httpMaxResponseBytes: 1_024, checkpointTtlMs: 60_000, findSignal: async () => null }, new JobAbort());
+    const shot = await captureArtifact(sink, captureTarget(frame, { id: 'a', type: 'noop' }), { bytes: makePng(8, 8, 2), type: 'ERROR_SCREENSHOT' });
     await recorder.flush();
     const { rows } = await t.db.query<{ seq: number; kind: number; data: { screenshotId: string } }>(
       `SELECT seq, kind, data FROM stepwise.execution_log WHERE job_id = $1 ORDER BY seq`,

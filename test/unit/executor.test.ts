@@ -1,75 +1,13 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { JobAbort } from '../../src/engine/aborts.js';
 import { executeJob, type ExecutorOptions } from '../../src/engine/executor.js';
-import type { RecordSink } from '../../src/engine/record-sink.js';
 import type { Definition } from '../../src/engine/steps/registry.js';
-import {
-  kindName,
-  type CheckpointWrite,
-  type ClaimedJob,
-  type JobCompletion,
-  type JobSuspension,
-  type SignalConsumption,
-  type StreamRow,
-} from '../../src/store/index.js';
-
-/** The executor's record in memory: no database anywhere in this file. */
-class MemorySink implements RecordSink {
-  rows: StreamRow[] = [];
-  checkpoints: CheckpointWrite[] = [];
-  consumed: SignalConsumption[] = [];
-  completions: JobCompletion[] = [];
-  suspensions: JobSuspension[] = [];
-  durableCalls = 0;
-  /** Runs at each durable(), e.g. to take the job's lease away. */
-  onDurable: () => void = () => undefined;
-
-  append(row: StreamRow) {
-    this.rows.push(row);
-  }
-  checkpoint(write: CheckpointWrite) {
-    this.checkpoints.push(write);
-  }
-  consumeSignal(c: SignalConsumption) {
-    this.consumed.push(c);
-  }
-  complete(c: JobCompletion) {
-    this.completions.push(c);
-  }
-  suspend(s: JobSuspension) {
-    this.suspensions.push(s);
-  }
-  async durable() {
-    this.durableCalls++;
-    this.onDurable();
-  }
-  kinds(): string[] {
-    return this.rows.map((r) => kindName(r.kind));
-  }
-}
+import { kindName, type ClaimedJob } from '../../src/store/index.js';
+import { MemorySink } from '../helpers/memory-sink.js';
+import { claimedJob } from '../helpers/claimed-job.js';
 
 function claimed(overrides: Partial<ClaimedJob> = {}): ClaimedJob {
-  return {
-    id: 'job-1',
-    organizationId: 'org-1',
-    workflowId: 'wf-1',
-    workflowVersion: 1,
-    clientId: null,
-    runNumber: 42,
-    attempts: 1,
-    lastSeq: 0,
-    input: { member: 'M-1' },
-    createdAt: new Date(),
-    priorStatus: 'PENDING',
-    retryCount: 0,
-    maxRetries: 0,
-    deadlineAt: null,
-    startedAt: new Date(),
-    cancelRequested: false,
-    checkpoint: null,
-    lease: 1,
-    ...overrides,
-  };
+  return claimedJob(overrides);
 }
 
 function options(signals: Record<string, { id: string; payload: unknown }> = {}): ExecutorOptions {

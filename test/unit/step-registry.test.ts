@@ -37,7 +37,7 @@ describe('the step-type registry', () => {
   });
 
   it('the definition schema has one variant per registered type, compensations only for types that run to an end', () => {
-    const variants = definitionSchema.properties.steps.items.oneOf.map((v) => (v.properties as { type: { const: string } }).type.const);
+    const variants = definitionSchema.$defs.step.oneOf.map((v: { properties?: unknown }) => (v.properties as { type: { const: string } }).type.const);
     expect(variants).toEqual(STEP_TYPE_NAMES);
     const compensations = STEP_TYPE_NAMES.filter((t) => stepTypeOf({ id: 'x', type: t })!.compensation);
     expect(compensations).toEqual(['transform', 'http', 'log', 'noop']);

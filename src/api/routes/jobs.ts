@@ -2,10 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import type { BlobStore } from '../../blob/index.js';
 import type { Db } from '../../db/index.js';
 import { NotFoundError, ValidationError } from '../../errors/index.js';
-import { jobListItemView, jobView, listJobSummaries, replayJobEvents } from '../../read/index.js';
+import { jobListItemView, jobView, listJobSummaries, pageJobState, pageSteps, replayJobEvents, type IterationPaging } from '../../read/index.js';
 import { findJob, INITIATOR_TYPES, JOB_STATUSES, LOG_LEVELS, type InitiatorType, type JobStatus, type LogLevel } from '../../store/index.js';
 import { decodeJobCursor, encodeJobCursor } from '../cursor.js';
-import { idParams, pageQuery, responses, uuid } from '../schemas.js';
+import { idParams, iterationQuery, pageQuery, responses, uuid, type IterationQuery } from '../schemas.js';
 import { readJobEvents, readJobStream } from '../../lifecycle/index.js';
 import { withStoredResult } from '../../engine/results.js';
 import { auditJobReads, auditStreamRead } from '../phi.js';
@@ -20,6 +20,7 @@ type JobListQuery = {
   createdFrom?: string;
   createdTo?: string;
   errorCode?: string;
+  parentJobId?: string;
 };
 
 export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void {
@@ -43,6 +44,7 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
             createdFrom: { type: 'string', format: 'date-time', description: 'inclusive' },
             createdTo: { type: 'string', format: 'date-time', description: 'exclusive' },
             errorCode: { type: 'string', minLength: 1, maxLength: 100 },
+            parentJobId: { ...uuid, description: "a job's children: the jobs its workflow steps started" },
           },
         },
         response: responses({
@@ -74,6 +76,7 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
         createdFrom,
         createdTo,
         errorCode: q.errorCode,
+        parentJobId: q.parentJobId,
         after: cursor && 'createdUs' in cursor ? cursor : undefined,
         beforeRunNumber: cursor && !('createdUs' in cursor) ? cursor.runNumber : undefined,
         limit: q.limit,
@@ -151,14 +154,17 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
     },
   );
 
-  app.get<{ Params: { id: string } }>(
+  app.get<{ Params: { id: string }; Querystring: IterationQuery }>(
     '/v1/jobs/:id/timeline',
     {
       config: { action: 'jobs.read' },
       schema: {
         tags: ['jobs'],
         summary: 'The step-by-step view of a job: per step its attempts, start, end, duration, status and error',
+        description:
+          "A block's inner steps are nested under it: an if's, switch's or parallel's branches, a forEach's iterations (a page of them per loop; iterationPage says where the rest is).",
         params: idParams,
+        querystring: { type: 'object', additionalProperties: false, properties: iterationQuery },
         response: responses({
           200: {
             type: 'object',
@@ -179,23 +185,24 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
       const { events, archived } = await readJobEvents(db, blobs, req.principal.organizationId, job);
       // Step errors and outputs come from the stream: a PHI workflow's timeline is a read of its PHI.
       await auditStreamRead(db, req, job, events.length);
-      return { jobId: job.id, status: job.status, steps: replayJobEvents(events).steps, archived };
+      return { jobId: job.id, status: job.status, steps: pageSteps(replayJobEvents(events).steps, iterationPaging(req.query)), archived };
     },
   );
 
-  app.get<{ Params: { id: string }; Querystring: { at: number } }>(
+  app.get<{ Params: { id: string }; Querystring: { at: number } & IterationQuery }>(
     '/v1/jobs/:id/state',
     {
       config: { action: 'jobs.read' },
       schema: {
         tags: ['jobs'],
         summary: "The job's state rebuilt from its stream events up to and including sequence number `at` (event sourcing)",
+        description: "Blocks are nested and loop iterations paged as in the timeline; currentPath names the step inside a block that runs, waits or retries.",
         params: idParams,
         querystring: {
           type: 'object',
           additionalProperties: false,
           required: ['at'],
-          properties: { at: { type: 'integer', minimum: 0, maximum: 2147483647 } },
+          properties: { at: { type: 'integer', minimum: 0, maximum: 2147483647 }, ...iterationQuery },
         },
         response: responses({ 200: { $ref: 'JobState#' } }),
       },
@@ -205,7 +212,12 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
       if (!job) throw new NotFoundError('job', req.params.id);
       const { events } = await readJobEvents(db, blobs, req.principal.organizationId, job, req.query.at);
       await auditStreamRead(db, req, job, events.length);
-      return replayJobEvents(events);
+      return pageJobState(replayJobEvents(events), iterationPaging(req.query));
     },
   );
+}
+
+/** The paging of loop iterations a timeline or state request asks for (defaults from the schema). */
+function iterationPaging(q: IterationQuery): IterationPaging {
+  return { loop: q.loop, offset: q.iterationOffset, limit: q.iterationLimit };
 }

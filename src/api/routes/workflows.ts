@@ -33,7 +33,12 @@ const runBody = {
     input: anyJson,
     clientId: { ...uuid, type: ['string', 'null'] },
     idempotencyKey: { type: 'string', minLength: 1, maxLength: 200 },
-    priority: { type: 'integer', minimum: -32768, maximum: 32767 },
+    priority: {
+      type: 'integer',
+      minimum: -32768,
+      maximum: 32767,
+      description: "Higher first. Without it, the workflow's priority expression decides (its value v, lower first, counts as -v)",
+    },
   },
 } as const;
 
@@ -50,13 +55,14 @@ const runAccepted = {
   required: ['jobId', 'runNumber', 'status'],
 } as const;
 
-function toRunRequest(body: RunBody, headerKey: string | undefined): RunRequest {
+function toRunRequest(body: RunBody, headerKey: string | undefined, initiatedBy: string | null): RunRequest {
   return {
     input: body.input,
     clientId: body.clientId ?? null,
     idempotencyKey: body.idempotencyKey ?? headerKey ?? null,
     priority: body.priority,
     initiatorType: 'API',
+    initiatedBy,
   };
 }
 
@@ -148,7 +154,9 @@ export function workflowRoutes(app: FastifyInstance, db: Db): void {
       config: { action: 'workflows.run' },
       schema: {
         tags: ['runs'],
-        summary: 'Start a run. 202 when created; 200 with the existing job when the idempotency key was used before',
+        summary:
+          'Start a run. 202 when created; 200 with the existing job when the idempotency key was used before, ' +
+          "the workflow's dedupe key matched a run within its ttl, or its debounce key matched a run not started yet (which takes this input)",
         params: idParams,
         headers: { type: 'object', properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: 200 } } },
         body: runBody,
@@ -160,7 +168,7 @@ export function workflowRoutes(app: FastifyInstance, db: Db): void {
     async (req, reply) => {
       const headerKey = req.headers['idempotency-key'];
       const [run] = await startRuns(db, req.principal.organizationId, req.params.id, [
-        toRunRequest(req.body ?? {}, typeof headerKey === 'string' ? headerKey : undefined),
+        toRunRequest(req.body ?? {}, typeof headerKey === 'string' ? headerKey : undefined, req.principal.userId),
       ]);
       return reply.status(run!.created ? 202 : 200).send({ jobId: run!.id, runNumber: run!.runNumber, status: run!.status });
     },
@@ -194,7 +202,7 @@ export function workflowRoutes(app: FastifyInstance, db: Db): void {
       },
     },
     async (req, reply) => {
-      const runs = await startRuns(db, req.principal.organizationId, req.params.id, req.body.runs.map((r) => toRunRequest(r, undefined)));
+      const runs = await startRuns(db, req.principal.organizationId, req.params.id, req.body.runs.map((r) => toRunRequest(r, undefined, req.principal.userId)));
       return reply
         .status(202)
         .send({ jobs: runs.map((r) => ({ jobId: r.id, runNumber: r.runNumber, status: r.status, created: r.created })) });

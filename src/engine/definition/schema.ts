@@ -1,5 +1,6 @@
 import { STEP_TYPES } from '../steps/registry.js';
 import { durationSchema } from '../steps/durations.js';
+import { flowControlProperties } from './flow-control.js';
 import type { JsonSchema, StepType } from '../steps/types.js';
 import type { StepBase } from '../../model/definition.js';
 
@@ -37,10 +38,13 @@ const common = {
 
 const entries: StepType<StepBase>[] = Object.values(STEP_TYPES);
 
+/** What a block has of the common properties: no retries, timeout or compensation of its own (its steps have theirs). */
+const blockCommon = { id: common.id, name: common.name, continueOnError: common.continueOnError } as const;
+
 /** One variant per step type (its own properties after the common ones, so a type may narrow e.g. timeoutMs). */
 function variants(types: StepType<StepBase>[], extra: Record<string, JsonSchema>): JsonSchema[] {
   return types.map((t) => ({
-    properties: { ...common, ...extra, ...t.properties, type: { const: t.type } },
+    properties: { ...(t.block ? blockCommon : { ...common, ...extra }), ...t.properties, type: { const: t.type } },
     required: ['id', 'type', ...t.required],
     additionalProperties: false,
   }));
@@ -75,16 +79,17 @@ export const definitionSchema = {
     onFailure: { enum: ['fail', 'compensate'] },
     // Which parts of a job's input and result are PHI: every API read that returns them is audited.
     phi: { type: 'array', maxItems: MAX_PHI_PATHS, uniqueItems: true, items: { type: 'string', pattern: PHI_PATH_PATTERN } },
-    steps: {
-      type: 'array',
-      minItems: 1,
-      maxItems: MAX_STEPS,
-      items: {
-        type: 'object',
-        required: ['id', 'type'],
-        discriminator: { propertyName: 'type' },
-        oneOf: variants(entries, { compensate }),
-      },
+    // concurrency, rateLimits, debounce, dedupe, priority (definition/flow-control.ts).
+    ...flowControlProperties,
+    steps: { type: 'array', minItems: 1, maxItems: MAX_STEPS, items: { $ref: '#/$defs/step' } },
+  },
+  // One step of any type; block types hold lists of these (engine/blocks/lists.ts refers here).
+  $defs: {
+    step: {
+      type: 'object',
+      required: ['id', 'type'],
+      discriminator: { propertyName: 'type' },
+      oneOf: variants(entries, { compensate }),
     },
   },
 } as const;

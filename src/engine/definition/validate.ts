@@ -5,6 +5,7 @@ import type { StepBase } from '../../model/definition.js';
 import { jsonByteLength } from '../../util/json.js';
 import { STEP_TYPE_NAMES, stepTypeOf, type Definition } from '../steps/registry.js';
 import { checkTemplates, compileExpression } from './expressions.js';
+import { checkFlowControl } from './flow-control.js';
 import { definitionSchema } from './schema.js';
 
 /** Largest definition accepted, as compact JSON text (the database CHECK is a looser backstop). */
@@ -50,10 +51,61 @@ function checkStep(step: StepBase, path: string): void {
   type.validate(step, path);
 }
 
+/** Blocks nest at most this deep (a block inside a block inside a block). */
+export const MAX_BLOCK_DEPTH = 3;
+/** Most step runs one job can make in the worst case (every loop at its item cap, the longest branch taken). */
+export const MAX_STEP_RUNS = 20_000;
+
 /**
- * Validate a workflow definition: size, JSON Schema, unique step ids, and
- * that every JSONata expression and `{{ }}` template compiles. Throws on the
- * first problem with `details.path` naming it (e.g. `/definition/steps/2/url`).
+ * Check one list of steps and the lists its blocks hold: ids unique within
+ * the list (with its compensations), every source compiled, nesting depth.
+ * Returns each step's worst-case number of step runs.
+ */
+function checkList(steps: readonly StepBase[], path: string, depth: number): number[] {
+  const seen = new Map<string, string>();
+  const claim = (id: string, at: string) => {
+    const prior = seen.get(id);
+    if (prior !== undefined) throw new ValidationError(`${at} "${id}" is already used at ${prior}`, { path: at });
+    seen.set(id, at);
+  };
+  return steps.map((step, i) => {
+    const at = `${path}/${i}`;
+    claim(step.id, `${at}/id`);
+    checkStep(step, at);
+    if (step.compensate) {
+      claim(step.compensate.step.id, `${at}/compensate/step/id`);
+      checkStep(step.compensate.step, `${at}/compensate/step`);
+    }
+    return worstCase(step, at, depth);
+  });
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+/** A step's worst case of step runs: 1 for a leaf; for a block, itself plus its lists (the longest of exclusive ones). */
+function worstCase(step: StepBase, path: string, depth: number): number {
+  const lists = stepTypeOf(step)!.children(step);
+  if (lists.length === 0) return 1;
+  if (depth + 1 > MAX_BLOCK_DEPTH) {
+    throw new ValidationError(`${path} is a block inside ${depth} blocks: blocks nest at most ${MAX_BLOCK_DEPTH} deep`, { path, limit: MAX_BLOCK_DEPTH });
+  }
+  let all = 0;
+  let longestExclusive = 0;
+  for (const list of lists) {
+    const runs = list.repeat * sum(checkList(list.steps, `${path}${list.pointer}`, depth + 1));
+    if (list.exclusive) longestExclusive = Math.max(longestExclusive, runs);
+    else all += runs;
+  }
+  return 1 + all + longestExclusive;
+}
+
+/**
+ * Validate a workflow definition: size, JSON Schema, step ids unique within
+ * each list, that every JSONata expression and `{{ }}` template compiles,
+ * block depth, and the worst case of step runs per job. Throws on the first
+ * problem with `details.path` naming it (e.g. `/definition/steps/2/url`).
  */
 export function validateDefinition(value: unknown): Definition {
   const bytes = jsonByteLength(value);
@@ -62,20 +114,18 @@ export function validateDefinition(value: unknown): Definition {
     const first = describe(check.errors![0]!);
     throw new ValidationError(`${first.path} ${first.message}`, { path: first.path });
   }
-  const seen = new Map<string, string>();
-  const claim = (id: string, path: string) => {
-    const prior = seen.get(id);
-    if (prior !== undefined) throw new ValidationError(`${path} "${id}" is already used at ${prior}`, { path });
-    seen.set(id, path);
-  };
-  value.steps.forEach((step, i) => {
+  // Added up per top-level step, so the error names the step that makes the job too large.
+  let total = 0;
+  checkList(value.steps, '/definition/steps', 0).forEach((runs, i) => {
     const path = `/definition/steps/${i}`;
-    claim(step.id, `${path}/id`);
-    checkStep(step, path);
-    if (step.compensate) {
-      claim(step.compensate.step.id, `${path}/compensate/step/id`);
-      checkStep(step.compensate.step, `${path}/compensate/step`);
+    total += runs;
+    if (total > MAX_STEP_RUNS) {
+      throw new ValidationError(
+        `${path} brings the worst case to ${total} step runs per job (loops at their maxItems times their steps); at most ${MAX_STEP_RUNS}`,
+        { path, runs: total, limit: MAX_STEP_RUNS },
+      );
     }
   });
+  checkFlowControl(value);
   return value;
 }

@@ -1,6 +1,7 @@
 import type { StepBase } from '../../model/definition.js';
 import { renderString, renderTemplates } from '../definition/expressions.js';
-import { noDirectCredentials, noExtraChecks, StepError, type StepContext, type StepType } from './types.js';
+import { BUCKET_NAME_PATTERN } from '../definition/bucket-name.js';
+import { noChildren, noDirectCredentials, noExtraChecks, StepError, type StepContext, type StepType } from './types.js';
 
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
 export type HttpMethod = (typeof HTTP_METHODS)[number];
@@ -19,6 +20,8 @@ export interface HttpStep extends StepBase {
   body?: unknown;
   /** Statuses that count as success; default any 2xx. */
   expectStatus?: number[];
+  /** The one rate-limit bucket (of the workflow's rateLimits) this request takes a token from; default: all of them. */
+  rateLimit?: string;
 }
 
 export interface HttpOutput {
@@ -41,11 +44,14 @@ export const httpStep: StepType<HttpStep> = {
     },
     body: {},
     expectStatus: { type: 'array', minItems: 1, maxItems: 100, items: { type: 'integer', minimum: 100, maximum: 599 } },
+    rateLimit: { type: 'string', pattern: BUCKET_NAME_PATTERN },
   },
   required: ['method', 'url'],
   sources: (step) => ({ templates: { url: step.url, headers: step.headers ?? {}, body: step.body ?? null } }),
   validate: noExtraChecks,
   credentials: noDirectCredentials,
+  children: noChildren,
+  block: false,
   sideEffects: true,
   abortable: true,
   compensation: true,

@@ -1,7 +1,7 @@
 import type { StepBase } from '../../model/definition.js';
 import { LOG_LEVELS, type LogLevel } from '../../store/stream-codes.js';
 import { renderString } from '../definition/expressions.js';
-import { noDirectCredentials, noExtraChecks, type StepType } from './types.js';
+import { noChildren, noDirectCredentials, noExtraChecks, type StepType } from './types.js';
 
 /** Writes one log line (templates rendered) to the job's stream. Output is null: the line itself is in the stream. */
 export interface LogStep extends StepBase {
@@ -21,6 +21,8 @@ export const logStep: StepType<LogStep> = {
   sources: (step) => ({ templates: { message: step.message } }),
   validate: noExtraChecks,
   credentials: noDirectCredentials,
+  children: noChildren,
+  block: false,
   sideEffects: false,
   abortable: false,
   compensation: true,

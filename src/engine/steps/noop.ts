@@ -1,5 +1,5 @@
 import type { StepBase } from '../../model/definition.js';
-import { noDirectCredentials, noExtraChecks, type StepType } from './types.js';
+import { noChildren, noDirectCredentials, noExtraChecks, type StepType } from './types.js';
 
 /** Does nothing; useful as a placeholder and for measuring engine overhead. */
 export interface NoopStep extends StepBase {
@@ -13,6 +13,8 @@ export const noopStep: StepType<NoopStep> = {
   sources: () => ({}),
   validate: noExtraChecks,
   credentials: noDirectCredentials,
+  children: noChildren,
+  block: false,
   sideEffects: false,
   abortable: false,
   compensation: true,

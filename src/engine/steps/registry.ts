@@ -1,4 +1,5 @@
 import type { StepBase, WorkflowDefinition } from '../../model/definition.js';
+import { approvalStep } from './approval.js';
 import { delayStep } from './delay.js';
 import { httpStep } from './http.js';
 import { logStep } from './log.js';
@@ -6,6 +7,11 @@ import { noopStep } from './noop.js';
 import { transformStep } from './transform.js';
 import type { StepType } from './types.js';
 import { waitStep } from './wait.js';
+import { workflowStep } from './workflow.js';
+import { ifStep } from '../blocks/if.js';
+import { switchStep } from '../blocks/switch.js';
+import { forEachStep } from '../blocks/for-each.js';
+import { parallelStep } from '../blocks/parallel.js';
 
 /**
  * Every step type, by its `type`. A new step type is one file in this
@@ -20,6 +26,12 @@ const ENTRIES = {
   noop: noopStep,
   delay: delayStep,
   wait: waitStep,
+  approval: approvalStep,
+  workflow: workflowStep,
+  if: ifStep,
+  switch: switchStep,
+  forEach: forEachStep,
+  parallel: parallelStep,
 };
 
 /** Each key must be its entry's own `type` (a typo here does not compile). */
@@ -47,6 +59,11 @@ export const STEP_TYPE_NAMES = Object.keys(ENTRIES) as readonly StepTypeName[];
  */
 export function stepTypeOf(step: StepBase): StepType<StepBase> | undefined {
   return Object.hasOwn(ENTRIES, step.type) ? (ENTRIES as unknown as Record<string, StepType<StepBase>>)[step.type] : undefined;
+}
+
+/** A step that holds steps (its type has child lists). */
+export function isBlock(step: StepBase): boolean {
+  return stepTypeOf(step)?.block === true;
 }
 
 /** True when every step, and every compensation, is of a registered type. */

@@ -1,6 +1,6 @@
 import type { StepBase } from '../../model/definition.js';
 import { compileExpression, evaluate } from '../definition/expressions.js';
-import { noDirectCredentials, noExtraChecks, type StepType } from './types.js';
+import { noChildren, noDirectCredentials, noExtraChecks, type StepType } from './types.js';
 
 /** Computes a value: the output is a JSONata expression's value over `{ input, steps }`. */
 export interface TransformStep extends StepBase {
@@ -15,6 +15,8 @@ export const transformStep: StepType<TransformStep> = {
   sources: (step) => ({ expressions: { expression: step.expression } }),
   validate: noExtraChecks,
   credentials: noDirectCredentials,
+  children: noChildren,
+  block: false,
   sideEffects: false,
   abortable: false,
   compensation: true,

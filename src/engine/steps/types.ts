@@ -1,5 +1,6 @@
 import type { StepBase } from '../../model/definition.js';
-import type { LogLevel } from '../../store/stream-codes.js';
+import type { LogLevel, StreamKind } from '../../store/stream-codes.js';
+import type { StepServices } from '../services.js';
 import type { Screenshot } from '../../store/screenshots.js';
 import type { CaptureInput } from '../artifacts.js';
 
@@ -47,6 +48,69 @@ export interface StepContext {
   /** For a step resumed after it suspended: the state it suspended with; undefined on its first run. */
   readonly resumed: Readonly<Record<string, unknown>> | undefined;
   readonly signals: SignalInbox;
+  /** The running job, as a step may need to name it. */
+  readonly job: StepJob;
+  /** This step's path in its job: its id at the top level, `inv[17].call` inside blocks. */
+  readonly path: string;
+  /** Append a typed row (CHILD_JOB_STARTED, APPROVAL_REQUESTED, …) to the job's stream, attributed to this step. */
+  event(kind: StreamKind, message: string, data?: Record<string, unknown>, level?: LogLevel): void;
+  /** Stepwise's own records a step may use (approvals, sub-workflows, rate limits). */
+  readonly services: StepServices;
+  /** For block types: run the step lists they hold. */
+  readonly block: BlockHost;
+}
+
+export interface StepJob {
+  id: string;
+  organizationId: string;
+  workflowId: string;
+  runNumber: number;
+  /** Parents above the job (sub-workflows). */
+  depth: number;
+  /** The user whose key started the run. */
+  initiatedBy: string | null;
+}
+
+/** How a step list inside a block ended. */
+export type SequenceOutcome =
+  | { kind: 'completed'; output: unknown }
+  | { kind: 'failed'; code: string; message: string; path: string; data?: Record<string, unknown> }
+  | { kind: 'suspended'; until: number | null };
+
+/** A step list a block runs: its label (a path segment), and what its expressions see besides `input` and `steps`. */
+export interface SequenceRun {
+  /** `then`, `else`, `0`, `default`, a branch name, or `[17]` for an iteration. */
+  label: string;
+  steps: readonly StepBase[];
+  item?: unknown;
+  index?: number;
+  /** Write only a rollup of this sequence unless it fails (iterations past the first 100 of a loop). */
+  quiet?: boolean;
+}
+
+/** What a block type runs its step lists with. */
+export interface BlockHost {
+  /**
+   * Run one step list to its end (resuming what it recorded before), under
+   * `abort` if given (pulled: the step running is aborted). `stop`, once
+   * pulled, ends the list before its next step: the step running finishes
+   * and is recorded, so a side effect it had already caused is not repeated.
+   */
+  run(sequence: SequenceRun, abort?: import('../aborts.js').JobAbort, stop?: import('../aborts.js').JobAbort): Promise<SequenceOutcome>;
+  /** The block's own state saved by `save` on an earlier run of this job (the branch taken, the items), or undefined. */
+  readonly saved: Readonly<Record<string, unknown>> | undefined;
+  /** Keep the block's own state, so a resumed job takes the same branch, the same items. */
+  save(state: Record<string, unknown>): void;
+  /** A recorded outcome of one of its sequences (a finished iteration or branch), to skip it on resume. */
+  recorded(label: string): { status: 'COMPLETED' | 'FAILED'; output: unknown } | undefined;
+  /** Record a sequence's outcome (an iteration or branch ended). */
+  record(label: string, status: 'COMPLETED' | 'FAILED', output: unknown): void;
+  /** A row about one of its lists (ITERATION_STARTED of `[17]`), with that list's path. */
+  event(label: string, kind: StreamKind, message: string, data?: Record<string, unknown>, level?: LogLevel): void;
+  /** A list that failed and was tolerated (a loop's iteration): the job will end PARTIAL_SUCCESS. */
+  noteFailed(label: string): void;
+  /** An abort that follows the step's own and can also be pulled alone (a failed branch cancels its siblings). */
+  childAbort(): import('../aborts.js').JobAbort;
 }
 
 /** A step failure with a stable code (HTTP_STATUS, HTTP_ERROR, EXPRESSION_ERROR, STEP_TIMEOUT, …). */
@@ -117,6 +181,14 @@ export interface StepType<S extends StepBase> {
   /** Credential names the step opens directly, besides `credentials.<name>` in its sources (most types: none). */
   credentials(step: S): readonly string[];
   /**
+   * The step lists a block holds (none for a leaf). Validation checks them
+   * like the top-level list, credential references are found in them, and
+   * the worst case of step runs per job is counted from them.
+   */
+  children(step: S): readonly ChildList[];
+  /** The type holds steps (if, switch, forEach, parallel): it has no retries, timeout or compensation of its own. */
+  readonly block: boolean;
+  /**
    * The step reaches outside Stepwise (a request, a message, a payment). Its
    * STEP_STARTED is committed under the job's lease before it runs (a worker
    * that lost the job finds out before it acts), and its outcome is committed
@@ -134,6 +206,24 @@ export interface StepType<S extends StepBase> {
   readonly compensation: boolean;
   /** Run once (one attempt). Returns the output, a Suspend or a CompletedWithWarning; throws StepError on failure. */
   run(step: S, ctx: StepContext): Promise<unknown>;
+}
+
+/** A step list a block holds. */
+export interface ChildList {
+  /** Its path segment: `then`, `else`, a case index, `default`, a branch name; `[]` for a loop's iterations. */
+  label: string;
+  steps: readonly StepBase[];
+  /** Where the list is in the step's JSON (`/then`, `/cases/0/steps`, `/branches/crm`), for error paths. */
+  pointer: string;
+  /** Most runs of this list per run of the block (a loop's item cap; 1 otherwise). */
+  repeat: number;
+  /** Only one of a block's exclusive lists runs (the branches of if and switch). */
+  exclusive: boolean;
+}
+
+/** For `children` of leaf types. */
+export function noChildren(): readonly ChildList[] {
+  return [];
 }
 
 /** For `validate` of types with no checks beyond their schema and sources. */
