@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { ValidationError } from '../errors/index.js';
+import { parseEgressAllow, type EgressAllowEntry } from '../net/address-policy.js';
 
 /** Everything Stepwise reads from its environment, validated once and frozen. */
 export interface Config {
@@ -15,8 +16,20 @@ export interface Config {
   readonly logLevel: string;
   /** Per API key, per process: sustained requests per second (0: off) and burst. */
   readonly rateLimit: { readonly perSecond: number; readonly burst: number };
+  /**
+   * STEPWISE_EGRESS_ALLOW: what tenant-driven connections may reach beyond public addresses
+   * (comma-separated host, host:port, address, CIDR; see net/address-policy.ts). Empty by default.
+   */
+  readonly egressAllow: readonly EgressAllowEntry[];
   readonly blob: BlobConfig;
+  /** STEPWISE_CHROMIUM_PATH: the Chromium binary browser steps drive (Debian's package by default; never downloaded). */
+  readonly chromiumPath: string;
+  /** STEPWISE_BROWSER_CONTEXTS: browser contexts one worker process keeps open at once (default 3); more browser steps wait. */
+  readonly browserContexts: number;
 }
+
+/** Where Debian's `chromium` package puts the binary (the /usr/bin wrapper script is not used). */
+export const DEFAULT_CHROMIUM_PATH = '/usr/lib/chromium/chromium';
 
 /** Where large bytes go (src/blob): screenshots, archived streams, large job results. */
 export interface BlobConfig {
@@ -117,7 +130,10 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
     migrationLockTimeoutMs: int(env, 'STEPWISE_MIGRATION_LOCK_TIMEOUT_MS', 5_000, 1, 3_600_000),
     worker: Object.freeze(worker),
     logLevel: env.LOG_LEVEL ?? 'info',
+    egressAllow: Object.freeze(parseEgressAllow(env.STEPWISE_EGRESS_ALLOW)),
     blob: Object.freeze({ ...loadBlobConfig(env, dataDir), ...overrides.blob }),
+    chromiumPath: env.STEPWISE_CHROMIUM_PATH || DEFAULT_CHROMIUM_PATH,
+    browserContexts: int(env, 'STEPWISE_BROWSER_CONTEXTS', 3, 1, 64),
     rateLimit: Object.freeze({
       perSecond: int(env, 'STEPWISE_RATE_LIMIT_PER_SECOND', 100, 0, 1_000_000),
       burst: int(env, 'STEPWISE_RATE_LIMIT_BURST', 500, 1, 10_000_000),
