@@ -733,6 +733,7 @@ CREATE TABLE stepwise.execution_checkpoints (
     state jsonb DEFAULT '{}'::jsonb NOT NULL,
     expires_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    carried jsonb,
     CONSTRAINT execution_checkpoints_next_step_check CHECK ((next_step >= 0))
 );
 

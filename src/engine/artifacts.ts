@@ -2,6 +2,7 @@ import type { Db, Queryable } from '../db/index.js';
 import { type BlobStore, sha256Hex, toBuffer } from '../blob/index.js';
 import { PayloadTooLargeError, UnavailableError, ValidationError } from '../errors/index.js';
 import {
+  findScreenshot,
   getRetentionPolicy,
   insertScreenshot,
   markScreenshotBlobStored,
@@ -12,7 +13,8 @@ import {
   type Screenshot,
   type ScreenshotType,
 } from '../store/index.js';
-import { uuidv7 } from '../util/ids.js';
+import { isUuid, uuidv7 } from '../util/ids.js';
+import { StepError } from './steps/types.js';
 import { truncate } from '../util/json.js';
 import { LIMITS } from './limits.js';
 
@@ -28,6 +30,20 @@ export interface CaptureInput {
   /** Read from the PNG header when absent and the bytes are a PNG. */
   width?: number;
   height?: number;
+  /** Kept at most this long, however long the organization's policy keeps screenshots (a sealed trace). */
+  retainForMs?: number;
+}
+
+/**
+ * The content type of a browser trace sealed with the key ring (it holds
+ * what was typed and the pages' contents): the API opens it on read and
+ * serves the zip; blob storage never holds it readable.
+ */
+export const SEALED_TRACE_CONTENT_TYPE = 'application/vnd.stepwise.sealed-trace';
+
+/** What a sealed trace is bound to: a trace moved to another job's row does not open. */
+export function traceSealedFor(organizationId: string, jobId: string): string {
+  return `browser-trace:${organizationId}:${jobId}`;
 }
 
 /** When a capture taken now for this organization may be deleted (null: never). */
@@ -132,7 +148,7 @@ export async function captureArtifact(sink: ArtifactSink, target: CaptureTarget,
       sha256,
       blobKey: pin.blobKey,
       capturedAt,
-      retainUntil: await sink.retainUntil(organizationId, capturedAt),
+      retainUntil: capped(await sink.retainUntil(organizationId, capturedAt), capturedAt, input.retainForMs),
     });
   } catch (err) {
     await unpinScreenshotBlob(sink.db, organizationId, sha256).catch(() => undefined);
@@ -140,7 +156,26 @@ export async function captureArtifact(sink: ArtifactSink, target: CaptureTarget,
   }
 }
 
+/** The policy's retain_until, or capturedAt + retainForMs when that comes first (null: the policy keeps it for ever). */
+function capped(policy: Date | null, capturedAt: Date, retainForMs: number | undefined): Date | null {
+  if (retainForMs === undefined) return policy;
+  const cap = new Date(capturedAt.getTime() + retainForMs);
+  return policy === null || cap < policy ? cap : policy;
+}
+
 /** The capture function steps get when no blob store is configured. */
 export async function captureUnavailable(): Promise<never> {
   throw new UnavailableError('no blob store is configured, so steps cannot capture screenshots or artifacts');
+}
+
+/**
+ * The bytes of an artifact or screenshot of the organization (a browser
+ * step's upload names one by id: a file the workflow downloaded or was
+ * given, never a path on the server). Throws StepError when it is not
+ * there or was deleted.
+ */
+export async function readArtifact(sink: ArtifactSink, organizationId: string, id: string): Promise<{ bytes: Buffer; name: string; contentType: string }> {
+  const shot = isUuid(id) ? await findScreenshot(sink.db, organizationId, id) : null;
+  if (!shot || shot.deletedAt) throw new StepError('ARTIFACT_NOT_FOUND', `artifact ${truncate(id, 100)} does not exist in this organization`, { artifactId: truncate(id, 100) });
+  return { bytes: await sink.blobs.get(shot.blobKey), name: shot.name ?? shot.id, contentType: shot.contentType };
 }

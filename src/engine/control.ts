@@ -103,7 +103,7 @@ export async function retryJob(
         {
           jobId: created!.id,
           organizationId,
-          checkpoint: { nextStep: checkpoint.nextStep, outputs: checkpoint.outputs, failedSteps: checkpoint.failedSteps, state: {} },
+          checkpoint: { nextStep: checkpoint.nextStep, outputs: checkpoint.outputs, failedSteps: checkpoint.failedSteps, state: {}, carried: checkpoint.carried },
           expiresAt: new Date(Date.now() + checkpointTtlMs),
         },
       ]);

@@ -44,6 +44,8 @@ export class JobRun {
   failedSteps: string[];
   /** The current step's resumable state (a delay's wake time, a wait's deadline) with the executor's own keys. */
   state: Record<string, unknown>;
+  /** Values kept across steps (a browser session's sealed state), saved with the checkpoint. */
+  carried: Record<string, unknown>;
   readonly resumed: boolean;
   /** Results of nested steps, iterations, branches and blocks, by path (loaded on resume, kept up to date). */
   results: Map<string, StepResult> = new Map();
@@ -64,6 +66,7 @@ export class JobRun {
     this.outputs = { ...(cp?.outputs ?? {}) };
     this.failedSteps = [...(cp?.failedSteps ?? [])];
     this.state = { ...(cp?.state ?? {}) };
+    this.carried = { ...(cp?.carried ?? {}) };
     this.resumed = cp !== null;
   }
 
@@ -171,7 +174,7 @@ export class JobRun {
     this.sink.checkpoint({
       jobId: this.job.id,
       organizationId: this.job.organizationId,
-      checkpoint: { nextStep: this.nextStep, outputs: this.outputs, failedSteps: this.failedSteps, state: this.state },
+      checkpoint: { nextStep: this.nextStep, outputs: this.outputs, failedSteps: this.failedSteps, state: this.state, carried: this.carried },
       expiresAt: new Date(Date.now() + this.checkpointTtlMs),
     });
   }

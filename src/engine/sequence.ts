@@ -61,8 +61,8 @@ export async function runStep(frame: Frame, step: StepBase, prior?: StepResult):
     });
     return { kind: 'completed', output: result.output };
   }
-  // A step that had suspended and now failed must not resume from that state on a job-level retry.
-  if (frame.nested && prior?.status === 'SUSPENDED') frame.run.recordResult(frame.path(step.id), 'RUNNING', null, null);
+  // A step that had suspended (or kept its progress) and now failed must not resume from that state on a job-level retry.
+  if (frame.nested && frame.run.results.get(frame.path(step.id))?.status === 'SUSPENDED') frame.run.recordResult(frame.path(step.id), 'RUNNING', null, null);
   return failureEnd(frame, step, { code: result.failure.code, message: result.failure.message, step: frame.path(step.id) });
 }
 

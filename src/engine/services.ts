@@ -1,3 +1,4 @@
+import type { BrowserSession, BrowserState } from '../browser/types.js';
 import type { JobStatus } from '../store/index.js';
 
 /**
@@ -7,9 +8,29 @@ import type { JobStatus } from '../store/index.js';
  * fails with SERVICE_UNAVAILABLE naming it.
  */
 export interface StepServices {
+  /** Seals what a step keeps in its checkpoint but must not keep readable (the credential key ring). */
+  sealer?: Sealer | undefined;
+  /** Browser sessions of the jobs running here (browser steps). */
+  browser?: BrowserSessions | undefined;
+  /** The organization's stored artifacts by id (a browser step uploads one; absent without a blob store). */
+  artifacts?: { read(organizationId: string, id: string): Promise<{ bytes: Buffer; name: string; contentType: string }> } | undefined;
   approvals?: ApprovalService | undefined;
   children?: ChildJobService | undefined;
   rateLimits?: RateLimitService | undefined;
+}
+
+/**
+ * Seals what a step keeps in its checkpoint but must not keep readable (a
+ * browser session's cookies and storage): bound to `associatedData`, so a
+ * sealed value moved elsewhere fails to open. security/sealer.ts implements
+ * it with the credential key ring.
+ */
+export interface Sealer {
+  seal(value: unknown, associatedData: string): string;
+  open(text: string, associatedData: string): unknown;
+  /** The same for bytes (a browser trace), in a binary form. */
+  sealBytes(bytes: Buffer, associatedData: string): Buffer;
+  openBytes(sealed: Buffer, associatedData: string): Buffer;
 }
 
 /** Who may decide an approval. */
@@ -111,4 +132,45 @@ export interface RateLimitService {
    * else the milliseconds until every bucket could give one.
    */
   take(organizationId: string, takes: readonly BucketTake[]): Promise<number>;
+}
+
+/**
+ * The browser sessions of the jobs running on this worker: one context per
+ * (job, session name), shared by a job's consecutive browser steps that
+ * name the same session, closed when the job's run here ends (it completed,
+ * failed or was suspended). src/browser/sessions.ts implements it.
+ */
+export interface BrowserSessions {
+  /**
+   * The job's open session of this name, its allowed origins set to these;
+   * else a new context restored from `state` (carried from an earlier step,
+   * a run before a crash, or another worker) or empty. One step at a time
+   * holds a session: call `done` when the step ends.
+   */
+  acquire(
+    jobId: string,
+    session: string,
+    options: { allowOrigins: readonly string[]; state?: BrowserState | undefined; signal: AbortSignal },
+  ): Promise<BrowserSessionLease>;
+  /** Close every session of the job (its run here ended). */
+  release(jobId: string): Promise<void>;
+}
+
+/** A step's hold on a session. */
+export interface BrowserSessionLease {
+  session: BrowserSession;
+  /** The context was already open (an earlier step of this run), not restored. */
+  reused: boolean;
+  /** What the session's pages were refused since the last call, one per (host, reason). */
+  refusals(): EgressNotice[];
+  /** The step is done with it; `discard` closes it (crashed, closed, or in an unknown state). */
+  done(options: { discard: boolean }): Promise<void>;
+}
+
+/** A request the egress policy refused. */
+export interface EgressNotice {
+  host: string;
+  /** An address class (loopback, private, metadata, …), not-allowed (outside the step's origins), invalid-host, … */
+  reason: string;
+  url?: string;
 }

@@ -101,7 +101,7 @@ export async function runAttempts(
     if (label === 'step' && job.aborted) throw job.reason;
     const since = resuming ? resumed.since : Date.now();
     const t0 = performance.now();
-    const timer = type.abortable ? attemptSignal(job, step.timeoutMs ?? options.stepTimeoutMs) : undefined;
+    const timer = type.abortable ? attemptSignal(job, type.attemptTimeoutMs(step) ?? options.stepTimeoutMs) : undefined;
     // Only steps that reference credentials open any (decrypted for this attempt, redacted from all it produces).
     let redactor: Redactor | undefined;
     try {
@@ -112,7 +112,7 @@ export async function runAttempts(
         scope = { ...scope, credentials: opened.values };
       }
       // A step that never asks for the signal costs no AbortSignal (the job's is made lazily).
-      const ctx = new StepRunContext(frame, step, scope, timer?.signal ?? job, redactor, resuming ? resumed.state : undefined);
+      const ctx = new StepRunContext(frame, step, scope, timer?.signal ?? job, redactor, resuming ? resumed.state : undefined, undefined, { attempt, since });
       const value = await (type as StepType<StepBase>).run(step, ctx);
       if (value instanceof Suspend) {
         if (label === 'compensation') throw new StepError('STEP_ERROR', `a ${step.type} step cannot serve as a compensation`);

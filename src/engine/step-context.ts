@@ -7,7 +7,7 @@ import type { Redactor } from './credentials.js';
 import type { Frame } from './frame.js';
 import { LIMITS } from './limits.js';
 import type { StepServices } from './services.js';
-import { StepError, type BlockHost, type ReceivedSignal, type SignalInbox, type StepContext, type StepJob } from './steps/types.js';
+import { StepError, type BlockHost, type CarriedValues, type ReceivedSignal, type SignalInbox, type StepContext, type StepJob } from './steps/types.js';
 
 /** A capture's place: this job, this step, a SCREENSHOT row in its stream (never held back: the screenshot row points at its seq). */
 export function captureTarget(frame: Frame, step: StepBase) {
@@ -61,6 +61,8 @@ export class StepRunContext implements StepContext {
     private readonly redactor: Redactor | undefined,
     readonly resumed: Readonly<Record<string, unknown>> | undefined,
     readonly block: BlockHost = NO_BLOCK,
+    /** The attempt running and when it began: kept with the progress, so a resumed job continues this attempt. */
+    private readonly attempt: { attempt: number; since: number } = { attempt: 1, since: Date.now() },
   ) {
     this.limits = { httpMaxResponseBytes: frame.options.httpMaxResponseBytes };
   }
@@ -117,5 +119,42 @@ export class StepRunContext implements StepContext {
 
   get services(): StepServices {
     return this.frame.options.services ?? {};
+  }
+
+  progress(state: Record<string, unknown>): void {
+    const { frame, step } = this;
+    // What a step keeps may quote what it read (an echoed secret): redacted like its output.
+    const kept = this.redactor ? this.redactor.value(state) : state;
+    const full = { ...kept, step: step.id, since: this.attempt.since, attempt: this.attempt.attempt };
+    if (frame.nested) {
+      frame.run.recordResult(frame.path(step.id), 'SUSPENDED', null, full);
+    } else {
+      frame.run.state = full;
+      frame.run.saveCheckpoint();
+    }
+  }
+
+  durable(): Promise<void> {
+    return this.frame.run.durable();
+  }
+
+  get previousProgress(): Readonly<Record<string, unknown>> | undefined {
+    if (this.attempt.attempt <= 1 || this.resumed) return undefined;
+    const { frame, step } = this;
+    if (!frame.nested) return frame.run.state.step === step.id ? frame.run.state : undefined;
+    const kept = frame.run.results.get(frame.path(step.id));
+    return kept?.status === 'SUSPENDED' && kept.state ? kept.state : undefined;
+  }
+
+  get carried(): CarriedValues {
+    const run = this.frame.run;
+    return {
+      get: (key) => run.carried[key],
+      set: (key, value) => {
+        if (value === undefined) delete run.carried[key];
+        else run.carried[key] = value;
+        run.saveCheckpoint();
+      },
+    };
   }
 }

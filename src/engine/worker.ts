@@ -24,12 +24,13 @@ import { CancelledError, JobAbort, ShutdownError } from './aborts.js';
 import { executeJob, type ExecutorOptions } from './executor.js';
 import { Recorder, type RecorderStats } from './recorder.js';
 import type { BlobStore } from '../blob/index.js';
-import { policyRetainUntil, type RetainUntil } from './artifacts.js';
+import { policyRetainUntil, readArtifact, type RetainUntil } from './artifacts.js';
 import { credentialOpener, type CredentialResolver } from './credentials.js';
 import { rateLimitService } from './rate-limits.js';
 import { claimRound, newClaimState, type ClaimState } from './claim.js';
 import { approvalService } from './approvals.js';
 import { childJobService } from './children.js';
+import type { BrowserSessions, Sealer } from './services.js';
 
 /** What a worker needs besides the database, when configured. */
 export interface WorkerOptions {
@@ -39,6 +40,10 @@ export interface WorkerOptions {
   retainUntil?: RetainUntil | undefined;
   /** Opens credentials for steps that reference them (security/credentials.ts); without it such steps fail. */
   credentials?: CredentialResolver | undefined;
+  /** Seals what steps keep in checkpoints but must not keep readable (browser session state); without it browser steps fail. */
+  sealer?: Sealer | undefined;
+  /** The browser sessions of browser steps (src/browser/sessions.ts); without it browser steps fail BROWSER_UNAVAILABLE. */
+  browser?: BrowserSessions | undefined;
 }
 
 /** How long a worker trusts its copy of the concurrency limits (a NOTIFY on change clears it sooner). */
@@ -95,7 +100,14 @@ export class Worker {
       credentials: options.credentials ? credentialOpener(options.credentials, this.id) : undefined,
       findSignal: (org, jobId, name, excluding) => findPendingSignal(db, org, jobId, name, excluding),
       findStepResults: (org, jobId) => findStepResults(db, org, jobId),
-      services: { children: childJobService(db), approvals: approvalService(db), rateLimits: rateLimitService(db) },
+      services: {
+        children: childJobService(db),
+        approvals: approvalService(db),
+        rateLimits: rateLimitService(db),
+        sealer: options.sealer,
+        browser: options.browser,
+        artifacts: options.blobs ? { read: (org, id) => readArtifact({ db, blobs: options.blobs!, retainUntil: policyRetainUntil(db) }, org, id) } : undefined,
+      },
     };
     this.recorder = new Recorder(
       sqlRecordStore(db),
@@ -287,9 +299,13 @@ export class Worker {
     }
   }
 
-  /** A run ended: free its slot (unless a newer run of the same job has taken it) and look for work. */
+  /** A run ended: close its browser sessions, free its slot (unless a newer run of the same job has taken it) and look for work. */
   private finished(jobId: string, abort: JobAbort): void {
-    if (this.inFlight.get(jobId)?.abort === abort) this.inFlight.delete(jobId);
+    if (this.inFlight.get(jobId)?.abort === abort) {
+      this.inFlight.delete(jobId);
+      // A job suspended or ended here keeps nothing open: a resumed run restores its sessions from the checkpoint.
+      this.executorOptions.services?.browser?.release(jobId).catch((err: unknown) => this.logger.warn({ err, jobId }, 'closing browser sessions failed'));
+    }
     this.wake();
   }
 

@@ -9,6 +9,8 @@ export interface Checkpoint {
   outputs: Record<string, unknown>;
   failedSteps: string[];
   state: Record<string, unknown>;
+  /** Values the job carries across steps (a browser session's sealed state), by key. */
+  carried: Record<string, unknown>;
 }
 
 /** A job as a worker receives it from a claim. */
@@ -67,6 +69,7 @@ export interface ClaimedRow {
   outputs: Record<string, unknown> | null;
   failed_steps: string[] | null;
   state: Record<string, unknown> | null;
+  carried: Record<string, unknown> | null;
   lease_epoch: number;
   initiated_by: string | null;
   parent_job_id: string | null;
@@ -94,7 +97,7 @@ export function toClaimed(r: ClaimedRow): ClaimedJob {
     checkpoint:
       r.next_step === null
         ? null
-        : { nextStep: r.next_step, outputs: r.outputs ?? {}, failedSteps: r.failed_steps ?? [], state: r.state ?? {} },
+        : { nextStep: r.next_step, outputs: r.outputs ?? {}, failedSteps: r.failed_steps ?? [], state: r.state ?? {}, carried: r.carried ?? {} },
     lease: r.lease_epoch,
     initiatedBy: r.initiated_by,
     parentJobId: r.parent_job_id,
@@ -134,7 +137,7 @@ export const CLAIM_TAIL = `leased AS (
             (extract(epoch FROM j.created_at) * 1000)::float8 AS created_ms,
             (extract(epoch FROM coalesce(j.started_at, now())) * 1000)::float8 AS started_ms,
             (extract(epoch FROM coalesce(j.deadline_at, now() + make_interval(secs => j.timeout_ms::double precision / 1000))) * 1000)::float8 AS deadline_ms,
-            j.cancel_requested_at, c.next_step, c.outputs, c.failed_steps, c.state, l.lease_epoch,
+            j.cancel_requested_at, c.next_step, c.outputs, c.failed_steps, c.state, c.carried, l.lease_epoch,
             j.initiated_by, j.parent_job_id, j.depth
        FROM stepwise.jobs j
        JOIN leased l ON l.job_id = j.id

@@ -171,7 +171,7 @@ describe('queue order and housekeeping', () => {
   it('deletes expired checkpoints and keeps live ones', async () => {
     const { deleteExpiredCheckpoints, upsertCheckpoints } = await import('../../src/store/index.js');
     const { rows } = await t.db.query<{ id: string; organization_id: string }>('SELECT id, organization_id FROM stepwise.jobs ORDER BY run_number LIMIT 2');
-    const cp = { nextStep: 1, outputs: {}, failedSteps: [], state: {} };
+    const cp = { nextStep: 1, outputs: {}, failedSteps: [], state: {}, carried: {} };
     await t.db.transaction((tx) =>
       upsertCheckpoints(tx, [
         { jobId: rows[0]!.id, organizationId: rows[0]!.organization_id, checkpoint: cp, expiresAt: new Date(Date.now() - 1000) },

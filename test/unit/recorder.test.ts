@@ -65,7 +65,7 @@ describe('Recorder against a store that fails', () => {
     rec.append(row('a', 1));
     rec.append(row('a', 2));
     rec.append(row('b', 1));
-    rec.checkpoint({ jobId: 'a', organizationId: ORG, checkpoint: { nextStep: 1, outputs: {}, failedSteps: [], state: {} }, expiresAt: new Date() });
+    rec.checkpoint({ jobId: 'a', organizationId: ORG, checkpoint: { nextStep: 1, outputs: {}, failedSteps: [], state: {}, carried: {} }, expiresAt: new Date() });
     rec.complete(completion('b', 1));
     store.faults.push('after-commit');
     await rec.flush();
@@ -138,7 +138,7 @@ describe('Recorder fence', () => {
     rec.append(row('kept', 1));
     rec.append(row('taken', 1));
     rec.append(row('taken', 2));
-    rec.checkpoint({ jobId: 'taken', organizationId: ORG, checkpoint: { nextStep: 2, outputs: {}, failedSteps: [], state: {} }, expiresAt: new Date() });
+    rec.checkpoint({ jobId: 'taken', organizationId: ORG, checkpoint: { nextStep: 2, outputs: {}, failedSteps: [], state: {}, carried: {} }, expiresAt: new Date() });
     rec.consumeSignal({ jobId: 'taken', signalId: 'sig' });
     store.claim('taken', 'w2');
     await rec.flush();

@@ -3,7 +3,7 @@ import { ValidationError } from '../../errors/index.js';
 import { jsonByteLength } from '../../util/json.js';
 import { BranchCancelledError, JobAbort } from '../aborts.js';
 import { compileExpression, evaluate } from '../definition/expressions.js';
-import { noDirectCredentials, StepError, Suspend, type SequenceOutcome, type StepContext, type StepType } from '../steps/types.js';
+import { noDirectCredentials, StepError, Suspend, stepTimeout, type SequenceOutcome, type StepContext, type StepType } from '../steps/types.js';
 import { expressionSchema, stepListSchema } from './lists.js';
 import { minUntil, recordedFailure } from './parallel.js';
 import { settleAll } from './settle.js';
@@ -83,6 +83,7 @@ export const forEachStep: StepType<ForEachStep> = {
   credentials: noDirectCredentials,
   children: (step) => [{ label: '[]', pointer: '/steps', steps: step.steps, repeat: step.maxItems ?? DEFAULT_MAX_ITEMS, exclusive: false }],
   block: true,
+  attemptTimeoutMs: stepTimeout,
   sideEffects: false,
   abortable: false,
   compensation: false,

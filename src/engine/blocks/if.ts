@@ -1,7 +1,7 @@
 import type { StepBase } from '../../model/definition.js';
 import { compileExpression, evaluate } from '../definition/expressions.js';
 import { sequenceValue } from '../sequence.js';
-import { noDirectCredentials, noExtraChecks, Suspend, type StepType } from '../steps/types.js';
+import { noDirectCredentials, noExtraChecks, Suspend, stepTimeout, type StepType } from '../steps/types.js';
 import { expressionSchema, stepListSchema, truthy } from './lists.js';
 
 /** Runs `then` when the condition holds, else `else`. Output: `{ branch: "then"|"else", output: <last step's output> }`. */
@@ -24,6 +24,7 @@ export const ifStep: StepType<IfStep> = {
     ...(step.else ? [{ label: 'else', pointer: '/else', steps: step.else, repeat: 1, exclusive: true }] : []),
   ],
   block: true,
+  attemptTimeoutMs: stepTimeout,
   sideEffects: false,
   abortable: false,
   compensation: false,

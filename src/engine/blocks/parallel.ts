@@ -1,6 +1,6 @@
 import type { StepBase } from '../../model/definition.js';
 import { BranchCancelledError } from '../aborts.js';
-import { noDirectCredentials, noExtraChecks, StepError, Suspend, type SequenceOutcome, type StepType } from '../steps/types.js';
+import { noDirectCredentials, noExtraChecks, StepError, Suspend, stepTimeout, type SequenceOutcome, type StepType } from '../steps/types.js';
 import { settleAll } from './settle.js';
 import { stepListSchema } from './lists.js';
 
@@ -36,6 +36,7 @@ export const parallelStep: StepType<ParallelStep> = {
   children: (step) =>
     Object.entries(step.branches).map(([name, steps]) => ({ label: name, pointer: `/branches/${name}`, steps, repeat: 1, exclusive: false })),
   block: true,
+  attemptTimeoutMs: stepTimeout,
   sideEffects: false,
   abortable: false,
   compensation: false,

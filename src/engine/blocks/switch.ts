@@ -1,7 +1,7 @@
 import type { StepBase } from '../../model/definition.js';
 import { compileExpression, evaluate } from '../definition/expressions.js';
 import { sequenceValue } from '../sequence.js';
-import { noDirectCredentials, noExtraChecks, Suspend, type StepType } from '../steps/types.js';
+import { noDirectCredentials, noExtraChecks, Suspend, stepTimeout, type StepType } from '../steps/types.js';
 import { expressionSchema, stepListSchema, truthy } from './lists.js';
 
 /**
@@ -36,6 +36,7 @@ export const switchStep: StepType<SwitchStep> = {
     ...(step.default ? [{ label: 'default', pointer: '/default', steps: step.default, repeat: 1, exclusive: true }] : []),
   ],
   block: true,
+  attemptTimeoutMs: stepTimeout,
   sideEffects: false,
   abortable: false,
   compensation: false,

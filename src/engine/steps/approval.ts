@@ -8,7 +8,7 @@ import { renderString } from '../definition/expressions.js';
 import { LIMITS } from '../limits.js';
 import type { ApprovalService, ApprovalState } from '../services.js';
 import { durationSchema } from './durations.js';
-import { CompletedWithWarning, noChildren, noDirectCredentials, StepError, Suspend, type StepContext, type StepType } from './types.js';
+import { CompletedWithWarning, noChildren, noDirectCredentials, StepError, Suspend, stepTimeout, type StepContext, type StepType } from './types.js';
 
 /** Longest approval title (after its template is rendered); approvals.title is varchar(500). */
 export const MAX_APPROVAL_TITLE = 500;
@@ -84,6 +84,7 @@ export const approvalStep: StepType<ApprovalStep> = {
   credentials: noDirectCredentials,
   children: noChildren,
   block: false,
+  attemptTimeoutMs: stepTimeout,
   // It writes only Stepwise's own records, idempotently per (job, step path).
   sideEffects: false,
   abortable: false,

@@ -1,7 +1,7 @@
 import type { StepBase } from '../../model/definition.js';
 import { ValidationError } from '../../errors/index.js';
 import { durationSchema } from './durations.js';
-import { noChildren, noDirectCredentials, Suspend, type StepType } from './types.js';
+import { noChildren, noDirectCredentials, Suspend, stepTimeout, type StepType } from './types.js';
 
 /** A durable timer: the job waits (WAITING, no worker held) for a duration or until a time. Output is null. */
 export interface DelayStep extends StepBase {
@@ -23,6 +23,7 @@ export const delayStep: StepType<DelayStep> = {
   credentials: noDirectCredentials,
   children: noChildren,
   block: false,
+  attemptTimeoutMs: stepTimeout,
   sideEffects: false,
   abortable: false,
   compensation: false,

@@ -1,7 +1,7 @@
 import type { StepBase } from '../../model/definition.js';
 import { renderString, renderTemplates } from '../definition/expressions.js';
 import { BUCKET_NAME_PATTERN } from '../definition/bucket-name.js';
-import { noChildren, noDirectCredentials, noExtraChecks, StepError, type StepContext, type StepType } from './types.js';
+import { noChildren, noDirectCredentials, noExtraChecks, StepError, stepTimeout, type StepContext, type StepType } from './types.js';
 
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
 export type HttpMethod = (typeof HTTP_METHODS)[number];
@@ -52,6 +52,7 @@ export const httpStep: StepType<HttpStep> = {
   credentials: noDirectCredentials,
   children: noChildren,
   block: false,
+  attemptTimeoutMs: stepTimeout,
   sideEffects: true,
   abortable: true,
   compensation: true,

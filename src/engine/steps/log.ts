@@ -1,7 +1,7 @@
 import type { StepBase } from '../../model/definition.js';
 import { LOG_LEVELS, type LogLevel } from '../../store/stream-codes.js';
 import { renderString } from '../definition/expressions.js';
-import { noChildren, noDirectCredentials, noExtraChecks, type StepType } from './types.js';
+import { noChildren, noDirectCredentials, noExtraChecks, stepTimeout, type StepType } from './types.js';
 
 /** Writes one log line (templates rendered) to the job's stream. Output is null: the line itself is in the stream. */
 export interface LogStep extends StepBase {
@@ -23,6 +23,7 @@ export const logStep: StepType<LogStep> = {
   credentials: noDirectCredentials,
   children: noChildren,
   block: false,
+  attemptTimeoutMs: stepTimeout,
   sideEffects: false,
   abortable: false,
   compensation: true,

@@ -1,5 +1,5 @@
 import type { StepBase } from '../../model/definition.js';
-import { noChildren, noDirectCredentials, noExtraChecks, type StepType } from './types.js';
+import { noChildren, noDirectCredentials, noExtraChecks, stepTimeout, type StepType } from './types.js';
 
 /** Does nothing; useful as a placeholder and for measuring engine overhead. */
 export interface NoopStep extends StepBase {
@@ -15,6 +15,7 @@ export const noopStep: StepType<NoopStep> = {
   credentials: noDirectCredentials,
   children: noChildren,
   block: false,
+  attemptTimeoutMs: stepTimeout,
   sideEffects: false,
   abortable: false,
   compensation: true,

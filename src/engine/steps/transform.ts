@@ -1,6 +1,6 @@
 import type { StepBase } from '../../model/definition.js';
 import { compileExpression, evaluate } from '../definition/expressions.js';
-import { noChildren, noDirectCredentials, noExtraChecks, type StepType } from './types.js';
+import { noChildren, noDirectCredentials, noExtraChecks, stepTimeout, type StepType } from './types.js';
 
 /** Computes a value: the output is a JSONata expression's value over `{ input, steps }`. */
 export interface TransformStep extends StepBase {
@@ -17,6 +17,7 @@ export const transformStep: StepType<TransformStep> = {
   credentials: noDirectCredentials,
   children: noChildren,
   block: false,
+  attemptTimeoutMs: stepTimeout,
   sideEffects: false,
   abortable: false,
   compensation: true,

@@ -58,6 +58,40 @@ export interface StepContext {
   readonly services: StepServices;
   /** For block types: run the step lists they hold. */
   readonly block: BlockHost;
+  /**
+   * Keep where a long-running step stands (a browser step after each
+   * action), so that a job resumed after a crash or a takeover gives it back
+   * as `ctx.resumed` and the step goes on from there. Written with the job's
+   * next flush; call `durable()` to wait for the commit.
+   */
+  progress(state: Record<string, unknown>): void;
+  /**
+   * On a retry of the step (its attempt 2 and on, in the same run): what the
+   * failed attempt kept with `progress`, so a step made of many actions can
+   * go on at the one that failed. Undefined on a first attempt and when
+   * `resumed` is set.
+   */
+  readonly previousProgress: Readonly<Record<string, unknown>> | undefined;
+  /**
+   * Everything recorded so far, the progress included, is committed under
+   * the job's lease (before an action that must not run twice). Throws when
+   * this worker no longer holds the job: the action must not run.
+   */
+  durable(): Promise<void>;
+  /**
+   * Values the job carries from this step to later ones, by key, that are
+   * not outputs (a browser session's sealed cookies and storage for the
+   * next browser step naming the session): saved with the checkpoint, under
+   * the job's lease, and gone when the job ends. A retry from the failed
+   * step starts with them.
+   */
+  readonly carried: CarriedValues;
+}
+
+export interface CarriedValues {
+  get(key: string): unknown;
+  /** Kept with the job's next flush (`durable()` waits for it); undefined removes the key. */
+  set(key: string, value: unknown): void;
 }
 
 export interface StepJob {
@@ -204,6 +238,12 @@ export interface StepType<S extends StepBase> {
   readonly abortable: boolean;
   /** May serve as a compensation: runs to an end, never suspends. */
   readonly compensation: boolean;
+  /**
+   * The timer of one attempt: most types use the step's `timeoutMs` (the
+   * worker's default when absent); a type whose `timeoutMs` means something
+   * else (a browser step's per-action timeout) names its own bound.
+   */
+  attemptTimeoutMs(step: S): number | undefined;
   /** Run once (one attempt). Returns the output, a Suspend or a CompletedWithWarning; throws StepError on failure. */
   run(step: S, ctx: StepContext): Promise<unknown>;
 }
@@ -219,6 +259,11 @@ export interface ChildList {
   repeat: number;
   /** Only one of a block's exclusive lists runs (the branches of if and switch). */
   exclusive: boolean;
+}
+
+/** For `attemptTimeoutMs` of types whose `timeoutMs` is the attempt's timeout. */
+export function stepTimeout(step: StepBase): number | undefined {
+  return step.timeoutMs;
 }
 
 /** For `children` of leaf types. */

@@ -1,6 +1,6 @@
 import type { StepBase } from '../../model/definition.js';
 import { durationSchema } from './durations.js';
-import { noChildren, CompletedWithWarning, noDirectCredentials, noExtraChecks, StepError, Suspend, type StepType } from './types.js';
+import { noChildren, CompletedWithWarning, noDirectCredentials, noExtraChecks, StepError, Suspend, stepTimeout, type StepType } from './types.js';
 
 /** Wait for a named signal (POST /v1/jobs/:id/signals/:name); the output is the signal's payload. */
 export interface WaitStep extends StepBase {
@@ -25,6 +25,7 @@ export const waitStep: StepType<WaitStep> = {
   credentials: noDirectCredentials,
   children: noChildren,
   block: false,
+  attemptTimeoutMs: stepTimeout,
   sideEffects: false,
   abortable: false,
   compensation: false,

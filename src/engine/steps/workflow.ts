@@ -1,7 +1,7 @@
 import type { StepBase } from '../../model/definition.js';
 import { SUCCESSFUL_STATUSES, TERMINAL_STATUSES } from '../../store/jobs.js';
 import { renderTemplates } from '../definition/expressions.js';
-import { noChildren, noDirectCredentials, noExtraChecks, StepError, Suspend, type StepType } from './types.js';
+import { noChildren, noDirectCredentials, noExtraChecks, StepError, Suspend, stepTimeout, type StepType } from './types.js';
 
 /** Workflows calling workflows stop at this depth (a job started by a step of a job started by a step …). */
 export const MAX_WORKFLOW_DEPTH = 3;
@@ -38,6 +38,7 @@ export const workflowStep: StepType<WorkflowStep> = {
   credentials: noDirectCredentials,
   children: noChildren,
   block: false,
+  attemptTimeoutMs: stepTimeout,
   // Starting the child is idempotent by (job, step path), so it needs no commit before it.
   sideEffects: false,
   abortable: false,
