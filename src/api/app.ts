@@ -129,7 +129,7 @@ export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimi
   webhookRoutes(app, db, keyRing ?? null);
   analyticsRoutes(app, db);
   retentionRoutes(app, db);
-  screenshotRoutes(app, db, blobs);
+  screenshotRoutes(app, db, blobs, keyRing ?? null);
   credentialRoutes(app, db, keyRing ?? null);
   auditRoutes(app, db);
   userRoutes(app, db);

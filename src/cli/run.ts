@@ -8,6 +8,8 @@ import { findJob, listStream, TERMINAL_STATUSES, type Job } from '../store/index
 import { openForKey, requireKey } from './context.js';
 import { openKeyRing } from './keyring.js';
 import { credentialResolver } from '../security/credentials.js';
+import { keyRingSealer } from '../security/sealer.js';
+import { workerBrowserSessions } from '../browser/worker-browser.js';
 
 export interface RunOptions {
   key?: string | undefined;
@@ -89,9 +91,13 @@ export async function runWorkflow(config: Config, workflowId: string, opts: RunO
       return;
     }
     const blobs = await createBlobStore(config.blob);
+    const keyRing = openKeyRing(config, logger);
+    const browser = workerBrowserSessions(config, logger);
     const worker = new Worker(db, { ...config.worker, pollIntervalMs: 100 }, logger, undefined, {
       blobs,
-      credentials: credentialResolver(db, openKeyRing(config, logger)),
+      credentials: credentialResolver(db, keyRing),
+      sealer: keyRing ? keyRingSealer(keyRing) : undefined,
+      browser,
     });
     await worker.start();
     let job: Job | null;
@@ -103,6 +109,7 @@ export async function runWorkflow(config: Config, workflowId: string, opts: RunO
       }
     } finally {
       await worker.stop();
+      await browser.close();
     }
     const stream = await listStream(db, principal.organizationId, job, { limit: 5000 });
     // A large result is in blob storage by reference: print it whole, as the API does.

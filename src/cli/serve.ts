@@ -9,6 +9,8 @@ import { getOrganizationCount } from '../store/index.js';
 import { onShutdownSignal, openRuntime, scheduleMaintenance, VERSION } from './runtime.js';
 import { openKeyRing } from './keyring.js';
 import { credentialResolver } from '../security/credentials.js';
+import { keyRingSealer } from '../security/sealer.js';
+import { workerBrowserSessions } from '../browser/worker-browser.js';
 
 /**
  * API + worker in one process (the only way in embedded mode, where the
@@ -41,8 +43,14 @@ export async function serve(config: Config, opts: { worker: boolean }): Promise<
     keyRing,
     checkpointTtlMs: config.worker.checkpointTtlMs,
   });
+  const browser = opts.worker ? workerBrowserSessions(config, logger) : undefined;
   const worker = opts.worker
-    ? new Worker(db, config.worker, logger, undefined, { blobs, credentials: credentialResolver(db, keyRing) })
+    ? new Worker(db, config.worker, logger, undefined, {
+        blobs,
+        credentials: credentialResolver(db, keyRing),
+        sealer: keyRing ? keyRingSealer(keyRing) : undefined,
+        browser,
+      })
     : undefined;
   // Every process runs a scheduler; an advisory lock makes one of them the leader per tick.
   const scheduler = new Scheduler(db, {}, logger);
@@ -62,6 +70,7 @@ export async function serve(config: Config, opts: { worker: boolean }): Promise<
     await lifecycle.stop();
     await scheduler.stop();
     await worker?.stop();
+    await browser?.close();
     await blobs.close();
     await db.close();
   }, logger);

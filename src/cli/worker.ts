@@ -7,6 +7,8 @@ import { MaintenanceLoop } from '../lifecycle/index.js';
 import { onShutdownSignal, openRuntime, scheduleMaintenance } from './runtime.js';
 import { openKeyRing } from './keyring.js';
 import { credentialResolver } from '../security/credentials.js';
+import { keyRingSealer } from '../security/sealer.js';
+import { workerBrowserSessions } from '../browser/worker-browser.js';
 
 /** Workers alone: any number of these processes can share one PostgreSQL server. */
 export async function runWorker(config: Config): Promise<void> {
@@ -18,9 +20,13 @@ export async function runWorker(config: Config): Promise<void> {
   }
   const { db, logger } = await openRuntime(config, { role: 'worker' });
   const blobs = await createBlobStore(config.blob);
+  const keyRing = openKeyRing(config, logger);
+  const browser = workerBrowserSessions(config, logger);
   const worker = new Worker(db, config.worker, logger, undefined, {
     blobs,
-    credentials: credentialResolver(db, openKeyRing(config, logger)),
+    credentials: credentialResolver(db, keyRing),
+    sealer: keyRing ? keyRingSealer(keyRing) : undefined,
+    browser,
   });
   // Every process runs a scheduler; an advisory lock makes one of them the leader per tick.
   const scheduler = new Scheduler(db, {}, logger);
@@ -36,6 +42,7 @@ export async function runWorker(config: Config): Promise<void> {
     await lifecycle.stop();
     await scheduler.stop();
     await worker.stop();
+    await browser.close();
     await blobs.close();
     await db.close();
   }, logger);

@@ -7,9 +7,16 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
  * A worker in a process of its own (test/fixtures/worker-process.ts), for
  * tests that kill it with SIGKILL mid-job. Resolves once it says it runs.
  * `databaseUrl`: the server's test database; else `dataDir`: the embedded
- * database, which the process then owns.
+ * database, which the process then owns. `env`: more of its environment
+ * (BROWSER=1 and what browser steps need: see the fixture).
  */
-export function spawnWorkerProcess(options: { databaseUrl?: string | undefined; dataDir?: string | undefined; leaseMs: number; workerId: string }): Promise<ChildProcess> {
+export function spawnWorkerProcess(options: {
+  databaseUrl?: string | undefined;
+  dataDir?: string | undefined;
+  leaseMs: number;
+  workerId: string;
+  env?: Record<string, string> | undefined;
+}): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/worker-process.ts'], {
     cwd: ROOT,
     env: {
@@ -19,6 +26,8 @@ export function spawnWorkerProcess(options: { databaseUrl?: string | undefined; 
       STEPWISE_LEASE_MS: String(options.leaseMs),
       STEPWISE_FLUSH_INTERVAL_MS: '2',
       WORKER_ID: options.workerId,
+      BROWSER: '', // never inherited: only a test that asks for browser steps gets them
+      ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -5,6 +5,9 @@ import { NotFoundError, UnavailableError } from '../../errors/index.js';
 import { findJob, findScreenshot, listJobScreenshots, type Screenshot } from '../../store/index.js';
 import { idParams, responses, uuid } from '../schemas.js';
 import { auditScreenshotRead } from '../phi.js';
+import { SEALED_TRACE_CONTENT_TYPE, traceSealedFor } from '../../engine/artifacts.js';
+import type { KeyRing } from '../../security/crypto.js';
+import { keyRingSealer } from '../../security/sealer.js';
 
 /** Screenshot metadata → API JSON; `contentUrl` streams the bytes through the API. */
 export function screenshotView(s: Screenshot) {
@@ -66,7 +69,7 @@ async function auditRead(db: Db, req: FastifyRequest, s: Screenshot): Promise<vo
   if (job) await auditScreenshotRead(db, req, job, s.id);
 }
 
-export function screenshotRoutes(app: FastifyInstance, db: Db, blobs: BlobStore | undefined): void {
+export function screenshotRoutes(app: FastifyInstance, db: Db, blobs: BlobStore | undefined, keyRing: KeyRing | null): void {
   app.addSchema(screenshotSchema);
 
   app.get<{ Params: { id: string } }>(
@@ -95,12 +98,19 @@ export function screenshotRoutes(app: FastifyInstance, db: Db, blobs: BlobStore 
       schema: {
         tags: ['screenshots'],
         summary: "A screenshot's bytes, with its content type",
+        description: `A browser trace (content type ${SEALED_TRACE_CONTENT_TYPE}) is stored sealed with the key ring: it is opened here and served as application/zip, for Playwright's trace viewer.`,
         params: idParams,
         response: responses({}),
       },
     },
     async (req, reply) => {
       const s = await liveScreenshot(db, req.principal.organizationId, req.params.id);
+      if (s.contentType === SEALED_TRACE_CONTENT_TYPE) {
+        if (!keyRing) throw new UnavailableError('browser traces are sealed with the key ring, and STEPWISE_ENCRYPTION_KEYS is not set on this server');
+        const zip = keyRingSealer(keyRing).openBytes(await requireBlobs(blobs).get(s.blobKey), traceSealedFor(s.organizationId, s.jobId));
+        await auditRead(db, req, s);
+        return reply.type('application/zip').header('content-disposition', `attachment; filename="trace-${s.id}.zip"`).send(zip);
+      }
       const stream = await requireBlobs(blobs).getStream(s.blobKey);
       await auditRead(db, req, s);
       return reply
@@ -138,7 +148,8 @@ export function screenshotRoutes(app: FastifyInstance, db: Db, blobs: BlobStore 
     },
     async (req) => {
       const s = await liveScreenshot(db, req.principal.organizationId, req.params.id);
-      const url = await requireBlobs(blobs).signedReadUrl(s.blobKey, req.query.expiresIn);
+      // Blob storage holds a trace sealed: only contentUrl can serve it readable.
+      const url = s.contentType === SEALED_TRACE_CONTENT_TYPE ? null : await requireBlobs(blobs).signedReadUrl(s.blobKey, req.query.expiresIn);
       await auditRead(db, req, s);
       return {
         url,

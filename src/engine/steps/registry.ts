@@ -1,5 +1,6 @@
 import type { StepBase, WorkflowDefinition } from '../../model/definition.js';
 import { approvalStep } from './approval.js';
+import { browserStep } from './browser.js';
 import { delayStep } from './delay.js';
 import { httpStep } from './http.js';
 import { logStep } from './log.js';
@@ -28,6 +29,7 @@ const ENTRIES = {
   wait: waitStep,
   approval: approvalStep,
   workflow: workflowStep,
+  browser: browserStep,
   if: ifStep,
   switch: switchStep,
   forEach: forEachStep,
