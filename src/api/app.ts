@@ -44,6 +44,7 @@ import type { KeyRing } from '../security/crypto.js';
 import { userRoutes } from './routes/users.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { usageRoutes } from './routes/usage.js';
+import { recorderImportRoutes } from './routes/recorder-import.js';
 import { approvalRoutes } from './routes/approvals.js';
 
 /**
@@ -121,6 +122,7 @@ export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimi
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   healthRoutes(app, db, version);
   workflowRoutes(app, db);
+  recorderImportRoutes(app, db);
   jobRoutes(app, db, blobs);
   jobControlRoutes(app, db, checkpointTtlMs ?? DEFAULT_CHECKPOINT_TTL_MS);
   clientRoutes(app, db);

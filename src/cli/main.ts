@@ -15,6 +15,7 @@ import { jobCommands } from './jobs.js';
 import { reconcileReadModel } from '../lifecycle/index.js';
 import { lifecycleCommands } from './lifecycle.js';
 import { keyCommands } from './keys.js';
+import { workflowCommands } from './workflows.js';
 
 function intOption(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -151,6 +152,7 @@ program
   });
 
 scheduleCommands(program, (cmd) => config(cmd));
+workflowCommands(program, (cmd) => config(cmd));
 keyCommands(program, (cmd) => config(cmd));
 jobCommands(program, (cmd) => config(cmd));
 lifecycleCommands(program, (cmd) => config(cmd));
