@@ -313,9 +313,13 @@ export class Worker {
     const held = [...this.inFlight.keys(), ...this.recorder.pendingJobIds()];
     if (held.length === 0) return;
     try {
-      const { held: kept, cancelled } = await renewLeases(this.db, this.id, held, this.config.leaseMs);
+      const { held: kept, cancelled, gone } = await renewLeases(this.db, this.id, held, this.config.leaseMs);
       const keptSet = new Set(kept);
-      const lost = held.filter((id) => !keptSet.has(id));
+      // A job whose queue row is gone has ended. Usually this worker's own flush completed it while the
+      // heartbeat ran (its run is over): nothing is lost. One still running here was ended elsewhere
+      // (deleted, or taken over and finished): stop it like a lost lease.
+      const goneSet = new Set(gone);
+      const lost = held.filter((id) => !keptSet.has(id) && (!goneSet.has(id) || this.inFlight.has(id)));
       if (lost.length > 0) {
         this.logger.warn({ jobs: lost }, 'lease lost; abandoning jobs');
         for (const id of lost) this.inFlight.get(id)?.abort.markLost();

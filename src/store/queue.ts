@@ -179,18 +179,21 @@ export async function claimJobs(db: Queryable, workerId: string, limit: number, 
 /**
  * Heartbeat: extend the leases this worker still holds, in one statement.
  * Returns the ids still held and, among them, those whose cancellation was
- * requested (the worker aborts them). The rows are locked in job id order,
- * the order a flush locks them in (store/record-tx.ts holdLeases), so a
- * heartbeat and a flush of the same worker never deadlock each other.
+ * requested (the worker aborts them), and the ids whose queue row is gone
+ * (the job ended: most often this worker's own flush completed it between
+ * the worker listing its jobs and this statement, which is not a lost
+ * lease). The rows are locked in job id order, the order a flush locks them
+ * in (store/record-tx.ts holdLeases), so a heartbeat and a flush of the same
+ * worker never deadlock each other.
  */
 export async function renewLeases(
   db: Queryable,
   workerId: string,
   jobIds: string[],
   leaseMs: number,
-): Promise<{ held: string[]; cancelled: string[] }> {
-  if (jobIds.length === 0) return { held: [], cancelled: [] };
-  const { rows } = await db.query<{ job_id: string; cancel: boolean }>(
+): Promise<{ held: string[]; cancelled: string[]; gone: string[] }> {
+  if (jobIds.length === 0) return { held: [], cancelled: [], gone: [] };
+  const { rows } = await db.query<{ job_id: string; cancel: boolean; gone: boolean }>(
     `WITH mine AS (
        SELECT job_id FROM stepwise.job_queue
         WHERE job_id = ANY($2::uuid[]) AND locked_by = $1
@@ -202,11 +205,20 @@ export async function renewLeases(
          FROM mine WHERE q.job_id = mine.job_id
        RETURNING q.job_id
      )
-     SELECT r.job_id, j.cancel_requested_at IS NOT NULL AS cancel
-       FROM renewed r JOIN stepwise.jobs j ON j.id = r.job_id`,
+     SELECT r.job_id, j.cancel_requested_at IS NOT NULL AS cancel, false AS gone
+       FROM renewed r JOIN stepwise.jobs j ON j.id = r.job_id
+     UNION ALL
+     SELECT g.id, false, true
+       FROM unnest($2::uuid[]) AS g(id)
+      WHERE NOT EXISTS (SELECT 1 FROM stepwise.job_queue q WHERE q.job_id = g.id)`,
     [workerId, jobIds, leaseMs],
   );
-  return { held: rows.map((r) => r.job_id), cancelled: rows.filter((r) => r.cancel).map((r) => r.job_id) };
+  const live = rows.filter((r) => !r.gone);
+  return {
+    held: live.map((r) => r.job_id),
+    cancelled: live.filter((r) => r.cancel).map((r) => r.job_id),
+    gone: rows.filter((r) => r.gone).map((r) => r.job_id),
+  };
 }
 
 /**

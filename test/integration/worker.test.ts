@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresDb, type Db } from '../../src/db/index.js';
 import { defineWorkflow, startRuns, type Worker } from '../../src/engine/index.js';
-import { claimJobs, findJob, listStream, markJobsRunning } from '../../src/store/index.js';
+import { claimJobs, findJob, listStream, markJobsRunning, renewLeases } from '../../src/store/index.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg, startWorker, waitForJob } from '../helpers/fixtures.js';
 
@@ -134,5 +134,19 @@ describe('workers', () => {
     } finally {
       await rescuer.stop();
     }
+  });
+
+  it('a heartbeat tells a lease held by another worker from a job that has ended (its queue row gone)', async () => {
+    const wf = await defineWorkflow(t.db, orgId, { name: 'heartbeat', definition: { steps: [{ id: 'n', type: 'noop' }] } });
+    const runs = await startRuns(t.db, orgId, wf.id, [{}, {}]);
+    const ids = runs.map((r) => r.id);
+    const claimed = (await claimJobs(t.db, 'hb-a', 50, 60_000)).map((c) => c.id);
+    expect(claimed).toEqual(expect.arrayContaining(ids));
+    // Another worker holds neither: not held, and not gone either (the rows are there, hb-a's).
+    expect(await renewLeases(t.db, 'hb-b', ids, 60_000)).toEqual({ held: [], cancelled: [], gone: [] });
+    // The second job ends (as hb-a's own flush of its completion would): its row goes.
+    await t.db.query(`DELETE FROM stepwise.job_queue WHERE job_id = $1`, [ids[1]]);
+    expect(await renewLeases(t.db, 'hb-a', ids, 60_000)).toEqual({ held: [ids[0]], cancelled: [], gone: [ids[1]] });
+    await t.db.query(`DELETE FROM stepwise.job_queue WHERE job_id = ANY($1::uuid[])`, [claimed]);
   });
 });
