@@ -18,8 +18,8 @@ export function tableLookup(table: Record<string, string[]>): EgressLookup & { c
   return Object.assign(lookup, { calls });
 }
 
-/** A TCP server on 127.0.0.1 that echoes what it receives; counts connections. */
-export async function startEchoServer(): Promise<{ port: number; connections: () => number; close(): Promise<void> }> {
+/** A TCP server on 127.0.0.1 that counts its connections and hands each to `serve`. */
+export async function startCountingServer(serve: (socket: Socket) => void): Promise<{ port: number; connections: () => number; close(): Promise<void> }> {
   let connections = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
@@ -27,7 +27,7 @@ export async function startEchoServer(): Promise<{ port: number; connections: ()
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    socket.pipe(socket);
+    serve(socket);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -38,6 +38,11 @@ export async function startEchoServer(): Promise<{ port: number; connections: ()
       await new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+/** A TCP server on 127.0.0.1 that echoes what it receives; counts connections. */
+export function startEchoServer(): Promise<{ port: number; connections: () => number; close(): Promise<void> }> {
+  return startCountingServer((socket) => socket.pipe(socket));
 }
 
 /** A port on 127.0.0.1 that nothing listens on (bound, then released). */

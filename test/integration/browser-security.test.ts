@@ -1,9 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../src/blob/index.js';
 import { EgressProxy } from '../../src/browser/egress-proxy.js';
@@ -20,6 +18,7 @@ import { CHROMIUM, haveChromium } from '../helpers/browser-worker.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg, silentLogger, waitForJob, waitForStatus, workerConfig } from '../helpers/fixtures.js';
 import { decodePng } from '../helpers/png-decode.js';
+import { startCountingServer } from '../helpers/egress.js';
 import { FORBIDDEN_URL, PORTAL_USER, startPortal, type Portal } from '../helpers/portal.js';
 
 /**
@@ -45,26 +44,10 @@ interface Guard {
 }
 
 async function startGuard(): Promise<Guard> {
-  let connections = 0;
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    connections++;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
-    socket.end('HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 27\r\nconnection: close\r\n\r\n<title>Guard reached</title>');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    port,
-    origin: `http://127.0.0.1:${port}`,
-    connections: () => connections,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
+  const server = await startCountingServer((socket) =>
+    socket.end('HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 27\r\nconnection: close\r\n\r\n<title>Guard reached</title>'),
+  );
+  return { ...server, origin: `http://127.0.0.1:${server.port}` };
 }
 
 /** The forms a secret could be stored in: as is, URL- and form-encoded, JSON-escaped, hex (a bytea as text), base64 at each alignment. */

@@ -1,31 +1,17 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PgliteDb, type Db } from '../../src/db/index.js';
+import type { Db } from '../../src/db/index.js';
 import { defineWorkflow } from '../../src/engine/index.js';
 import { authenticate } from '../../src/security/index.js';
 import { findScheduleAuditEntries } from '../../src/store/index.js';
-import { backend, createTestDb, type TestDb } from '../helpers/db.js';
-import { runCli } from '../helpers/cli.js';
+import { cliTarget, runCli, type CliTarget } from '../helpers/cli.js';
 
-let dir: string;
-let t: TestDb | undefined;
+let cliDb: CliTarget;
 const target: string[] = [];
 let key: string;
 let organizationId: string;
 let workflowId: string;
 
-/** The file's database: the server database, or the embedded data directory (opened only while no CLI runs). */
-async function withDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {
-  if (t) return fn(t.db);
-  const db = await PgliteDb.open({ dataDir: join(dir, 'data') });
-  try {
-    return await fn(db);
-  } finally {
-    await db.close();
-  }
-}
+const withDb = <T>(fn: (db: Db) => Promise<T>): Promise<T> => cliDb.withDb(fn);
 
 async function cli(args: string[]): Promise<unknown> {
   const res = await runCli(['schedule', ...args, '--key', key, ...target]);
@@ -34,13 +20,8 @@ async function cli(args: string[]): Promise<unknown> {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'stepwise-cli-sched-'));
-  if (backend === 'postgres') {
-    t = await createTestDb();
-    target.push('--database-url', t.url!);
-  } else {
-    target.push('--data-dir', join(dir, 'data'));
-  }
+  cliDb = await cliTarget('stepwise-cli-sched-');
+  target.push(...cliDb.args);
   const created = await runCli(['org', 'create', '--name', 'Sched Org', ...target]);
   expect(created.code, created.stderr).toBe(0);
   ({ organizationId, apiKey: key } = JSON.parse(created.stdout) as { organizationId: string; apiKey: string });
@@ -48,8 +29,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await t?.close();
-  await rm(dir, { recursive: true, force: true });
+  await cliDb?.close();
 });
 
 // Each CLI call is a process that opens the database (~2 s on PGlite, more when the suite is busy).

@@ -1,12 +1,11 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PgliteDb, type Db } from '../../src/db/index.js';
-import { backend, createTestDb, type TestDb } from '../helpers/db.js';
+import type { Db } from '../../src/db/index.js';
+import { createTestDb, type TestDb } from '../helpers/db.js';
 import { client, createTestApp, expectError, type ApiClient, type Json } from '../helpers/api.js';
-import { runCli } from '../helpers/cli.js';
+import { cliTarget, runCli, type CliTarget } from '../helpers/cli.js';
 import { seedOrg } from '../helpers/fixtures.js';
 import { seedRoleKeys } from '../helpers/roles.js';
 
@@ -425,37 +424,21 @@ describe('POST /v1/workflows/import/chrome-recorder', () => {
 
 // Each CLI call is a process that opens the database (~2 s on PGlite idle, 10-20 s on a loaded machine).
 describe('stepwise workflow import --chrome-recorder', { timeout: 600_000 }, () => {
-  let dir: string;
-  let t: TestDb | undefined;
+  let cliDb: CliTarget;
   const target: string[] = [];
   let key: string;
   let memberKey: string;
-
-  /** The CLI's database: the server database, or the embedded data directory (opened only while no CLI runs). */
-  async function withDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {
-    if (t) return fn(t.db);
-    const db = await PgliteDb.open({ dataDir: join(dir, 'data') });
-    try {
-      return await fn(db);
-    } finally {
-      await db.close();
-    }
-  }
+  const withDb = <T>(fn: (db: Db) => Promise<T>): Promise<T> => cliDb.withDb(fn);
 
   async function file(name: string, text: string): Promise<string> {
-    const path = join(dir, name);
+    const path = join(cliDb.dir, name);
     await writeFile(path, text);
     return path;
   }
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'stepwise-cli-recorder-'));
-    if (backend === 'postgres') {
-      t = await createTestDb();
-      target.push('--database-url', t.url!);
-    } else {
-      target.push('--data-dir', join(dir, 'data'));
-    }
+    cliDb = await cliTarget('stepwise-cli-recorder-');
+    target.push(...cliDb.args);
     const created = await runCli(['org', 'create', '--name', 'Recorder CLI Org', '--plan', 'ENTERPRISE', ...target]);
     expect(created.code, created.stderr).toBe(0);
     const org = JSON.parse(created.stdout) as { organizationId: string; apiKey: string };
@@ -464,8 +447,7 @@ describe('stepwise workflow import --chrome-recorder', { timeout: 600_000 }, () 
   }, 300_000);
 
   afterAll(async () => {
-    await t?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await cliDb?.close();
   });
 
   it('prints the workflow as JSON and exits 0; --name and --allow-origin are honored', async () => {
@@ -507,7 +489,7 @@ describe('stepwise workflow import --chrome-recorder', { timeout: 600_000 }, () 
     };
     const notJson = await file('not-json.json', '{"title": "half a recording", "steps": [');
     await bad(['--chrome-recorder', notJson, '--key', key], notJson, 'not JSON');
-    const missing = join(dir, 'no-such-recording.json');
+    const missing = join(cliDb.dir, 'no-such-recording.json');
     await bad(['--chrome-recorder', missing, '--key', key], missing, 'ENOENT');
     const invalid = await file('invalid.json', JSON.stringify(withStep(2, { type: 'click', target: 'main', offsetX: 1, offsetY: 1 })));
     await bad(['--chrome-recorder', invalid, '--key', key], '/recording/steps/2/selectors', 'is required');
