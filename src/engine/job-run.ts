@@ -44,8 +44,14 @@ export class JobRun {
   failedSteps: string[];
   /** The current step's resumable state (a delay's wake time, a wait's deadline) with the executor's own keys. */
   state: Record<string, unknown>;
-  /** Values kept across steps (a browser session's sealed state), saved with the checkpoint. */
-  carried: Record<string, unknown>;
+  /** Values kept across steps (a browser session's sealed state), saved with the checkpoint. Change them with carry(). */
+  readonly carried: Record<string, unknown>;
+  /**
+   * Whether this job has carried anything: only then do its checkpoints write the carried column
+   * (store/checkpoints.ts). Once set it stays set, so the newest checkpoint, which replaces older
+   * unflushed ones, always has the values.
+   */
+  private carries: boolean;
   readonly resumed: boolean;
   /** Results of nested steps, iterations, branches and blocks, by path (loaded on resume, kept up to date). */
   results: Map<string, StepResult> = new Map();
@@ -67,6 +73,7 @@ export class JobRun {
     this.failedSteps = [...(cp?.failedSteps ?? [])];
     this.state = { ...(cp?.state ?? {}) };
     this.carried = { ...(cp?.carried ?? {}) };
+    this.carries = Object.keys(this.carried).length > 0;
     this.resumed = cp !== null;
   }
 
@@ -169,12 +176,20 @@ export class JobRun {
     this.sink.stepResult({ ...result, jobId: this.job.id, organizationId: this.job.organizationId });
   }
 
+  /** Set (or, with undefined, delete) a carried value and save the checkpoint. */
+  carry(key: string, value: unknown): void {
+    if (value === undefined) delete this.carried[key];
+    else this.carried[key] = value;
+    this.carries = true;
+    this.saveCheckpoint();
+  }
+
   saveCheckpoint(): void {
     if (this.fenced) return;
     this.sink.checkpoint({
       jobId: this.job.id,
       organizationId: this.job.organizationId,
-      checkpoint: { nextStep: this.nextStep, outputs: this.outputs, failedSteps: this.failedSteps, state: this.state, carried: this.carried },
+      checkpoint: { nextStep: this.nextStep, outputs: this.outputs, failedSteps: this.failedSteps, state: this.state, carried: this.carries ? this.carried : undefined },
       expiresAt: new Date(Date.now() + this.checkpointTtlMs),
     });
   }

@@ -150,11 +150,7 @@ export class StepRunContext implements StepContext {
     const run = this.frame.run;
     return {
       get: (key) => run.carried[key],
-      set: (key, value) => {
-        if (value === undefined) delete run.carried[key];
-        else run.carried[key] = value;
-        run.saveCheckpoint();
-      },
+      set: (key, value) => run.carry(key, value),
     };
   }
 }

@@ -4,21 +4,36 @@ import type { Checkpoint } from './queue.js';
 export interface CheckpointWrite {
   jobId: string;
   organizationId: string;
-  checkpoint: Checkpoint;
+  /** `carried` left out: the row's carried values stay as they are (a job that never carried any). */
+  checkpoint: Omit<Checkpoint, 'carried'> & { carried?: Record<string, unknown> | undefined };
   expiresAt: Date;
 }
 
-/** Save the latest checkpoint of each job in one statement (the recorder keeps only the newest per job). */
+/**
+ * Save the latest checkpoint of each job (the recorder keeps only the newest
+ * per job): one statement for the jobs that carry nothing across steps — all
+ * but browser jobs — and one that also writes `carried` for the rest.
+ * Leaving the column out of the common statement was measured: writing it
+ * (as NULL) cost the 10-step `steps` benchmark ~3% (22,475 against 23,158
+ * steps/s, medians of three interleaved runs).
+ */
 export async function upsertCheckpoints(tx: Queryable, writes: CheckpointWrite[]): Promise<void> {
-  if (writes.length === 0) return;
+  const plain = writes.filter((w) => w.checkpoint.carried === undefined);
+  const carrying = writes.filter((w) => w.checkpoint.carried !== undefined);
+  if (plain.length > 0) await upsert(tx, plain, false);
+  if (carrying.length > 0) await upsert(tx, carrying, true);
+}
+
+async function upsert(tx: Queryable, writes: CheckpointWrite[], withCarried: boolean): Promise<void> {
+  const c = withCarried ? ', carried' : '';
   await tx.query(
-    `INSERT INTO stepwise.execution_checkpoints (job_id, organization_id, next_step, outputs, failed_steps, state, carried, expires_at, updated_at)
-     SELECT u.job_id, u.organization_id, u.next_step, u.outputs, u.failed_steps, u.state, u.carried, u.expires_at, now()
-       FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::jsonb[], $5::jsonb[], $6::jsonb[], $7::jsonb[], $8::timestamptz[])
-         AS u(job_id, organization_id, next_step, outputs, failed_steps, state, carried, expires_at)
+    `INSERT INTO stepwise.execution_checkpoints (job_id, organization_id, next_step, outputs, failed_steps, state, expires_at${c}, updated_at)
+     SELECT u.job_id, u.organization_id, u.next_step, u.outputs, u.failed_steps, u.state, u.expires_at${withCarried ? ', u.carried' : ''}, now()
+       FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::jsonb[], $5::jsonb[], $6::jsonb[], $7::timestamptz[]${withCarried ? ', $8::jsonb[]' : ''})
+         AS u(job_id, organization_id, next_step, outputs, failed_steps, state, expires_at${c})
      ON CONFLICT (job_id) DO UPDATE
         SET next_step = excluded.next_step, outputs = excluded.outputs, failed_steps = excluded.failed_steps,
-            state = excluded.state, carried = excluded.carried, expires_at = excluded.expires_at, updated_at = now()`,
+            state = excluded.state, expires_at = excluded.expires_at${withCarried ? ', carried = excluded.carried' : ''}, updated_at = now()`,
     [
       pgArray(writes.map((w) => w.jobId)),
       pgArray(writes.map((w) => w.organizationId)),
@@ -26,9 +41,9 @@ export async function upsertCheckpoints(tx: Queryable, writes: CheckpointWrite[]
       pgArray(writes.map((w) => JSON.stringify(w.checkpoint.outputs))),
       pgArray(writes.map((w) => JSON.stringify(w.checkpoint.failedSteps))),
       pgArray(writes.map((w) => JSON.stringify(w.checkpoint.state))),
-      // Most jobs carry nothing: NULL, not '{}', keeps their rows as they were.
-      pgArray(writes.map((w) => (Object.keys(w.checkpoint.carried).length === 0 ? null : JSON.stringify(w.checkpoint.carried)))),
       pgArray(writes.map((w) => w.expiresAt.toISOString())),
+      // Carried values all deleted: NULL, as for a job that never carried any.
+      ...(withCarried ? [pgArray(writes.map((w) => (Object.keys(w.checkpoint.carried!).length === 0 ? null : JSON.stringify(w.checkpoint.carried))))] : []),
     ],
   );
 }

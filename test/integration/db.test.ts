@@ -182,4 +182,23 @@ describe('queue order and housekeeping', () => {
     const left = await t.db.query<{ job_id: string }>('SELECT job_id FROM stepwise.execution_checkpoints');
     expect(left.rows.map((r) => r.job_id)).toEqual([rows[1]!.id]);
   });
+
+  it('writes carried values only from checkpoints that carry them; a plain checkpoint leaves them as they are', async () => {
+    const { findCheckpoint, upsertCheckpoints } = await import('../../src/store/index.js');
+    const { rows } = await t.db.query<{ id: string; organization_id: string }>('SELECT id, organization_id FROM stepwise.jobs ORDER BY run_number LIMIT 1');
+    const job = { jobId: rows[0]!.id, organizationId: rows[0]!.organization_id, expiresAt: new Date(Date.now() + 3600_000) };
+    const base = { outputs: {}, failedSteps: [], state: {} };
+    const read = async () => (await findCheckpoint(t.db, job.organizationId, job.jobId))!;
+    await t.db.transaction((tx) => upsertCheckpoints(tx, [{ ...job, checkpoint: { ...base, nextStep: 1 } }]));
+    expect(await read()).toMatchObject({ nextStep: 1, carried: {} });
+    await t.db.transaction((tx) => upsertCheckpoints(tx, [{ ...job, checkpoint: { ...base, nextStep: 2, carried: { 'browser:a': 'sealed' } } }]));
+    expect(await read()).toMatchObject({ nextStep: 2, carried: { 'browser:a': 'sealed' } });
+    // A checkpoint without carried (a job that never carried anything in this run) does not erase them.
+    await t.db.transaction((tx) => upsertCheckpoints(tx, [{ ...job, checkpoint: { ...base, nextStep: 3 } }]));
+    expect(await read()).toMatchObject({ nextStep: 3, carried: { 'browser:a': 'sealed' } });
+    // Carried values all deleted: gone.
+    await t.db.transaction((tx) => upsertCheckpoints(tx, [{ ...job, checkpoint: { ...base, nextStep: 4, carried: {} } }]));
+    expect(await read()).toMatchObject({ nextStep: 4, carried: {} });
+    await t.db.query('DELETE FROM stepwise.execution_checkpoints WHERE job_id = $1', [job.jobId]);
+  });
 });

@@ -81,7 +81,7 @@ describe('executeJob without a database', () => {
 
     const second = new MemorySink();
     await executeJob(
-      claimed({ priorStatus: 'WAITING', lastSeq: 3, checkpoint: saved }),
+      claimed({ priorStatus: 'WAITING', lastSeq: 3, checkpoint: { ...saved, carried: saved.carried ?? {} } }),
       definition,
       second,
       new JobAbort(),
