@@ -185,6 +185,8 @@ export async function settle(exec: (sql: string) => Promise<unknown>, mode: Stat
 export interface BenchOptions {
   /** Timed jobs per system. */
   jobs: number;
+  /** browser: timed runs per backend (default 200). */
+  runs?: number;
   /** Untimed jobs run first on each system (JIT, connections, plan caches). */
   warmup: number;
   /** What each database gets after the warm-up (see StatsMode). */

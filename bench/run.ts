@@ -1,5 +1,5 @@
 /**
- * Benchmark entry point: `npm run -s bench -- <scenario> [--jobs N] [--warmup N] [--stats MODE]`
+ * Benchmark entry point: `npm run -s bench -- <scenario> [--jobs N] [--runs N] [--warmup N] [--stats MODE]`
  * (`scale` takes its own options, see bench/scale.ts).
  * Results are JSON lines on stdout; progress goes to stderr.
  */
@@ -18,6 +18,8 @@ const SCENARIOS = new Map<string, (opts: BenchOptions) => Promise<void>>([
   ['steps', steps],
   ['foreach', foreach],
   ['storage', storage],
+  // Loaded on use: playwright-core stays out of the other scenarios' process.
+  ['browser', async (opts) => (await import('./browser.js')).browser(opts)],
 ]);
 
 /** Scenarios that parse their own options. */
@@ -25,6 +27,7 @@ const OWN_OPTION_SCENARIOS = new Map<string, (args: string[]) => Promise<void>>(
 
 const USAGE = `usage: npm run -s bench -- <scenario> [--jobs N] [--warmup N] [--stats ${STATS_MODES.join('|')}]
        npm run -s bench -- storage [--months N] [--jobs-per-month N] [--rows-per-job N] | [--database KEPT_SCALE_DATASET]
+       npm run -s bench -- browser [--runs N] [--warmup N] [--stats ${STATS_MODES.join('|')}]
 scenarios: ${[...SCENARIOS.keys(), ...OWN_OPTION_SCENARIOS.keys()].join(', ')}
 ${SCALE_USAGE}`;
 
@@ -53,6 +56,9 @@ function parseOptions(args: string[]): BenchOptions {
     switch (flag) {
       case '--jobs':
         opts.jobs = positiveInt('--jobs', value(), 1);
+        break;
+      case '--runs':
+        opts.runs = positiveInt('--runs', value(), 1);
         break;
       case '--warmup':
         opts.warmup = positiveInt('--warmup', value(), 0);
