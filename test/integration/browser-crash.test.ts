@@ -145,7 +145,7 @@ describe.skipIf(!haveChromium)('browser step: kill -9 of its worker', () => {
   });
 
   afterEach(async () => {
-    const A0 = Date.now(); try { await afterEachBody(); } finally { console.log(`afterEach ${Date.now() - A0}ms`); }
+    await afterEachBody();
   });
   async function afterEachBody() {
     if (child && child.exitCode === null && child.signalCode === null) {
@@ -226,8 +226,7 @@ describe.skipIf(!haveChromium)('browser step: kill -9 of its worker', () => {
   }
 
   it('killed mid-session: resumes in a context restored from the sealed state, without logging in again; the submit happens once', async () => {
-    const S0 = Date.now();
-    db = await openDb(); console.log(`opened +${Date.now() - S0}`);
+    db = await openDb();
     const { organizationId } = await seedOrg(db, 'browser-crash-session');
     const gateAt = `${gate.url}/gate`;
     const wf = await defineWorkflow(db, organizationId, {
@@ -260,12 +259,9 @@ describe.skipIf(!haveChromium)('browser step: kill -9 of its worker', () => {
         ],
       },
     });
-    console.log(`defined +${Date.now() - S0}`); const T0 = Date.now(); const lap = (w: string) => console.log(`${w} +${Date.now() - T0}ms gate=${gate.hits.get('GET /gate') ?? 0} portal=${JSON.stringify([...portal.hits])}`);
     const [jobId] = await startInChild(organizationId, wf.id, 1);
-    lap('child ready');
-    await until('first poll', () => (gate.hits.get('GET /gate') ?? 0) >= 1); lap('first poll');
+    await until('first poll', () => (gate.hits.get('GET /gate') ?? 0) >= 1);
 
-    // The wait is polling the gate: signed in, on the claim form, amount typed.
     // The wait is polling the gate: signed in, on the claim form, amount typed, progress kept before the wait (next action: 6).
     if (t) {
       await until('the page to poll the gate', () => (gate.hits.get('GET /gate') ?? 0) >= 1);
@@ -280,15 +276,15 @@ describe.skipIf(!haveChromium)('browser step: kill -9 of its worker', () => {
       // flushes every 2 ms in that loop: ten rounds after the progress was kept give that flush ample time.
       await until('ten polls of the gate', () => (gate.hits.get('GET /gate') ?? 0) >= 10);
     }
-    lap('to kill'); await kill(); lap('killed');
+    await kill();
     const beforeResume = new Map(portal.hits);
     expect(beforeResume.get('/login')).toBe(2); // GET the form, POST the credentials
     expect(beforeResume.get('/home')).toBe(1);
     expect(portal.claimsSubmitted()).toBe(0);
 
     gateOpen = true;
-    const rdb = await rescue(); lap('rescuer started');
-    const job = await waitForJob(rdb, organizationId, jobId!, 45_000); lap('job done');
+    const rdb = await rescue();
+    const job = await waitForJob(rdb, organizationId, jobId!, 45_000);
     expect(job.status, `${job.errorCode}: ${job.errorMessage}`).toBe('COMPLETED');
     expect(job.attempts).toBe(2);
 
@@ -312,7 +308,7 @@ describe.skipIf(!haveChromium)('browser step: kill -9 of its worker', () => {
     // The resumed run timed only the actions it ran (6 on); what ran before the kill is known from the other run's progress.
     expect(output.durationsMs.slice(6).every((d) => typeof d === 'number')).toBe(true);
     expect(await findJob(rdb, organizationId, jobId!)).toMatchObject({ status: 'COMPLETED' });
-  console.log(`end of test 1 +${Date.now() - T0}`); }, TEST_TIMEOUT_MS);
+  }, TEST_TIMEOUT_MS);
 
   it('killed during a side-effecting submit: verify decides it happened (one POST); without verify BROWSER_UNCERTAIN (one POST)', async () => {
     db = await openDb();

@@ -124,7 +124,6 @@ describe.skipIf(!haveChromium)('browser step security', () => {
   async function finished(org: string, jobId: string): Promise<{ job: Job; stream: StreamEntry[] }> {
     const job = await waitForJob(t.db, org, jobId, 60_000);
     const stream = await listStream(t.db, org, job, { limit: 1000 });
-    if (process.env.DEBUG_SEC) console.log(job.status, job.errorCode, job.errorMessage, stream.map((r) => `${r.ts.toISOString().slice(17)} ${r.kind} ${r.level} ${r.message} ${JSON.stringify(r.data).slice(0, 200)}`).join('\n'));
     return { job, stream };
   }
 
