@@ -389,7 +389,8 @@ describe.skipIf(!haveChromium)('browser runtime', () => {
       setTimeout(() => controller.abort(), 100);
       const err = await failure(run(s, { type: 'waitForElement', selectors: ['#never'] }, 20_000, { signal: controller.signal }));
       expect(err.code).toBe('BROWSER_ABORTED');
-      expect(Date.now() - started).toBeLessThan(2_000);
+      // Far sooner than the action's 20 s timeout (the bound is loose: a loaded machine is slow to deliver the abort).
+      expect(Date.now() - started).toBeLessThan(10_000);
     });
   });
 
