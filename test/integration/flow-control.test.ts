@@ -6,6 +6,7 @@ import { findJob, listStream } from '../../src/store/index.js';
 import { client, createTestApp, expectError, type ApiClient } from '../helpers/api.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg, startWorker, waitForJob } from '../helpers/fixtures.js';
+import { callGate, type CallGate } from '../helpers/call-gate.js';
 import { startTestServer, type TestServer } from '../helpers/http-server.js';
 
 let t: TestDb;
@@ -17,8 +18,8 @@ const inFlight = new Map<string, number>();
 const peak = new Map<string, number>();
 /** Per group: the request ids in the order their calls arrived, and when. */
 const arrivals = new Map<string, { id: string; at: number }[]>();
-/** Per gated group: the answers of the calls held now. */
-const gated = new Map<string, Array<() => void>>();
+/** Per gated group (`?gate=N&total=M`): its gate. */
+const gates = new Map<string, CallGate>();
 
 beforeAll(async () => {
   t = await createTestDb();
@@ -41,14 +42,10 @@ beforeAll(async () => {
       setTimeout(answer, Number(url.searchParams.get('ms') ?? 0));
       return true;
     }
-    // ?gate=N&total=M: hold the group's calls until N are in flight at once (or all M have arrived), so a
-    // peak the test asserts does not depend on how fast a loaded machine claims. A worker that lets fewer
-    // run at once leaves them held until the 5 s fallback, and the assertion on the peak fails.
-    const held = (gated.get(group!) ?? []).concat(answer);
-    gated.set(group!, held);
-    const release = () => gated.set(group!, []) && held.forEach((a) => a());
-    if (now >= gate || list.length >= Number(url.searchParams.get('total'))) release();
-    else setTimeout(() => (gated.get(group!) === held ? release() : undefined), 5_000);
+    // ?gate=N&total=M: held until N are in flight at once or all M have arrived (helpers/call-gate.ts).
+    let g = gates.get(group!);
+    if (!g) gates.set(group!, (g = callGate(gate, Number(url.searchParams.get('total')))));
+    g.hold(answer, now);
     return true;
   });
   // Two workers claim side by side (on the server, concurrently over the pool): limits must hold across them.

@@ -3,6 +3,7 @@ import { defineWorkflow, startRuns, type Worker } from '../../src/engine/index.j
 import { updateOrganizationLimits } from '../../src/store/index.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg, startWorker, waitForJob } from '../helpers/fixtures.js';
+import { callGate, type CallGate } from '../helpers/call-gate.js';
 import { startTestServer, type TestServer } from '../helpers/http-server.js';
 
 let t: TestDb;
@@ -10,9 +11,9 @@ let srv: TestServer;
 let worker: Worker;
 const inFlight = new Map<string, number>();
 const peak = new Map<string, number>();
-const gates = new Map<string, { target: number; total: number; seen: number; held: Array<() => void> }>([
-  ['free', { target: 3, total: 8, seen: 0, held: [] }],
-  ['orgl', { target: 3, total: 12, seen: 0, held: [] }],
+const gates = new Map<string, CallGate>([
+  ['free', callGate(3, 8)],
+  ['orgl', callGate(3, 12)],
 ]);
 
 beforeAll(async () => {
@@ -31,15 +32,7 @@ beforeAll(async () => {
       setTimeout(answer, 80);
       return true;
     }
-    // A gated group holds its calls until as many are in flight as the limit allows (or
-    // every call of the group has arrived), so the peak the test reads does not depend on
-    // how fast a loaded machine claims: a worker that lets fewer run at once than allowed
-    // leaves the calls held until the 5 s fallback, and the peak assertion fails.
-    g.seen++;
-    g.held.push(answer);
-    const release = () => g.held.splice(0).forEach((a) => a());
-    if (now >= g.target || g.seen >= g.total) release();
-    else setTimeout(release, 5_000);
+    g.hold(answer, now);
     return true;
   });
   worker = startWorker(t.db, { concurrency: 50, pollIntervalMs: 20 });
