@@ -14,7 +14,7 @@ import { installValidation } from './validation.js';
 import { rejectNulCharacters } from './nul.js';
 import { healthRoutes } from './routes/health.js';
 import { workflowRoutes } from './routes/workflows.js';
-import { jobRoutes } from './routes/jobs.js';
+import { DEFAULT_QUERY_BUDGETS, jobRoutes, type QueryBudgets } from './routes/jobs.js';
 import { jobControlRoutes } from './routes/job-control.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { clientRoutes } from './routes/clients.js';
@@ -31,6 +31,7 @@ import {
   jobSchema,
   jobStateSchema,
   nestedStepStateSchema,
+  operationSchema,
   stepStateSchema,
   stepStatsSchema,
   streamEntrySchema,
@@ -41,11 +42,19 @@ import {
 import { credentialRoutes } from './routes/credentials.js';
 import { auditRoutes } from './routes/audit.js';
 import type { KeyRing } from '../security/crypto.js';
+import type { SessionLimits } from '../security/sessions.js';
 import { userRoutes } from './routes/users.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
+import { sessionRoutes } from './routes/sessions.js';
 import { usageRoutes } from './routes/usage.js';
 import { recorderImportRoutes } from './routes/recorder-import.js';
 import { approvalRoutes } from './routes/approvals.js';
+import { liveRoutes } from './routes/live.js';
+import { DEFAULT_LIVE_OPTIONS, LiveHub, type LiveOptions } from './live/index.js';
+import { bulkRoutes } from './routes/bulk.js';
+import type { BulkRunner } from '../engine/bulk.js';
+import { viewRoutes } from './routes/views.js';
+import { atlasRoutes } from './atlas.js';
 
 /**
  * Request bodies up to 2 MiB are parsed, so a 1 MB definition or input still
@@ -69,23 +78,41 @@ export interface AppOptions {
    * config.worker.checkpointTtlMs (STEPWISE_CHECKPOINT_TTL_MS); default DEFAULT_CHECKPOINT_TTL_MS.
    */
   checkpointTtlMs?: number | undefined;
+  /**
+   * Trust X-Forwarded-* from the proxy in front (Fastify's trustProxy): then a request that reached the proxy
+   * over HTTPS gets the `__Host-` Secure session cookie and is checked against its https origin. Default false.
+   */
+  trustProxy?: boolean | undefined;
+  /** Live updates (server-sent events): coalescing and per-connection queue limits (default DEFAULT_LIVE_OPTIONS). */
+  live?: Partial<LiveOptions> | undefined;
+  /** The process's bulk-operation runner (engine/bulk.ts), woken when POST /v1/jobs/bulk creates one; without it operations wait for a runner elsewhere. */
+  bulkRunner?: BulkRunner | undefined;
+  /** Where the built dashboard is (default dist/atlas); null serves no dashboard. */
+  atlasDir?: string | null | undefined;
+  /** Time budgets of the runs list and count (default DEFAULT_QUERY_BUDGETS, routes/jobs.ts). */
+  queryBudgets?: QueryBudgets | undefined;
+  /** How long dashboard sessions live, unused and at most (default DEFAULT_SESSION_LIMITS: 15 min, 12 h). */
+  sessionLimits?: SessionLimits | undefined;
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Every route registered, with its declared action (api/auth.ts). */
     routeTable: readonly RouteEntry[];
+    /** The process's live-update hub (api/live/): one LISTEN shared by every server-sent-events client. */
+    liveHub: LiveHub;
   }
 }
 
 /** The HTTP API as a Fastify instance (not listening; `inject` works for tests). */
-export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimit, keyRing, checkpointTtlMs }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimit, keyRing, checkpointTtlMs, bulkRunner, atlasDir, queryBudgets , live , trustProxy, sessionLimits }: AppOptions): Promise<FastifyInstance> {
   // Routes get a Db that, inside a request, is the request's tenant transaction (api/tenancy.ts).
   const db = new ContextDb(serviceDb);
   const app = Fastify({
     // Our own pino logger records errors (api/errors.ts); per-request logging is off for throughput.
     logger: false,
     bodyLimit: BODY_LIMIT,
+    trustProxy: trustProxy ?? false,
   });
   installValidation(app);
   await app.register(swagger, {
@@ -110,11 +137,12 @@ export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimi
     nestedStepStateSchema,
     stepStateSchema,
     jobStateSchema,
+    operationSchema,
   ]) {
     app.addSchema(schema);
   }
   installErrorHandling(app, logger, BODY_LIMIT);
-  app.decorate('routeTable', installAuth(app, serviceDb, rateLimit ?? DEFAULT_RATE_LIMIT));
+  app.decorate('routeTable', installAuth(app, serviceDb, rateLimit ?? DEFAULT_RATE_LIMIT, sessionLimits));
   installTenantScope(app, db);
   app.addHook('preValidation', async (req) => rejectNulCharacters(req.body));
   installSecurityHeaders(app);
@@ -123,8 +151,9 @@ export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimi
   healthRoutes(app, db, version);
   workflowRoutes(app, db);
   recorderImportRoutes(app, db);
-  jobRoutes(app, db, blobs);
+  jobRoutes(app, db, blobs, queryBudgets ?? DEFAULT_QUERY_BUDGETS);
   jobControlRoutes(app, db, checkpointTtlMs ?? DEFAULT_CHECKPOINT_TTL_MS);
+  bulkRoutes(app, db, bulkRunner);
   clientRoutes(app, db);
   organizationRoutes(app, db);
   scheduleRoutes(app, db);
@@ -136,8 +165,17 @@ export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimi
   auditRoutes(app, db);
   userRoutes(app, db);
   apiKeyRoutes(app, db);
+  sessionRoutes(app, db, sessionLimits);
   usageRoutes(app, db);
   approvalRoutes(app, db, keyRing ?? null, rateLimit ?? DEFAULT_RATE_LIMIT);
+  const liveOptions: LiveOptions = { ...DEFAULT_LIVE_OPTIONS, ...live };
+  const liveHub = new LiveHub(serviceDb, blobs, logger, liveOptions);
+  app.decorate('liveHub', liveHub);
+  // Before the server stops listening: open event streams would keep close() waiting forever.
+  app.addHook('preClose', () => liveHub.close());
+  liveRoutes(app, db, liveHub, liveOptions);
+  viewRoutes(app, db);
+  if (atlasDir !== null) atlasRoutes(app, atlasDir);
   await app.ready();
   return app;
 }

@@ -1,15 +1,17 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from '../db/index.js';
 import { ForbiddenError } from '../errors/index.js';
-import { assertAllowed, authenticate, isAction, type Action, type Principal } from '../security/index.js';
+import { assertAllowed, authenticate, DEFAULT_SESSION_LIMITS, isAction, resolveSession, type Action, type Principal, type SessionLimits } from '../security/index.js';
 import { RateLimiter, type RateLimitConfig } from './rate-limit.js';
+import { assertSameOrigin } from './same-origin.js';
+import { clearSessionCookie, readSessionCookie } from './session-cookie.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal;
   }
   interface FastifyContextConfig {
-    /** Route needs no API key (health, OpenAPI, signed webhook deliveries). */
+    /** Route needs no API key or session (health, OpenAPI, signed webhook deliveries, sign-in). */
     public?: boolean;
     /** What the route does, from the permission matrix (security/permissions.ts); required unless public. */
     action?: Action;
@@ -32,6 +34,29 @@ function bearer(req: FastifyRequest): string | undefined {
 }
 
 /**
+ * A request carries a Bearer key or the dashboard's session cookie. Any
+ * Authorization header decides alone (a Bearer request is unaffected by a
+ * cookie beside it; a malformed header is 401 as before). A cookie request
+ * must name a live session (a dead one is cleared in the 401), and if it
+ * changes anything it must come from our own origin (api/same-origin.ts).
+ */
+async function authenticateRequest(db: Db, req: FastifyRequest, reply: FastifyReply, limits: SessionLimits): Promise<Principal> {
+  const token = bearer(req);
+  if (token !== undefined || req.headers.authorization !== undefined) return authenticate(db, token);
+  const cookie = readSessionCookie(req);
+  if (cookie === undefined) return authenticate(db, undefined);
+  let principal: Principal;
+  try {
+    ({ principal } = await resolveSession(db, cookie, limits));
+  } catch (err) {
+    clearSessionCookie(req, reply);
+    throw err;
+  }
+  assertSameOrigin(req);
+  return principal;
+}
+
+/**
  * Every route is authenticated unless it says `config: { public: true }`, and
  * every authenticated route must declare its action: a route without one (or
  * with an action not in the matrix) fails at startup, so a route added later
@@ -40,7 +65,7 @@ function bearer(req: FastifyRequest): string | undefined {
  * validated or anything is read, so a refused request touches no tenant data.
  * Returns the route table, filled as routes are registered.
  */
-export function installAuth(app: FastifyInstance, db: Db, rateLimit: RateLimitConfig): RouteEntry[] {
+export function installAuth(app: FastifyInstance, db: Db, rateLimit: RateLimitConfig, sessionLimits: SessionLimits = DEFAULT_SESSION_LIMITS): RouteEntry[] {
   const routes: RouteEntry[] = [];
   const limiter = new RateLimiter(rateLimit);
   app.addHook('onRoute', (route) => {
@@ -61,11 +86,12 @@ export function installAuth(app: FastifyInstance, db: Db, rateLimit: RateLimitCo
     }
   });
   app.decorateRequest('principal', null as unknown as Principal);
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     const config = req.routeOptions.config;
     if (config.public || !req.routeOptions.url) return;
-    req.principal = await authenticate(db, bearer(req));
-    limiter.take(req.principal.apiKeyId);
+    req.principal = await authenticateRequest(db, req, reply, sessionLimits);
+    // A password session has no key: its user's bucket (a key session shares its key's).
+    limiter.take(req.principal.apiKeyId ?? `session:${req.principal.userId}`);
     // Registration refused routes without a valid action; fail closed all the same.
     if (!isAction(config.action)) throw new ForbiddenError('this route declares no action', { path: req.routeOptions.url });
     assertAllowed(req.principal.role, config.action);

@@ -15,8 +15,11 @@ export function statusFor(code: ErrorCode): number {
     case 'KEY_REVOKED':
     case 'KEY_EXPIRED':
     case 'USER_DISABLED':
+    case 'INVALID_CREDENTIALS':
+    case 'SESSION_EXPIRED':
       return 401;
     case 'FORBIDDEN':
+    case 'CROSS_ORIGIN_REQUEST':
       return 403;
     case 'NOT_FOUND':
       return 404;
@@ -34,6 +37,7 @@ export function statusFor(code: ErrorCode): number {
       return 429;
     case 'DATA_DIR_LOCKED':
     case 'UNAVAILABLE':
+    case 'QUERY_TIMEOUT':
       return 503;
     case 'DATABASE':
       return 500;

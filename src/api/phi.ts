@@ -32,6 +32,15 @@ async function phiPolicies(db: Queryable, organizationId: string, jobs: readonly
   return policyCache;
 }
 
+/**
+ * The PHI paths of each job's workflow version, by job id (empty for a
+ * workflow that declares none): what `?phi=mask` masks instead of auditing.
+ */
+export async function phiPathsOf(db: Queryable, organizationId: string, jobs: readonly Job[]): Promise<Map<string, string[]>> {
+  const policies = await phiPolicies(db, organizationId, jobs);
+  return new Map(jobs.map((j) => [j.id, policies.get(`${j.workflowId}:${j.workflowVersion}`) ?? []]));
+}
+
 /** Whether `path` ("input.member.id", "result") has a value in `root`. */
 function present(path: string, roots: { input: unknown; result: unknown }): boolean {
   const [head, ...rest] = path.split('.');

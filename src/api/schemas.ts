@@ -44,6 +44,22 @@ export const iterationQuery = {
   iterationLimit: { type: 'integer', minimum: 1, maximum: MAX_ITERATION_LIMIT, default: DEFAULT_ITERATION_LIMIT, description: 'iterations per loop' },
 } as const;
 
+/** `?phi=mask` on the job read routes: the PHI workflow's values masked, nothing audited (read/phi-mask.ts). */
+export const phiQuery = {
+  phi: {
+    type: 'string',
+    enum: ['mask'],
+    description: "mask: a PHI workflow's protected values are replaced by \"‹masked›\" and the read is not audited (phiMasked: true says so)",
+  },
+} as const;
+
+export type PhiQuery = { phi?: 'mask' };
+
+/** Set on a response (and on each stream row) that `?phi=mask` masked. */
+export const phiMaskedProperty = {
+  phiMasked: { type: 'boolean', description: "true: the PHI workflow's protected values were masked (?phi=mask)" },
+} as const;
+
 export interface IterationQuery {
   loop?: string;
   iterationOffset: number;
@@ -110,6 +126,7 @@ export const jobSchema = {
     parentJobId: { type: ['string', 'null'], description: "a sub-workflow's child: the job whose workflow step started it" },
     parentStepPath: { type: ['string', 'null'], description: "the path of that step in the parent's workflow" },
     depth: { type: 'integer', description: 'parents above this job (0 for a run started any other way)' },
+    ...phiMaskedProperty,
   },
   required: ['id', 'runNumber', 'workflowId', 'status', 'createdAt'],
 } as const;
@@ -126,6 +143,7 @@ export const streamEntrySchema = {
     message: { type: 'string' },
     data: anyJson,
     path: { type: ['string', 'null'], description: "a step inside a block: its path (`inv[17].call`); stepIndex is then the top-level block's" },
+    ...phiMaskedProperty,
   },
   required: ['seq', 'ts', 'kind', 'level', 'message'],
 } as const;
@@ -188,7 +206,19 @@ export const workflowStatsSchema = {
 export const durationStatsSchema = {
   $id: 'DurationStats',
   type: 'object',
-  properties: { ...outcomeProperties, ...durationProperties },
+  properties: {
+    ...outcomeProperties,
+    ...durationProperties,
+    histogram: {
+      type: 'array',
+      description: 'runs per duration bin (bins ≈ 1.95× wide, non-empty only, shortest first), from the same merged histogram as the percentiles',
+      items: {
+        type: 'object',
+        properties: { fromMs: { type: 'number' }, toMs: { type: 'number' }, count: { type: 'integer' } },
+        required: ['fromMs', 'toMs', 'count'],
+      },
+    },
+  },
   required: ['total', 'durationCount'],
 } as const;
 
@@ -330,6 +360,38 @@ export const jobStateSchema = {
     retryCount: { type: 'integer' },
     error: stepErrorSchema,
     steps: { type: 'array', items: { $ref: 'StepState#' } },
+    ...phiMaskedProperty,
   },
   required: ['atSeq', 'status', 'steps'],
+} as const;
+
+/** A bulk action on jobs (POST /v1/jobs/bulk, GET /v1/operations): its progress and the jobs it was refused for. */
+export const operationSchema = {
+  $id: 'Operation',
+  type: 'object',
+  properties: {
+    id: uuid,
+    action: { type: 'string', enum: ['cancel', 'retry'] },
+    from: { type: ['string', 'null'], enum: ['failed-step', 'start', null], description: "a retry's starting point; null for a cancel" },
+    status: { type: 'string', enum: ['RUNNING', 'COMPLETED', 'FAILED'], description: 'FAILED: its chunks kept failing (lastError); what was done stays done' },
+    total: {
+      type: 'integer',
+      description: 'jobs chosen when it was created; for a filter, set to done when it completes (jobs that stopped matching before they were reached are not counted)',
+    },
+    done: { type: 'integer', description: 'succeeded + failed' },
+    succeeded: { type: 'integer' },
+    failed: { type: 'integer' },
+    errors: {
+      type: 'array',
+      maxItems: 50,
+      description: 'the first 50 refusals: NOT_FOUND (no such job in this organization), ALREADY_FINISHED (cancel), NOT_RETRYABLE, NO_CHECKPOINT (retry from the failed step), or the error code',
+      items: { type: 'object', properties: { jobId: uuid, code: { type: 'string' }, message: { type: 'string' } }, required: ['jobId', 'code', 'message'] },
+    },
+    createdBy: { type: 'string', description: "'user:<id>' or 'key:<api key id>'" },
+    lastError: { ...nullableString, description: 'why the last chunk failed (it is tried again; the operation FAILS after 5 in a row)' },
+    createdAt: dateTime,
+    updatedAt: dateTime,
+    finishedAt: nullableDateTime,
+  },
+  required: ['id', 'action', 'from', 'status', 'total', 'done', 'succeeded', 'failed', 'errors', 'createdAt', 'finishedAt'],
 } as const;

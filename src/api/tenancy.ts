@@ -6,7 +6,18 @@ declare module 'fastify' {
     /** The request's tenant transaction (authenticated routes only), until its response is sent. */
     tenantTx: OpenTransaction | null;
   }
+  interface FastifyContextConfig {
+    /**
+     * A long-lived response (server-sent events): the handler runs its checks
+     * in a short tenant transaction and returns a `StreamStart`, called once
+     * that transaction has committed, outside it.
+     */
+    streaming?: boolean;
+  }
 }
+
+/** What a streaming route's handler returns: starts the response (reply.hijack()) with no transaction held. */
+export type StreamStart = () => Promise<void>;
 
 /**
  * Row-level security for the API: every authenticated route's handler runs
@@ -28,6 +39,26 @@ export function installTenantScope(app: FastifyInstance, db: ContextDb): void {
   app.addHook('onRoute', (route) => {
     if (route.config?.public) return;
     const handler = route.handler;
+    if (route.config?.streaming) {
+      // Its response may last hours: it must hold neither a transaction nor a
+      // connection. Checks (the object exists for this tenant → else 404) run
+      // in a tenant transaction that commits before the stream starts; later
+      // reads name the organization explicitly (api/live/).
+      route.handler = async function tenantChecked(req, reply) {
+        const open = await openTenantTransaction(db.base, req.principal.organizationId);
+        let start: unknown;
+        try {
+          start = await db.runIn(open.tx, () => handler.call(this, req, reply));
+        } catch (err) {
+          await open.rollback();
+          throw err;
+        }
+        await open.commit();
+        if (typeof start !== 'function') throw new Error(`streaming route ${route.url} returned no StreamStart`);
+        return (start as StreamStart)();
+      };
+      return;
+    }
     route.handler = async function tenantScoped(req, reply) {
       const open = await openTenantTransaction(db.base, req.principal.organizationId);
       req.tenantTx = open;

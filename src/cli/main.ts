@@ -15,6 +15,7 @@ import { jobCommands } from './jobs.js';
 import { reconcileReadModel } from '../lifecycle/index.js';
 import { lifecycleCommands } from './lifecycle.js';
 import { keyCommands } from './keys.js';
+import { userCommands } from './users.js';
 import { workflowCommands } from './workflows.js';
 
 function intOption(name: string, min: number, max: number) {
@@ -154,6 +155,7 @@ program
 scheduleCommands(program, (cmd) => config(cmd));
 workflowCommands(program, (cmd) => config(cmd));
 keyCommands(program, (cmd) => config(cmd));
+userCommands(program, (cmd) => config(cmd));
 jobCommands(program, (cmd) => config(cmd));
 lifecycleCommands(program, (cmd) => config(cmd));
 

@@ -11,6 +11,8 @@ import { openKeyRing } from './keyring.js';
 import { credentialResolver } from '../security/credentials.js';
 import { keyRingSealer } from '../security/sealer.js';
 import { workerBrowserSessions } from '../browser/worker-browser.js';
+import { BulkRunner } from '../engine/bulk.js';
+import { bulkJobSelector } from '../read/bulk-selection.js';
 
 /**
  * API + worker in one process (the only way in embedded mode, where the
@@ -34,6 +36,8 @@ export async function serve(config: Config, opts: { worker: boolean }): Promise<
     );
   }
   const blobs = await createBlobStore(config.blob);
+  // Bulk cancel/retry operations (POST /v1/jobs/bulk): worked through here, resumed on start if a crash left some RUNNING.
+  const bulkRunner = new BulkRunner({ db, logger, selector: bulkJobSelector, checkpointTtlMs: config.worker.checkpointTtlMs });
   const app = await buildApp({
     db,
     logger,
@@ -42,6 +46,9 @@ export async function serve(config: Config, opts: { worker: boolean }): Promise<
     rateLimit: config.rateLimit,
     keyRing,
     checkpointTtlMs: config.worker.checkpointTtlMs,
+    bulkRunner,
+    trustProxy: config.trustProxy,
+    sessionLimits: config.sessions,
   });
   const browser = opts.worker ? workerBrowserSessions(config, logger) : undefined;
   const worker = opts.worker
@@ -61,12 +68,14 @@ export async function serve(config: Config, opts: { worker: boolean }): Promise<
   await worker?.start();
   scheduler.start();
   lifecycle.start();
+  bulkRunner.start();
   const where = db.backend === 'pglite' ? `embedded PGlite at ${config.dataDir}` : 'PostgreSQL server';
   process.stdout.write(`Stepwise ${VERSION} listening on ${address} (${where}${worker ? ', worker running' : ''})\n`);
   process.stdout.write(`  health: ${address}/health   API docs: ${address}/openapi.json\n`);
   onShutdownSignal(async () => {
     stopMaintenance();
     await app.close();
+    await bulkRunner.stop();
     await lifecycle.stop();
     await scheduler.stop();
     await worker?.stop();

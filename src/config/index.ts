@@ -26,6 +26,14 @@ export interface Config {
   readonly chromiumPath: string;
   /** STEPWISE_BROWSER_CONTEXTS: browser contexts one worker process keeps open at once (default 3); more browser steps wait. */
   readonly browserContexts: number;
+  /** STEPWISE_SESSION_IDLE_S / STEPWISE_SESSION_MAX_S: dashboard sessions end this long unused (default 15 min) or this long after sign-in (default 12 h). */
+  readonly sessions: { readonly idleMs: number; readonly absoluteMs: number };
+  /**
+   * STEPWISE_TRUST_PROXY=true: the API is behind a TLS-terminating proxy whose X-Forwarded-Proto/-For
+   * it believes — the session cookie becomes `__Host-` + Secure, the same-origin check compares
+   * https origins, and sign-in throttling counts the client's address, not the proxy's.
+   */
+  readonly trustProxy: boolean;
 }
 
 /** Where Debian's `chromium` package puts the binary (the /usr/bin wrapper script is not used). */
@@ -83,6 +91,14 @@ export interface ConfigOverrides {
   blob?: Partial<BlobConfig>;
 }
 
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ValidationError(`${name} must be true or false, got "${raw}"`, { path: name });
+}
+
 function int(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -134,6 +150,11 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
     blob: Object.freeze({ ...loadBlobConfig(env, dataDir), ...overrides.blob }),
     chromiumPath: env.STEPWISE_CHROMIUM_PATH || DEFAULT_CHROMIUM_PATH,
     browserContexts: int(env, 'STEPWISE_BROWSER_CONTEXTS', 3, 1, 64),
+    sessions: Object.freeze({
+      idleMs: int(env, 'STEPWISE_SESSION_IDLE_S', 15 * 60, 1, 7 * 86_400) * 1000,
+      absoluteMs: int(env, 'STEPWISE_SESSION_MAX_S', 12 * 3600, 60, 30 * 86_400) * 1000,
+    }),
+    trustProxy: bool(env, 'STEPWISE_TRUST_PROXY', false),
     rateLimit: Object.freeze({
       perSecond: int(env, 'STEPWISE_RATE_LIMIT_PER_SECOND', 100, 0, 1_000_000),
       burst: int(env, 'STEPWISE_RATE_LIMIT_BURST', 500, 1, 10_000_000),

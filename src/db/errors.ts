@@ -2,6 +2,7 @@ import {
   ConflictError,
   DatabaseError,
   PayloadTooLargeError,
+  QueryTimeoutError,
   StepwiseError,
   ValidationError,
 } from '../errors/index.js';
@@ -52,6 +53,8 @@ export function mapDbError(err: unknown): Error {
     case '22023': // invalid_parameter_value
     case '2201B': // invalid_regular_expression
       return new ValidationError(message, details, { cause: err });
+    case '57014': // query_canceled: statement_timeout (the read budgets of store/statement-timeout.ts), or a cancel
+      return new QueryTimeoutError('the query ran past its time budget; narrow the filter or try again later', details, { cause: err });
     case '54000': // program_limit_exceeded (e.g. a jsonb too large)
       return new PayloadTooLargeError(String(details.column ?? 'value'), null, 256 * 1024 * 1024);
     default:

@@ -635,6 +635,50 @@ CREATE TABLE stepwise.blob_deletions (
 ALTER TABLE ONLY stepwise.blob_deletions FORCE ROW LEVEL SECURITY;
 
 --
+-- Name: bulk_operations; Type: TABLE; Schema: stepwise; Owner: -
+--
+
+CREATE TABLE stepwise.bulk_operations (
+    id uuid NOT NULL,
+    organization_id uuid NOT NULL,
+    created_by character varying(200) NOT NULL,
+    action character varying(10) NOT NULL,
+    retry_from character varying(20),
+    job_ids uuid[],
+    filter jsonb,
+    status character varying(10) DEFAULT 'RUNNING'::character varying NOT NULL,
+    total integer NOT NULL,
+    done integer DEFAULT 0 NOT NULL,
+    succeeded integer DEFAULT 0 NOT NULL,
+    failed integer DEFAULT 0 NOT NULL,
+    errors jsonb DEFAULT '[]'::jsonb NOT NULL,
+    cursor jsonb,
+    lease_holder character varying(200),
+    lease_until timestamp with time zone,
+    chunk_failures smallint DEFAULT 0 NOT NULL,
+    last_error character varying(2000),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT bulk_operations_action_check CHECK (((action)::text = ANY ((ARRAY['cancel'::character varying, 'retry'::character varying])::text[]))),
+    CONSTRAINT bulk_operations_check CHECK (((job_ids IS NULL) <> (filter IS NULL))),
+    CONSTRAINT bulk_operations_check1 CHECK ((((action)::text = 'retry'::text) = (retry_from IS NOT NULL))),
+    CONSTRAINT bulk_operations_check2 CHECK ((done = (succeeded + failed))),
+    CONSTRAINT bulk_operations_check3 CHECK ((((status)::text = 'RUNNING'::text) = (finished_at IS NULL))),
+    CONSTRAINT bulk_operations_done_check CHECK ((done >= 0)),
+    CONSTRAINT bulk_operations_errors_check CHECK (((jsonb_typeof(errors) = 'array'::text) AND (jsonb_array_length(errors) <= 50))),
+    CONSTRAINT bulk_operations_failed_check CHECK ((failed >= 0)),
+    CONSTRAINT bulk_operations_filter_check CHECK ((octet_length((filter)::text) <= 16384)),
+    CONSTRAINT bulk_operations_job_ids_check CHECK (((cardinality(job_ids) >= 1) AND (cardinality(job_ids) <= 1000))),
+    CONSTRAINT bulk_operations_retry_from_check CHECK (((retry_from)::text = ANY ((ARRAY['failed-step'::character varying, 'start'::character varying])::text[]))),
+    CONSTRAINT bulk_operations_status_check CHECK (((status)::text = ANY ((ARRAY['RUNNING'::character varying, 'COMPLETED'::character varying, 'FAILED'::character varying])::text[]))),
+    CONSTRAINT bulk_operations_succeeded_check CHECK ((succeeded >= 0)),
+    CONSTRAINT bulk_operations_total_check CHECK ((total >= 0))
+);
+
+ALTER TABLE ONLY stepwise.bulk_operations FORCE ROW LEVEL SECURITY;
+
+--
 -- Name: clients; Type: TABLE; Schema: stepwise; Owner: -
 --
 
@@ -929,6 +973,23 @@ CREATE TABLE stepwise.job_result_archives (
 ALTER TABLE ONLY stepwise.job_result_archives FORCE ROW LEVEL SECURITY;
 
 --
+-- Name: job_search_keys; Type: TABLE; Schema: stepwise; Owner: -
+--
+
+CREATE TABLE stepwise.job_search_keys (
+    organization_id uuid NOT NULL,
+    job_id uuid NOT NULL,
+    key text NOT NULL,
+    value text NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    run_number bigint NOT NULL,
+    CONSTRAINT job_search_keys_key_check CHECK (((length(key) >= 1) AND (length(key) <= 200))),
+    CONSTRAINT job_search_keys_value_check CHECK (((length(value) >= 1) AND (length(value) <= 200)))
+);
+
+ALTER TABLE ONLY stepwise.job_search_keys FORCE ROW LEVEL SECURITY;
+
+--
 -- Name: job_signals; Type: TABLE; Schema: stepwise; Owner: -
 --
 
@@ -1145,6 +1206,25 @@ CREATE TABLE stepwise.retention_policies (
 ALTER TABLE ONLY stepwise.retention_policies FORCE ROW LEVEL SECURITY;
 
 --
+-- Name: saved_views; Type: TABLE; Schema: stepwise; Owner: -
+--
+
+CREATE TABLE stepwise.saved_views (
+    id uuid NOT NULL,
+    organization_id uuid NOT NULL,
+    owner_user_id uuid NOT NULL,
+    name character varying(100) NOT NULL,
+    page character varying(20) NOT NULL,
+    query character varying(2000) NOT NULL,
+    shared boolean DEFAULT false NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT saved_views_name_check CHECK ((length((name)::text) >= 1)),
+    CONSTRAINT saved_views_page_check CHECK (((page)::text = 'runs'::text))
+);
+
+ALTER TABLE ONLY stepwise.saved_views FORCE ROW LEVEL SECURITY;
+
+--
 -- Name: schedule_audit_log; Type: TABLE; Schema: stepwise; Owner: -
 --
 
@@ -1278,6 +1358,25 @@ CREATE TABLE stepwise.usage_records (
 ALTER TABLE ONLY stepwise.usage_records FORCE ROW LEVEL SECURITY;
 
 --
+-- Name: user_invitations; Type: TABLE; Schema: stepwise; Owner: -
+--
+
+CREATE TABLE stepwise.user_invitations (
+    id uuid NOT NULL,
+    organization_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    token_hash bytea NOT NULL,
+    created_by character varying(200) NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone,
+    CONSTRAINT user_invitations_check CHECK ((expires_at > created_at)),
+    CONSTRAINT user_invitations_token_hash_check CHECK ((octet_length(token_hash) = 32))
+);
+
+ALTER TABLE ONLY stepwise.user_invitations FORCE ROW LEVEL SECURITY;
+
+--
 -- Name: users; Type: TABLE; Schema: stepwise; Owner: -
 --
 
@@ -1290,11 +1389,32 @@ CREATE TABLE stepwise.users (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     disabled_at timestamp with time zone,
+    password_hash character varying(255),
+    password_changed_at timestamp with time zone,
     CONSTRAINT users_email_check CHECK (((email)::text ~ '^[^\s@]+@[^\s@]+$'::text)),
+    CONSTRAINT users_password_hash_check CHECK (((password_hash)::text ~~ 'scrypt$%'::text)),
     CONSTRAINT users_role_check CHECK (((role)::text = ANY ((ARRAY['OWNER'::character varying, 'ADMIN'::character varying, 'MEMBER'::character varying, 'VIEWER'::character varying])::text[])))
 );
 
 ALTER TABLE ONLY stepwise.users FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: web_sessions; Type: TABLE; Schema: stepwise; Owner: -
+--
+
+CREATE TABLE stepwise.web_sessions (
+    id bytea NOT NULL,
+    organization_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    api_key_id uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    CONSTRAINT web_sessions_check CHECK ((expires_at > created_at)),
+    CONSTRAINT web_sessions_id_check CHECK ((octet_length(id) = 32))
+);
+
+ALTER TABLE ONLY stepwise.web_sessions FORCE ROW LEVEL SECURITY;
 
 --
 -- Name: webhook_deliveries; Type: TABLE; Schema: stepwise; Owner: -
@@ -1480,6 +1600,20 @@ ALTER TABLE ONLY stepwise.blob_deletions
     ADD CONSTRAINT blob_deletions_pkey PRIMARY KEY (blob_key);
 
 --
+-- Name: bulk_operations bulk_operations_organization_id_id_key; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.bulk_operations
+    ADD CONSTRAINT bulk_operations_organization_id_id_key UNIQUE (organization_id, id);
+
+--
+-- Name: bulk_operations bulk_operations_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.bulk_operations
+    ADD CONSTRAINT bulk_operations_pkey PRIMARY KEY (id);
+
+--
 -- Name: clients clients_organization_id_external_id_key; Type: CONSTRAINT; Schema: stepwise; Owner: -
 --
 
@@ -1599,6 +1733,13 @@ ALTER TABLE ONLY stepwise.job_result_archives
     ADD CONSTRAINT job_result_archives_pkey PRIMARY KEY (job_id);
 
 --
+-- Name: job_search_keys job_search_keys_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.job_search_keys
+    ADD CONSTRAINT job_search_keys_pkey PRIMARY KEY (organization_id, job_id, key);
+
+--
 -- Name: job_signals job_signals_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
 --
 
@@ -1683,6 +1824,13 @@ ALTER TABLE ONLY stepwise.retention_policies
     ADD CONSTRAINT retention_policies_pkey PRIMARY KEY (organization_id, resource_type);
 
 --
+-- Name: saved_views saved_views_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.saved_views
+    ADD CONSTRAINT saved_views_pkey PRIMARY KEY (id);
+
+--
 -- Name: schedule_audit_log schedule_audit_log_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
 --
 
@@ -1753,6 +1901,20 @@ ALTER TABLE ONLY stepwise.usage_records
     ADD CONSTRAINT usage_records_pkey PRIMARY KEY (organization_id, period_start);
 
 --
+-- Name: user_invitations user_invitations_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.user_invitations
+    ADD CONSTRAINT user_invitations_pkey PRIMARY KEY (id);
+
+--
+-- Name: user_invitations user_invitations_token_hash_key; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.user_invitations
+    ADD CONSTRAINT user_invitations_token_hash_key UNIQUE (token_hash);
+
+--
 -- Name: users users_organization_id_id_key; Type: CONSTRAINT; Schema: stepwise; Owner: -
 --
 
@@ -1765,6 +1927,13 @@ ALTER TABLE ONLY stepwise.users
 
 ALTER TABLE ONLY stepwise.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+
+--
+-- Name: web_sessions web_sessions_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.web_sessions
+    ADD CONSTRAINT web_sessions_pkey PRIMARY KEY (id);
 
 --
 -- Name: webhook_deliveries webhook_deliveries_replay_key; Type: CONSTRAINT; Schema: stepwise; Owner: -
@@ -1843,6 +2012,18 @@ CREATE INDEX approvals_org_status_idx ON stepwise.approvals USING btree (organiz
 --
 
 CREATE INDEX archive_blobs_org_idx ON stepwise.archive_blobs USING btree (organization_id);
+
+--
+-- Name: bulk_operations_org_created_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX bulk_operations_org_created_idx ON stepwise.bulk_operations USING btree (organization_id, created_at DESC, id DESC);
+
+--
+-- Name: bulk_operations_running_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX bulk_operations_running_idx ON stepwise.bulk_operations USING btree (created_at) WHERE ((status)::text = 'RUNNING'::text);
 
 --
 -- Name: credential_audit_log_credential_idx; Type: INDEX; Schema: stepwise; Owner: -
@@ -1983,6 +2164,12 @@ CREATE INDEX job_queue_concurrency_keys_idx ON stepwise.job_queue USING gin (con
 CREATE INDEX job_queue_keyed_claim_idx ON stepwise.job_queue USING btree (organization_id, priority DESC, run_at, job_id) WHERE (concurrency_keys IS NOT NULL);
 
 --
+-- Name: job_search_keys_lookup_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX job_search_keys_lookup_idx ON stepwise.job_search_keys USING btree (organization_id, key, value, created_at DESC, run_number DESC);
+
+--
 -- Name: job_signals_pending_idx; Type: INDEX; Schema: stepwise; Owner: -
 --
 
@@ -2031,6 +2218,12 @@ CREATE INDEX phi_audit_log_job_idx ON ONLY stepwise.phi_audit_log USING btree (o
 CREATE INDEX phi_audit_log_default_organization_id_job_id_idx ON stepwise.phi_audit_log_default USING btree (organization_id, job_id) WHERE (job_id IS NOT NULL);
 
 --
+-- Name: saved_views_org_page_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX saved_views_org_page_idx ON stepwise.saved_views USING btree (organization_id, page, created_at);
+
+--
 -- Name: schedule_audit_log_schedule_idx; Type: INDEX; Schema: stepwise; Owner: -
 --
 
@@ -2055,10 +2248,34 @@ CREATE INDEX schedules_org_idx ON stepwise.schedules USING btree (organization_i
 CREATE INDEX schedules_workflow_idx ON stepwise.schedules USING btree (organization_id, workflow_id);
 
 --
+-- Name: user_invitations_user_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX user_invitations_user_idx ON stepwise.user_invitations USING btree (organization_id, user_id);
+
+--
+-- Name: users_email_password_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX users_email_password_idx ON stepwise.users USING btree (lower((email)::text)) WHERE (password_hash IS NOT NULL);
+
+--
 -- Name: users_org_email_idx; Type: INDEX; Schema: stepwise; Owner: -
 --
 
 CREATE UNIQUE INDEX users_org_email_idx ON stepwise.users USING btree (organization_id, lower((email)::text));
+
+--
+-- Name: web_sessions_key_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX web_sessions_key_idx ON stepwise.web_sessions USING btree (api_key_id) WHERE (api_key_id IS NOT NULL);
+
+--
+-- Name: web_sessions_user_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX web_sessions_user_idx ON stepwise.web_sessions USING btree (organization_id, user_id);
 
 --
 -- Name: webhook_deliveries_prune_idx; Type: INDEX; Schema: stepwise; Owner: -
@@ -2204,6 +2421,13 @@ ALTER TABLE ONLY stepwise.approvals
     ADD CONSTRAINT approvals_job_id_fkey FOREIGN KEY (job_id) REFERENCES stepwise.jobs(id) ON DELETE CASCADE;
 
 --
+-- Name: bulk_operations bulk_operations_organization_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.bulk_operations
+    ADD CONSTRAINT bulk_operations_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES stepwise.organizations(id) ON DELETE CASCADE;
+
+--
 -- Name: clients clients_organization_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
 --
 
@@ -2274,6 +2498,13 @@ ALTER TABLE ONLY stepwise.job_result_archives
     ADD CONSTRAINT job_result_archives_job_id_fkey FOREIGN KEY (job_id) REFERENCES stepwise.jobs(id) ON DELETE CASCADE;
 
 --
+-- Name: job_search_keys job_search_keys_organization_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.job_search_keys
+    ADD CONSTRAINT job_search_keys_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES stepwise.organizations(id) ON DELETE CASCADE;
+
+--
 -- Name: job_signals job_signals_job_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
 --
 
@@ -2307,6 +2538,13 @@ ALTER TABLE ONLY stepwise.rate_limit_buckets
 
 ALTER TABLE ONLY stepwise.retention_policies
     ADD CONSTRAINT retention_policies_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES stepwise.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: saved_views saved_views_organization_id_owner_user_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.saved_views
+    ADD CONSTRAINT saved_views_organization_id_owner_user_id_fkey FOREIGN KEY (organization_id, owner_user_id) REFERENCES stepwise.users(organization_id, id) ON DELETE CASCADE;
 
 --
 -- Name: schedule_audit_log schedule_audit_log_organization_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
@@ -2351,11 +2589,46 @@ ALTER TABLE ONLY stepwise.usage_records
     ADD CONSTRAINT usage_records_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES stepwise.organizations(id) ON DELETE CASCADE;
 
 --
+-- Name: user_invitations user_invitations_organization_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.user_invitations
+    ADD CONSTRAINT user_invitations_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES stepwise.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: user_invitations user_invitations_organization_id_user_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.user_invitations
+    ADD CONSTRAINT user_invitations_organization_id_user_id_fkey FOREIGN KEY (organization_id, user_id) REFERENCES stepwise.users(organization_id, id) ON DELETE CASCADE;
+
+--
 -- Name: users users_organization_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
 --
 
 ALTER TABLE ONLY stepwise.users
     ADD CONSTRAINT users_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES stepwise.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: web_sessions web_sessions_api_key_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.web_sessions
+    ADD CONSTRAINT web_sessions_api_key_id_fkey FOREIGN KEY (api_key_id) REFERENCES stepwise.api_keys(id) ON DELETE CASCADE;
+
+--
+-- Name: web_sessions web_sessions_organization_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.web_sessions
+    ADD CONSTRAINT web_sessions_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES stepwise.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: web_sessions web_sessions_organization_id_user_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.web_sessions
+    ADD CONSTRAINT web_sessions_organization_id_user_id_fkey FOREIGN KEY (organization_id, user_id) REFERENCES stepwise.users(organization_id, id) ON DELETE CASCADE;
 
 --
 -- Name: webhook_deliveries webhook_deliveries_organization_id_workflow_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
@@ -2432,6 +2705,12 @@ ALTER TABLE stepwise.archive_holds ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE stepwise.blob_deletions ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: bulk_operations; Type: ROW SECURITY; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE stepwise.bulk_operations ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: clients; Type: ROW SECURITY; Schema: stepwise; Owner: -
@@ -2512,6 +2791,12 @@ ALTER TABLE stepwise.job_queue ENABLE ROW LEVEL SECURITY;
 ALTER TABLE stepwise.job_result_archives ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: job_search_keys; Type: ROW SECURITY; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE stepwise.job_search_keys ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: job_signals; Type: ROW SECURITY; Schema: stepwise; Owner: -
 --
 
@@ -2546,6 +2831,12 @@ ALTER TABLE stepwise.rate_limit_buckets ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE stepwise.retention_policies ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: saved_views; Type: ROW SECURITY; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE stepwise.saved_views ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: schedule_audit_log; Type: ROW SECURITY; Schema: stepwise; Owner: -
@@ -2612,6 +2903,12 @@ CREATE POLICY service_all ON stepwise.archive_holds TO stepwise_service USING (t
 --
 
 CREATE POLICY service_all ON stepwise.blob_deletions TO stepwise_service USING (true) WITH CHECK (true);
+
+--
+-- Name: bulk_operations service_all; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY service_all ON stepwise.bulk_operations TO stepwise_service USING (true) WITH CHECK (true);
 
 --
 -- Name: clients service_all; Type: POLICY; Schema: stepwise; Owner: -
@@ -2692,6 +2989,12 @@ CREATE POLICY service_all ON stepwise.job_queue TO stepwise_service USING (true)
 CREATE POLICY service_all ON stepwise.job_result_archives TO stepwise_service USING (true) WITH CHECK (true);
 
 --
+-- Name: job_search_keys service_all; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY service_all ON stepwise.job_search_keys TO stepwise_service USING (true) WITH CHECK (true);
+
+--
 -- Name: job_signals service_all; Type: POLICY; Schema: stepwise; Owner: -
 --
 
@@ -2728,6 +3031,12 @@ CREATE POLICY service_all ON stepwise.rate_limit_buckets TO stepwise_service USI
 CREATE POLICY service_all ON stepwise.retention_policies TO stepwise_service USING (true) WITH CHECK (true);
 
 --
+-- Name: saved_views service_all; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY service_all ON stepwise.saved_views TO stepwise_service USING (true) WITH CHECK (true);
+
+--
 -- Name: schedule_audit_log service_all; Type: POLICY; Schema: stepwise; Owner: -
 --
 
@@ -2758,10 +3067,22 @@ CREATE POLICY service_all ON stepwise.step_metrics TO stepwise_service USING (tr
 CREATE POLICY service_all ON stepwise.usage_records TO stepwise_service USING (true) WITH CHECK (true);
 
 --
+-- Name: user_invitations service_all; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY service_all ON stepwise.user_invitations TO stepwise_service USING (true) WITH CHECK (true);
+
+--
 -- Name: users service_all; Type: POLICY; Schema: stepwise; Owner: -
 --
 
 CREATE POLICY service_all ON stepwise.users TO stepwise_service USING (true) WITH CHECK (true);
+
+--
+-- Name: web_sessions service_all; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY service_all ON stepwise.web_sessions TO stepwise_service USING (true) WITH CHECK (true);
 
 --
 -- Name: webhook_deliveries service_all; Type: POLICY; Schema: stepwise; Owner: -
@@ -2842,6 +3163,12 @@ CREATE POLICY tenant_isolation ON stepwise.archive_holds TO stepwise_tenant USIN
 CREATE POLICY tenant_isolation ON stepwise.blob_deletions TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
 
 --
+-- Name: bulk_operations tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON stepwise.bulk_operations TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
+
+--
 -- Name: clients tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
 --
 
@@ -2920,6 +3247,12 @@ CREATE POLICY tenant_isolation ON stepwise.job_queue TO stepwise_tenant USING ((
 CREATE POLICY tenant_isolation ON stepwise.job_result_archives TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
 
 --
+-- Name: job_search_keys tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON stepwise.job_search_keys TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
+
+--
 -- Name: job_signals tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
 --
 
@@ -2956,6 +3289,12 @@ CREATE POLICY tenant_isolation ON stepwise.rate_limit_buckets TO stepwise_tenant
 CREATE POLICY tenant_isolation ON stepwise.retention_policies TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
 
 --
+-- Name: saved_views tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON stepwise.saved_views TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
+
+--
 -- Name: schedule_audit_log tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
 --
 
@@ -2986,10 +3325,22 @@ CREATE POLICY tenant_isolation ON stepwise.step_metrics TO stepwise_tenant USING
 CREATE POLICY tenant_isolation ON stepwise.usage_records TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
 
 --
+-- Name: user_invitations tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON stepwise.user_invitations TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
+
+--
 -- Name: users tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
 --
 
 CREATE POLICY tenant_isolation ON stepwise.users TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
+
+--
+-- Name: web_sessions tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON stepwise.web_sessions TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
 
 --
 -- Name: webhook_deliveries tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
@@ -3022,10 +3373,22 @@ CREATE POLICY tenant_isolation ON stepwise.workflows TO stepwise_tenant USING ((
 ALTER TABLE stepwise.usage_records ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: user_invitations; Type: ROW SECURITY; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE stepwise.user_invitations ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: users; Type: ROW SECURITY; Schema: stepwise; Owner: -
 --
 
 ALTER TABLE stepwise.users ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: web_sessions; Type: ROW SECURITY; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE stepwise.web_sessions ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: webhook_deliveries; Type: ROW SECURITY; Schema: stepwise; Owner: -
@@ -3106,6 +3469,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.archive_holds TO stepwise_te
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.blob_deletions TO stepwise_tenant;
 
 --
+-- Name: TABLE bulk_operations; Type: ACL; Schema: stepwise; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.bulk_operations TO stepwise_tenant;
+
+--
 -- Name: TABLE clients; Type: ACL; Schema: stepwise; Owner: -
 --
 
@@ -3184,6 +3553,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.job_queue TO stepwise_tenant
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.job_result_archives TO stepwise_tenant;
 
 --
+-- Name: TABLE job_search_keys; Type: ACL; Schema: stepwise; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.job_search_keys TO stepwise_tenant;
+
+--
 -- Name: TABLE job_signals; Type: ACL; Schema: stepwise; Owner: -
 --
 
@@ -3238,6 +3613,12 @@ GRANT SELECT ON TABLE stepwise.read_model_failures TO stepwise_tenant;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.retention_policies TO stepwise_tenant;
 
 --
+-- Name: TABLE saved_views; Type: ACL; Schema: stepwise; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.saved_views TO stepwise_tenant;
+
+--
 -- Name: TABLE schedule_audit_log; Type: ACL; Schema: stepwise; Owner: -
 --
 
@@ -3274,10 +3655,22 @@ GRANT SELECT ON TABLE stepwise.stream_kinds TO stepwise_tenant;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.usage_records TO stepwise_tenant;
 
 --
+-- Name: TABLE user_invitations; Type: ACL; Schema: stepwise; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.user_invitations TO stepwise_tenant;
+
+--
 -- Name: TABLE users; Type: ACL; Schema: stepwise; Owner: -
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.users TO stepwise_tenant;
+
+--
+-- Name: TABLE web_sessions; Type: ACL; Schema: stepwise; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.web_sessions TO stepwise_tenant;
 
 --
 -- Name: TABLE webhook_deliveries; Type: ACL; Schema: stepwise; Owner: -

@@ -1,11 +1,12 @@
 import type { Db } from '../db/index.js';
-import { ConflictError, NotFoundError, PayloadTooLargeError } from '../errors/index.js';
+import { ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } from '../errors/index.js';
 import {
   createSignal,
   enqueueJobs,
   findCheckpoint,
   findDefinitions,
   findJob,
+  notifyChanges,
   requestCancel,
   SUCCESSFUL_STATUSES,
   TERMINAL_STATUSES,
@@ -51,7 +52,10 @@ export async function cancelJob(db: Db, organizationId: string, jobId: string): 
     if (!(await requestCancel(tx, organizationId, jobId))) throw new ConflictError(`job ${jobId} ended meanwhile; cannot cancel it`);
     await wakeJob(tx, jobId);
     // Its sub-workflows, and theirs, are cancelled with it.
-    await wakeJobs(tx, await requestCancelDescendants(tx, organizationId, jobId));
+    const descendants = await requestCancelDescendants(tx, organizationId, jobId);
+    await wakeJobs(tx, descendants);
+    // Live views show the request at once (cancelRequestedAt); the status follows with the worker's flush.
+    await notifyChanges(tx, [[organizationId, [jobId, ...descendants]]]);
   });
 }
 
@@ -65,9 +69,20 @@ function oneOf(items: readonly string[]): string {
   return items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} or ${items[items.length - 1]}`;
 }
 
+export interface RetryOptions {
+  /**
+   * Run the new job with this input instead of the old job's (from the start
+   * only: the outputs a failed-step retry reuses came from the old input).
+   * The new job keeps its retry_of link, so the edit shows as the difference
+   * between the two jobs' inputs.
+   */
+  input?: unknown;
+}
+
 /**
  * Run an ended, unsuccessful job again as a new job (initiator RETRY,
- * linked to the old one, same pinned workflow version and input). From the
+ * linked to the old one, same pinned workflow version and input unless
+ * `options.input` replaces it). From the
  * failed step, the new job starts with a copy of the old job's checkpoint:
  * the steps that succeeded are not run again, their outputs are reused. The
  * copy lives `checkpointTtlMs` (config.worker.checkpointTtlMs,
@@ -79,7 +94,14 @@ export async function retryJob(
   jobId: string,
   from: RetryFrom,
   checkpointTtlMs: number,
+  options: RetryOptions = {},
 ): Promise<EnqueuedJob> {
+  const edited = options.input !== undefined;
+  if (edited) {
+    if (from !== 'start') throw new ValidationError('input can only be given with from: "start"', { path: 'input' });
+    const bytes = jsonByteLength(options.input);
+    if (bytes > MAX_INPUT_BYTES) throw new PayloadTooLargeError('input', bytes, MAX_INPUT_BYTES);
+  }
   const job = await findJob(db, organizationId, jobId);
   if (!job) throw new NotFoundError('job', jobId);
   if (!RETRYABLE_STATUSES.includes(job.status)) {
@@ -96,7 +118,7 @@ export async function retryJob(
       tx,
       organizationId,
       jobSettings(job.workflowId, job.workflowVersion, definition),
-      [{ input: job.input ?? undefined, clientId: job.clientId, priority: job.priority, initiatorType: 'RETRY', retryOfJobId: job.id }],
+      [{ input: edited ? options.input : (job.input ?? undefined), clientId: job.clientId, priority: job.priority, initiatorType: 'RETRY', retryOfJobId: job.id }],
     );
     if (checkpoint) {
       await upsertCheckpoints(tx, [

@@ -33,6 +33,8 @@ export function jobSettings(workflowId: string, version: number, definition: Wor
     timeoutMs: definition.timeoutMs,
     // Dedupe, debounce, priority and concurrency keys (undefined when the definition declares none).
     flow: runFlowOf(workflowId, definition),
+    // Input paths indexed for the runs list's search (undefined when the definition declares none).
+    searchKeys: definition.searchKeys,
   };
 }
 

@@ -10,6 +10,9 @@ export type ErrorCode =
   | 'KEY_REVOKED'
   | 'KEY_EXPIRED'
   | 'USER_DISABLED'
+  | 'INVALID_CREDENTIALS'
+  | 'SESSION_EXPIRED'
+  | 'CROSS_ORIGIN_REQUEST'
   | 'RATE_LIMITED'
   | 'VALIDATION'
   | 'CONFLICT'
@@ -18,7 +21,8 @@ export type ErrorCode =
   | 'PLAN_LIMIT'
   | 'DATA_DIR_LOCKED'
   | 'DATABASE'
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  | 'QUERY_TIMEOUT';
 
 export type ErrorDetails = Record<string, unknown>;
 
@@ -52,6 +56,35 @@ export class KeyRejectedError extends StepwiseError {
   constructor(code: 'KEY_REVOKED' | 'KEY_EXPIRED' | 'USER_DISABLED', message: string, details: ErrorDetails = {}) {
     super(message, details);
     this.code = code;
+  }
+}
+
+/** A sign-in whose email, password or API key was wrong: one message whichever part it was. */
+export class InvalidCredentialsError extends StepwiseError {
+  readonly code = 'INVALID_CREDENTIALS' as const;
+  constructor() {
+    super('the email and password, or the API key, are not valid');
+  }
+}
+
+/** A dashboard session past its idle or absolute lifetime: sign in again. */
+export class SessionExpiredError extends StepwiseError {
+  readonly code = 'SESSION_EXPIRED' as const;
+}
+
+/** A cookie-authenticated state-changing request that did not come from the dashboard's own origin. */
+export class CrossOriginRequestError extends StepwiseError {
+  readonly code = 'CROSS_ORIGIN_REQUEST' as const;
+}
+
+/** Too many sign-in attempts for an email or from an address; `details.retryAfterSeconds` says when to try again. */
+export class TooManyAttemptsError extends StepwiseError {
+  readonly code = 'RATE_LIMITED' as const;
+  constructor(retryAfterSeconds: number, limit: { scope: 'email' | 'ip'; attempts: number; windowSeconds: number }) {
+    super(`too many sign-in attempts for this ${limit.scope === 'ip' ? 'address' : 'email'} (at most ${limit.attempts} per ${limit.windowSeconds} s); retry in ${retryAfterSeconds} s`, {
+      retryAfterSeconds,
+      ...limit,
+    });
   }
 }
 
@@ -180,6 +213,15 @@ export class MigrationIncompleteError extends DatabaseError {
 
 export class UnavailableError extends StepwiseError {
   readonly code = 'UNAVAILABLE' as const;
+}
+
+/**
+ * A statement ran past its time budget (SQLSTATE 57014, e.g. a list or count
+ * over `statement_timeout`): the answer is unknown, never empty. A narrower
+ * filter or a retry later may succeed.
+ */
+export class QueryTimeoutError extends StepwiseError {
+  readonly code = 'QUERY_TIMEOUT' as const;
 }
 
 export function isStepwiseError(err: unknown): err is StepwiseError {

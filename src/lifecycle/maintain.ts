@@ -20,6 +20,8 @@ import { archiveJobResults, type ResultArchiveReport } from './result-archiver.j
 import { cleanupScreenshots, type ScreenshotCleanupResult } from './screenshot-cleanup.js';
 import { deleteCutoff, hotCutoff } from './retention.js';
 import { utcMonthStart } from '../util/clock.js';
+import { SESSION_ABSOLUTE_MS } from '../security/sessions.js';
+import { sweepEndedWebSessions } from '../store/sessions.js';
 
 export const MAINTENANCE_LEASE = 'maintenance';
 /** Renewed before every batch (seconds apart); a dead leader's lease frees up after this. */
@@ -58,6 +60,8 @@ export interface MaintenanceReport {
   expiredRecords: ExpiryReport;
   blobsDeleted: number;
   orphanBlobs: number;
+  /** Dashboard sessions and invitations that ended by time, deleted (0 in a dry run). */
+  webSessions: { sessions: number; invitations: number };
   /** The weekly rebuild of the read model's indexes (ran: false on the other days). */
   indexCompaction: IndexCompactionReport;
   ms: number;
@@ -153,6 +157,8 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
     const screenshots = dryRun ? null : await cleanupScreenshots(db, blobs, { asOf, onBatch: renewLease });
     const blobsDeleted = dryRun ? 0 : await collectUnreferencedBlobs(db, blobs, renewLease);
     await renewLease();
+    const webSessions = dryRun ? { sessions: 0, invitations: 0 } : await sweepEndedWebSessions(db, asOf, SESSION_ABSOLUTE_MS);
+    await renewLease();
     const orphanBlobs = (await sweepOrphanArchiveBlobs(db, blobs, dryRun)).length;
     await renewLease();
     const indexCompaction = await compactReadModelIndexes(db, { holder, dryRun, onIndex: renewLease });
@@ -167,6 +173,7 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
       expiredRecords,
       blobsDeleted,
       orphanBlobs,
+      webSessions,
       indexCompaction,
       ms: Math.round(performance.now() - started),
     };

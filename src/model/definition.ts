@@ -84,4 +84,19 @@ export interface WorkflowDefinition<S extends StepBase = StepBase> {
   dedupe?: DedupeRule;
   /** JSONata over `{ input }`: the run's priority, lower first. */
   priority?: string;
+  /**
+   * Input paths (`"input.memberId"`, `"input.claim.id"`) whose scalar values
+   * are indexed when a run starts, so the runs list can find runs by them
+   * (`GET /v1/jobs?search=input.memberId:M-123`).
+   */
+  searchKeys?: string[];
 }
+
+/** A search key: `input` then one or more `.segment`s of [A-Za-z0-9_-]. */
+export const SEARCH_KEY_PATTERN = '^input(\\.[A-Za-z0-9_-]+)+$';
+export const MAX_SEARCH_KEYS = 10;
+/** Longest search key, in characters. */
+export const MAX_SEARCH_KEY_LENGTH = 200;
+/** Longest indexed value, as text; a longer string is not indexed (and a search for one is refused). */
+export const MAX_SEARCH_VALUE_LENGTH = 200;
+

@@ -5,7 +5,7 @@ import {
   AGGREGATE_ALL_WORKFLOWS,
   type InitiatorType,
 } from '../store/index.js';
-import { histogramPercentiles, mergeStoredHistograms } from './histogram.js';
+import { histogramBins, histogramPercentiles, mergeStoredHistograms, type HistogramBin } from './histogram.js';
 import { coverRange, segmentParams } from './periods.js';
 
 /** A half-open time range [from, to); widened to whole hours (the aggregates' resolution). */
@@ -164,14 +164,15 @@ export async function getWorkflowStats(db: Queryable, organizationId: string, ra
 /**
  * Outcome counts and duration percentiles over a range for one workflow,
  * client or initiator (or a combination, or the whole organization),
- * merged from pre-computed rows: no scan of jobs.
+ * merged from pre-computed rows: no scan of jobs. `histogram` is the merged
+ * duration histogram in bins of ≈ 1.95× (read/histogram.ts histogramBins), to draw.
  */
 export async function getDurationStats(
   db: Queryable,
   organizationId: string,
   range: AnalyticsRange,
   filter: DimensionFilter = {},
-): Promise<OutcomeCounts & DurationStats> {
+): Promise<OutcomeCounts & DurationStats & { histogram: HistogramBin[] }> {
   const segments = coverRange(range.from, range.to);
   const dim = dimensionCondition(filter, 5);
   const { rows } = await db.query<SummedRow>(
@@ -185,7 +186,7 @@ export async function getDurationStats(
     [organizationId, ...segmentParams(segments), ...dim.params],
   );
   const r = rows[0]!;
-  return { ...toOutcomes(r), ...toDurations(r) };
+  return { ...toOutcomes(r), ...toDurations(r), histogram: histogramBins(mergeStoredHistograms(r.histograms)) };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { bucketValue, durationBucket } from '../store/histogram-buckets.js';
+import { bucketValue, durationBucket, HISTOGRAM_BASE_MS, HISTOGRAM_GROWTH } from '../store/histogram-buckets.js';
 
 /**
  * The mergeable duration histogram, TypeScript side: parsing, merging and
@@ -97,3 +97,36 @@ export function histogramPercentiles(h: Histogram): { p50: number | null; p95: n
   const round = (v: number | null): number | null => (v === null ? null : Math.round(v * 1000) / 1000);
   return { p50: round(histogramPercentile(h, 0.5)), p95: round(histogramPercentile(h, 0.95)), p99: round(histogramPercentile(h, 0.99)) };
 }
+
+/** One bar of a drawn duration histogram: runs whose duration fell in [fromMs, toMs). */
+export interface HistogramBin {
+  fromMs: number;
+  toMs: number;
+  count: number;
+}
+
+/**
+ * Raw 1.1× buckets grouped `perBucket` at a time, aligned on bucket index,
+ * non-empty bins only, shortest first. Seven buckets make a bin ≈ 1.95×
+ * wide: a duration histogram of a few dozen bars across ms to hours, which
+ * is what a chart can show; the 300 raw buckets would be bars a few pixels
+ * wide. Bucket 0 (below 0.01 ms) is its own bin.
+ */
+export function histogramBins(h: Histogram, perBucket = 7): HistogramBin[] {
+  const bins = new Map<number, number>();
+  for (const [bucket, count] of h) {
+    if (count <= 0) continue;
+    const bin = bucket <= 0 ? -1 : Math.floor((bucket - 1) / perBucket);
+    bins.set(bin, (bins.get(bin) ?? 0) + count);
+  }
+  const lower = (bucket: number) => HISTOGRAM_BASE_MS * HISTOGRAM_GROWTH ** (bucket - 1);
+  return [...bins.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([bin, count]) =>
+      bin < 0
+        ? { fromMs: 0, toMs: HISTOGRAM_BASE_MS, count }
+        : { fromMs: round3(lower(1 + bin * perBucket)), toMs: round3(lower(1 + (bin + 1) * perBucket)), count },
+    );
+}
+
+const round3 = (v: number): number => Math.round(v * 1000) / 1000;

@@ -6,4 +6,7 @@ export * from './job-state.js';
 export * from './timeline-page.js';
 export { parseStepPath, type ParsedStepPath, type PathList, type PathStep } from './step-path.js';
 export * from './dashboard.js';
+export * from './search-terms.js';
+export { findJobListItems } from './job-list-items.js';
 export * from './views.js';
+export * from './phi-mask.js';

@@ -27,11 +27,15 @@ const KEY_RE = /^sw_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 /** Who a request acts as. */
 export interface Principal {
   organizationId: string;
-  apiKeyId: string;
-  /** The key's user (null only for keys whose user was deleted, which are revoked and never authenticate). */
+  /** The key the request came with, or the key a dashboard session was opened with; null for a password session. */
+  apiKeyId: string | null;
+  /** The key's or session's user (null only for keys whose user was deleted, which are revoked and never authenticate). */
   userId: string | null;
+  /** The dashboard session (hex of its id, security/sessions.ts) when the request came with the session cookie; null for a Bearer key. */
+  sessionId: string | null;
   /** Effective role: min(key role, user role), so demoting a user caps every key they hold. */
   role: Role;
+  /** The key's own role (the user's role for a password session). */
   keyRole: Role;
 }
 
@@ -127,6 +131,7 @@ export async function authenticate(db: Queryable, token: string | undefined, now
     organizationId: record.organizationId,
     apiKeyId: record.id,
     userId: record.userId,
+    sessionId: null,
     role: minRole(record.role, record.userRole),
     keyRole: record.role,
   };

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/index.js';
+import { deleteKeyWebSessions } from './sessions.js';
 
 export type Role = 'OWNER' | 'ADMIN' | 'MEMBER' | 'VIEWER';
 
@@ -117,7 +118,10 @@ export async function listApiKeys(
   return { items, nextCursor: rows.length > opts.limit ? items[items.length - 1]!.id : null };
 }
 
-/** Revoke a key (revoking again keeps the first time). Null when the key does not exist. */
+/**
+ * Revoke a key (revoking again keeps the first time) and end the dashboard
+ * sessions opened with it. Null when the key does not exist.
+ */
 export async function revokeApiKey(db: Queryable, organizationId: string, keyId: string): Promise<ApiKey | null> {
   const { rows } = await db.query<ApiKeyRow>(
     `UPDATE stepwise.api_keys k SET revoked_at = coalesce(k.revoked_at, now())
@@ -125,5 +129,6 @@ export async function revokeApiKey(db: Queryable, organizationId: string, keyId:
       RETURNING ${KEY_COLUMNS}`,
     [organizationId, keyId],
   );
+  if (rows[0]) await deleteKeyWebSessions(db, organizationId, keyId);
   return rows[0] ? toApiKey(rows[0]) : null;
 }

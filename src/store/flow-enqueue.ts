@@ -1,5 +1,6 @@
 import { LOCK_KEYS, pgArray, type Queryable } from '../db/index.js';
 import { LIMITS_CHANNEL, type EnqueuedJob, type JobStatus, type NewJob } from './jobs.js';
+import { rewriteSearchKeys } from './search-keys.js';
 
 /**
  * The enqueue's part of flow control: dedupe, debounce, and what the claim
@@ -78,6 +79,8 @@ export async function prepareFlow(
   plan: RunFlowPlan,
   fresh: readonly FlowRun[],
   batchSize: number,
+  /** The workflow's search keys: a debounced start that replaces a waiting run's input rewrites them. */
+  searchKeys?: readonly string[] | undefined,
 ): Promise<FlowDecision> {
   const keys = await Promise.all(fresh.map((f) => plan.keysOf(f.job, batchSize === 1 ? 'input' : `runs/${f.index}/input`)));
   const runs = fresh.map((f, i) => {
@@ -172,6 +175,9 @@ export async function prepareFlow(
           workflowId,
         ],
       );
+      if (searchKeys) {
+        await rewriteSearchKeys(tx, organizationId, searchKeys, merges.map((m) => ({ jobId: m.jobId, input: m.run.job.input })));
+      }
     }
     for (const r of debounceRuns) {
       const key = r.keys.debounceKey!;

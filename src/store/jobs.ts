@@ -3,6 +3,8 @@ import { ConflictError } from '../errors/index.js';
 import { uuidv7 } from '../util/ids.js';
 import { prepareFlow, type RunFlowPlan } from './flow-enqueue.js';
 import { assertPlanAllows } from './plans.js';
+import { searchKeysCte, searchRowsOf } from './search-keys.js';
+import { notifyChanges } from './change-notify.js';
 
 export const JOB_STATUSES = [
   'PENDING',
@@ -209,7 +211,16 @@ export async function findJobsByIdempotencyKeys(
 export async function enqueueJobs(
   tx: Queryable,
   organizationId: string,
-  workflow: { id: string; version: number; stepsTotal: number; maxRetries?: number; timeoutMs?: number; flow?: RunFlowPlan | undefined },
+  workflow: {
+    id: string;
+    version: number;
+    stepsTotal: number;
+    maxRetries?: number;
+    timeoutMs?: number;
+    flow?: RunFlowPlan | undefined;
+    /** Input paths whose values are indexed for the runs list's search (store/search-keys.ts). */
+    searchKeys?: readonly string[] | undefined;
+  },
   jobs: NewJob[],
 ): Promise<EnqueuedJob[]> {
   if (jobs.length === 0) return [];
@@ -237,7 +248,11 @@ export async function enqueueJobs(
     fresh.push({ job, index });
   });
   // Flow control (dedupe, debounce, priority, concurrency keys; store/flow-enqueue.ts): only workflows that declare it pay for it.
-  const flow = workflow.flow && fresh.length > 0 ? await prepareFlow(tx, organizationId, workflow.id, workflow.flow, fresh, jobs.length) : undefined;
+  const searchKeys = workflow.searchKeys && workflow.searchKeys.length > 0 ? workflow.searchKeys : undefined;
+  const flow =
+    workflow.flow && fresh.length > 0
+      ? await prepareFlow(tx, organizationId, workflow.id, workflow.flow, fresh, jobs.length, searchKeys)
+      : undefined;
   if (flow) fresh = flow.fresh;
 
   const results: (EnqueuedJob | undefined)[] = new Array(jobs.length);
@@ -253,6 +268,10 @@ export async function enqueueJobs(
     const last = counter[0]!.run_counter;
     const first = last - fresh.length + 1;
     const ids = fresh.map(() => uuidv7());
+    // Search keys ride in the same statement, and only for workflows that declare them
+    // (the statement of every other workflow is unchanged).
+    const search = searchKeys ? searchRowsOf(fresh.map((f, i) => ({ jobId: ids[i]!, input: f.job.input })), searchKeys) : undefined;
+    const indexed = search !== undefined && search.jobIds.length > 0;
     await tx.query(
       `WITH ins AS (
          INSERT INTO stepwise.jobs (id, organization_id, workflow_id, workflow_version, client_id, run_number,
@@ -264,8 +283,8 @@ export async function enqueueJobs(
                        $12::jsonb[], $13::timestamptz[], $16::uuid[], $17::text[], $18::smallint[], $19::uuid[])
              AS u(id, client_id, run_number, initiator_type, retry_of_job_id, priority, idempotency_key, input, run_at,
                   parent_job_id, parent_step_path, depth, initiated_by)
-         RETURNING id, priority, pg_column_size(input) AS input_bytes
-       ),
+         RETURNING id, priority, pg_column_size(input) AS input_bytes${indexed ? ', created_at, run_number' : ''}
+       ),${indexed ? `\n       ${searchKeysCte(22)},` : ''}
        -- This month's executions and input bytes, one upsert for the batch.
        usage AS (
          INSERT INTO stepwise.usage_records AS r (organization_id, period_start, executions, storage_bytes)
@@ -300,9 +319,11 @@ export async function enqueueJobs(
         // Concurrency keys and limits: NULL arrays (so NULL columns) unless the workflow declares rules.
         flow?.concurrencyKeys ?? null,
         flow?.concurrencyLimits ?? null,
+        ...(indexed ? [pgArray(search.jobIds), pgArray(search.keys), pgArray(search.values)] : []),
       ],
     );
-    await tx.query(`SELECT pg_notify($1, '')`, [JOBS_CHANNEL]);
+    // Wakes idle workers, and tells live views (api/live/) the runs exist: one statement for both.
+    await notifyChanges(tx, [[organizationId, ids]], [{ channel: JOBS_CHANNEL, payload: '' }]);
     fresh.forEach((f, i) => {
       const enqueued: EnqueuedJob = { id: ids[i]!, runNumber: first + i, status: 'PENDING', created: true };
       results[f.index] = enqueued;

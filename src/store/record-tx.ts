@@ -1,4 +1,5 @@
 import { pgArray, type Db, type Queryable } from '../db/index.js';
+import { notifyChanges } from './change-notify.js';
 import { upsertCheckpoints, type CheckpointWrite } from './checkpoints.js';
 import { insertJobResultArchives } from './job-results.js';
 import { completeJobs, markJobsRunning, suspendJobs, type JobCompletion, type JobStart, type JobSuspension } from './outcomes.js';
@@ -58,11 +59,11 @@ export interface RecordStore {
  * returned; READ COMMITTED re-checks the condition on a row that changed
  * while this statement waited for its lock.
  */
-async function holdLeases(tx: Queryable, workerId: string, leases: readonly JobLease[], leaseMs: number): Promise<Set<string>> {
-  if (leases.length === 0) return new Set();
-  const { rows } = await tx.query<{ job_id: string }>(
+async function holdLeases(tx: Queryable, workerId: string, leases: readonly JobLease[], leaseMs: number): Promise<Map<string, string>> {
+  if (leases.length === 0) return new Map();
+  const { rows } = await tx.query<{ job_id: string; organization_id: string }>(
     `WITH held AS (
-       SELECT q.job_id, q.locked_until
+       SELECT q.job_id, q.organization_id, q.locked_until
          FROM stepwise.job_queue q
          JOIN unnest($2::uuid[], $3::int[]) AS l(job_id, lease) ON l.job_id = q.job_id
         WHERE q.job_id = ANY($2::uuid[]) AND q.locked_by = $1 AND q.lease_epoch = l.lease
@@ -74,23 +75,64 @@ async function holdLeases(tx: Queryable, workerId: string, leases: readonly JobL
          FROM held h
         WHERE q.job_id = h.job_id AND h.locked_until < now() + make_interval(secs => $4::double precision / 2000)
      )
-     SELECT job_id FROM held`,
+     SELECT job_id, organization_id FROM held`,
     [workerId, pgArray(leases.map((l) => l.jobId)), pgArray(leases.map((l) => l.lease)), leaseMs],
   );
-  return new Set(rows.map((r) => r.job_id));
+  return new Map(rows.map((r) => [r.job_id, r.organization_id]));
 }
 
-function sqlRecordTx(tx: Queryable): RecordTx {
+/**
+ * The jobs a flush changed in a way live views show (new stream rows, a
+ * status), by organization: announced with one NOTIFY statement just before
+ * the flush commits (store/change-notify.ts). The organizations come with
+ * the fence's rows, so knowing them costs no query.
+ */
+class FlushChanges {
+  /** job id → organization, for every job the fence found held. */
+  private readonly held = new Map<string, string>();
+  private readonly changed = new Map<string, Set<string>>();
+
+  heldBy(found: Map<string, string>): void {
+    for (const [jobId, org] of found) this.held.set(jobId, org);
+  }
+
+  add(jobIds: Iterable<string>): void {
+    for (const jobId of jobIds) {
+      const org = this.held.get(jobId);
+      if (org === undefined) continue; // never written: the recorder writes for held jobs only
+      let set = this.changed.get(org);
+      if (!set) this.changed.set(org, (set = new Set()));
+      set.add(jobId);
+    }
+  }
+
+  send(tx: Queryable): Promise<void> {
+    return notifyChanges(tx, this.changed);
+  }
+}
+
+function sqlRecordTx(tx: Queryable, changes: FlushChanges): RecordTx {
   return {
-    holdLeases: (workerId, leases, leaseMs) => holdLeases(tx, workerId, leases, leaseMs),
+    holdLeases: async (workerId, leases, leaseMs) => {
+      const held = await holdLeases(tx, workerId, leases, leaseMs);
+      changes.heldBy(held);
+      return new Set(held.keys());
+    },
     findLastSeqs: (jobIds) => findLastSeqs(tx, jobIds),
-    insertStreamRows: (rows, countedOnly) => insertStreamRows(tx, rows, countedOnly),
+    insertStreamRows: async (rows, countedOnly) => {
+      await insertStreamRows(tx, rows, countedOnly);
+      changes.add(rows.map((r) => r.jobId));
+    },
     upsertCheckpoints: (writes) => upsertCheckpoints(tx, writes),
     upsertStepResults: (writes) => upsertStepResults(tx, writes),
     markSignalsConsumed: (consumed) => markSignalsConsumed(tx, consumed),
-    markJobsRunning: (starts) => markJobsRunning(tx, starts),
+    markJobsRunning: async (starts) => {
+      await markJobsRunning(tx, starts);
+      changes.add(starts.map((s) => s.jobId));
+    },
     completeJobs: async (completions) => {
       await completeJobs(tx, completions);
+      changes.add(completions.map((c) => c.jobId));
       await insertJobResultArchives(
         tx,
         completions.flatMap((c) => (c.resultRef ? [{ jobId: c.jobId, ref: c.resultRef }] : [])),
@@ -99,11 +141,20 @@ function sqlRecordTx(tx: Queryable): RecordTx {
     },
     suspendJobs: async (workerId, suspensions) => {
       await suspendJobs(tx, workerId, suspensions);
+      changes.add(suspensions.map((s) => s.jobId));
     },
   };
 }
 
-/** The recorder's store on a real database: each flush one transaction. */
+/** The recorder's store on a real database: each flush one transaction, its changes announced at commit. */
 export function sqlRecordStore(db: Db): RecordStore {
-  return { transaction: (fn) => db.transaction((tx) => fn(sqlRecordTx(tx))) };
+  return {
+    transaction: (fn) =>
+      db.transaction(async (tx) => {
+        const changes = new FlushChanges();
+        const result = await fn(sqlRecordTx(tx, changes));
+        await changes.send(tx);
+        return result;
+      }),
+  };
 }

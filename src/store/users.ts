@@ -2,6 +2,7 @@ import type { Queryable } from '../db/index.js';
 import { ConflictError } from '../errors/index.js';
 import { uuidv7 } from '../util/ids.js';
 import type { Role } from './api-keys.js';
+import { deleteUserWebSessions } from './sessions.js';
 
 export interface User {
   id: string;
@@ -144,6 +145,8 @@ export async function updateUser(tx: Queryable, organizationId: string, userId: 
       RETURNING ${USER_COLUMNS}`,
     [organizationId, userId, changes.role ?? null, changes.name !== undefined, changes.name ?? null, changes.disabled ?? null],
   );
+  // Authentication already refuses a disabled user's sessions; the rows go too.
+  if (changes.disabled === true && rows[0]) await deleteUserWebSessions(tx, organizationId, userId);
   return rows[0] ? toUser(rows[0]) : null;
 }
 
@@ -160,6 +163,59 @@ export async function deleteUser(tx: Queryable, organizationId: string, userId: 
     `UPDATE stepwise.api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE organization_id = $1 AND user_id = $2`,
     [organizationId, userId],
   );
+  // Their dashboard sessions and invitations go with the row (foreign keys ON DELETE CASCADE).
   const { rowCount } = await tx.query(`DELETE FROM stepwise.users WHERE organization_id = $1 AND id = $2`, [organizationId, userId]);
   return rowCount > 0;
+}
+
+/** A user who may sign in with a password, with the stored hash (security/sessions.ts only). */
+export interface PasswordUser {
+  user: User;
+  passwordHash: string;
+}
+
+/**
+ * Sign-in lookup by email (any case), across organizations — an email is
+ * unique per organization only — or in one. Only users with a password who
+ * are not disabled; at most `limit`, oldest first. Starts from no tenant.
+ */
+export async function findPasswordUsers(
+  db: Queryable,
+  email: string,
+  opts: { organizationId?: string | undefined; limit: number },
+): Promise<PasswordUser[]> {
+  const { rows } = await db.query<UserRow & { password_hash: string }>(
+    `SELECT ${USER_COLUMNS}, password_hash FROM stepwise.users
+      WHERE lower(email) = lower($1) AND password_hash IS NOT NULL AND disabled_at IS NULL
+        AND ($2::uuid IS NULL OR organization_id = $2::uuid)
+      ORDER BY id LIMIT $3`,
+    [email, opts.organizationId ?? null, opts.limit],
+  );
+  return rows.map((r) => ({ user: toUser(r), passwordHash: r.password_hash }));
+}
+
+/** Users with this email (any case), across organizations or in one (the CLI's `user` commands). */
+export async function findUsersByEmail(db: Queryable, email: string, organizationId?: string): Promise<User[]> {
+  const { rows } = await db.query<UserRow>(
+    `SELECT ${USER_COLUMNS} FROM stepwise.users
+      WHERE lower(email) = lower($1) AND ($2::uuid IS NULL OR organization_id = $2::uuid) ORDER BY id`,
+    [email, organizationId ?? null],
+  );
+  return rows.map(toUser);
+}
+
+/**
+ * Set a user's password hash (call inside a transaction). Their password
+ * sessions end: whoever signed in with the old password is signed out.
+ * False when the user does not exist.
+ */
+export async function setPasswordHash(tx: Queryable, organizationId: string, userId: string, passwordHash: string): Promise<boolean> {
+  const { rowCount } = await tx.query(
+    `UPDATE stepwise.users SET password_hash = $3, password_changed_at = now(), updated_at = now()
+      WHERE organization_id = $1 AND id = $2`,
+    [organizationId, userId, passwordHash],
+  );
+  if (rowCount === 0) return false;
+  await deleteUserWebSessions(tx, organizationId, userId, { passwordOnly: true });
+  return true;
 }

@@ -206,3 +206,27 @@ export async function findDefinitions(
 export function versionKey(workflowId: string, version: number): string {
   return `${workflowId}@${version}`;
 }
+
+/** One stored version of a workflow's definition (versions are immutable). */
+export interface WorkflowVersion {
+  workflowId: string;
+  version: number;
+  definition: WorkflowDefinition;
+  createdAt: Date;
+}
+
+/** A version of a workflow of this organization, or null (no such workflow here, or no such version). */
+export async function findWorkflowVersion(
+  db: Queryable,
+  organizationId: string,
+  workflowId: string,
+  version: number,
+): Promise<WorkflowVersion | null> {
+  const { rows } = await db.query<{ workflow_id: string; version: number; definition: WorkflowDefinition; created_at: Date }>(
+    `SELECT workflow_id, version, definition, created_at FROM stepwise.workflow_versions
+      WHERE organization_id = $1 AND workflow_id = $2 AND version = $3`,
+    [organizationId, workflowId, version],
+  );
+  const r = rows[0];
+  return r ? { workflowId: r.workflow_id, version: r.version, definition: r.definition, createdAt: r.created_at } : null;
+}

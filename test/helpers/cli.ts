@@ -14,14 +14,15 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Run the real CLI (src/cli/main.ts through tsx) as a separate process. */
-export function runCli(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000): Promise<CliResult> {
+/** Run the real CLI (src/cli/main.ts through tsx) as a separate process; `stdin`, when given, is piped to it. */
+export function runCli(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000, stdin?: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
       cwd: ROOT,
       env: { ...process.env, DATABASE_URL: '', LOG_LEVEL: 'silent', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
+    child.stdin.end(stdin ?? '');
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

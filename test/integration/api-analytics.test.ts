@@ -114,7 +114,19 @@ describe('analytics routes', () => {
     expect((await a.get(`/v1/analytics/durations?workflowId=${badWf.id}`)).body).toMatchObject({ total: 2, failed: 2 });
     expect((await a.get(`/v1/analytics/durations?clientId=${clinic.id}`)).body).toMatchObject({ total: 5 });
     expect((await a.get(`/v1/analytics/durations?workflowId=${okWf.id}&initiatorType=API`)).body).toMatchObject({ total: 5 });
-    expect((await a.get('/v1/analytics/durations?initiatorType=WEBHOOK')).body).toMatchObject({ total: 0, p50DurationMs: null });
+    expect((await a.get('/v1/analytics/durations?initiatorType=WEBHOOK')).body).toMatchObject({ total: 0, p50DurationMs: null, histogram: [] });
+  });
+
+  it('GET /v1/analytics/durations draws its histogram from the same buckets: bins count every run with a duration and hold p50', async () => {
+    const body = (await a.get('/v1/analytics/durations')).body;
+    const bins: Json[] = body.histogram;
+    expect(bins.reduce((n: number, b: Json) => n + b.count, 0)).toBe(body.durationCount);
+    for (let i = 0; i < bins.length; i++) {
+      expect(bins[i].toMs).toBeGreaterThan(bins[i].fromMs);
+      if (i > 0) expect(bins[i].fromMs).toBeGreaterThanOrEqual(bins[i - 1].toMs);
+    }
+    // The bin holding the median ends above it and starts below it (within the 4.88 % of a bucket's reading).
+    expect(bins.some((b: Json) => b.fromMs <= body.p50DurationMs * 1.05 && b.toMs >= body.p50DurationMs / 1.05)).toBe(true);
   });
 
   it('GET /v1/analytics/timeseries by day and by hour', async () => {

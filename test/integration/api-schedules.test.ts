@@ -32,7 +32,7 @@ async function freshOrg(name = 'Acme'): Promise<Org> {
   const api = client(app, key);
   const wf = await api.post('/v1/workflows', { name: 'wf', definition: simpleDefinition() });
   expect(wf.status).toBe(201);
-  return { api, keyId: (await authenticate(t.db, key)).apiKeyId, workflowId: wf.body.id };
+  return { api, keyId: (await authenticate(t.db, key)).apiKeyId!, workflowId: wf.body.id };
 }
 
 const patch = (api: ApiClient, url: string, body: unknown) => api.request('PATCH', url, { body });

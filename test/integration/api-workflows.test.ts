@@ -126,6 +126,19 @@ describe('workflows: update and archive', () => {
     expect((await api.put(`/v1/workflows/${wf.id}`, { name: 'renamed' })).body).toMatchObject({ version: 2, definition });
   });
 
+  it('every version stays readable by number (the dashboard compares them); a missing one or another organization\'s is 404', async () => {
+    const wf = await createWorkflow(api);
+    const v2 = { steps: [{ id: 'second', type: 'log', message: 'v2' }] };
+    expect((await api.put(`/v1/workflows/${wf.id}`, { definition: v2 })).status).toBe(200);
+    const one = await api.get(`/v1/workflows/${wf.id}/versions/1`);
+    expect(one.status).toBe(200);
+    expect(one.body).toMatchObject({ workflowId: wf.id, version: 1, definition: simpleDefinition(), createdAt: expect.any(String) });
+    expect((await api.get(`/v1/workflows/${wf.id}/versions/2`)).body).toMatchObject({ version: 2, definition: v2 });
+    expectError(await api.get(`/v1/workflows/${wf.id}/versions/3`), 404, 'NOT_FOUND');
+    expectError(await api.get(`/v1/workflows/${wf.id}/versions/0`), 400, 'VALIDATION');
+    expectError(await (await freshOrg('Other')).get(`/v1/workflows/${wf.id}/versions/1`), 404, 'NOT_FOUND');
+  });
+
   it('DELETE archives: hidden from the list unless includeArchived, and it can no longer run', async () => {
     const wf = await createWorkflow(api, { name: 'to archive' });
     const kept = await createWorkflow(api, { name: 'kept' });

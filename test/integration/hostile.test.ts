@@ -60,6 +60,7 @@ function validQuery(route: RouteEntry): string {
 function fill(url: string, idOverride?: string): string {
   return url.replace(/:([A-Za-z]+)/g, (_m, param: string) => {
     if (param === 'name') return 'ping';
+    if (param === 'version') return '1';
     if (idOverride !== undefined) return idOverride;
     const segment = url.split('/')[2]!;
     const id = ids.get(segment);

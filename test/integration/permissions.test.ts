@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installAuth } from '../../src/api/auth.js';
+import { ATLAS_PAGES } from '../../src/api/atlas.js';
 import { getPermissionMatrix, isAction, PERMISSIONS, renderPermissionMatrix, ROLES, type Action } from '../../src/security/index.js';
 import type { Role } from '../../src/store/index.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
@@ -73,7 +74,11 @@ describe('permission matrix', () => {
       if (r.public) continue;
       expect(isAction(r.action), `${r.method} ${r.url}`).toBe(true);
     }
-    expect(app.routeTable.filter((r) => r.public).map((r) => r.url).sort()).toEqual(['/health', '/openapi.json', '/v1/approval-links/:token', '/v1/approval-links/:token', '/v1/hooks/:workflowId']);
+    // The dashboard's shell and assets are public (they hold no tenant data; its API calls are authenticated).
+    const atlas = ['/', '/assets/:file', ...ATLAS_PAGES];
+    expect(app.routeTable.filter((r) => r.public).map((r) => r.url).sort()).toEqual(
+      ['/health', '/openapi.json', '/v1/approval-links/:token', '/v1/approval-links/:token', '/v1/hooks/:workflowId', '/v1/invitations/accept', '/v1/sessions', ...atlas].sort(),
+    );
   });
 
   it('a route without a declared action refuses to start', async () => {

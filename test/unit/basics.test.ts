@@ -35,6 +35,13 @@ describe('config', () => {
     expect(() => loadConfig({ DATABASE_URL: 'mysql://x' })).toThrow(ValidationError);
     expect(() => loadConfig({ STEPWISE_WORKER_CONCURRENCY: '0' })).toThrow(/STEPWISE_WORKER_CONCURRENCY/);
   });
+
+  it('trusts a proxy only when told to', () => {
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(loadConfig({ STEPWISE_TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ STEPWISE_TRUST_PROXY: '0' }).trustProxy).toBe(false);
+    expect(() => loadConfig({ STEPWISE_TRUST_PROXY: 'yes' })).toThrow(/STEPWISE_TRUST_PROXY must be true or false/);
+  });
 });
 
 describe('small pieces', () => {

@@ -5,6 +5,7 @@ import {
   durationBucket,
   HISTOGRAM_BUCKETS,
   HISTOGRAM_MAX_RELATIVE_ERROR,
+  histogramBins,
   histogramOf,
   histogramPercentile,
   histogramPercentiles,
@@ -69,6 +70,20 @@ describe('duration histogram', () => {
     ]);
     expect(parseHistogram(null).size).toBe(0);
     expect(histogramPercentiles(new Map())).toEqual({ p50: null, p95: null, p99: null });
+  });
+
+  it('groups buckets into ≈ 1.95× bins for drawing: every value lands in the bin that spans it, nothing is lost', () => {
+    const values = [0.001, 3, 3.4, 5, 120, 125, 4_000, 4_100, 3_600_000];
+    const bins = histogramBins(histogramOf(values));
+    expect(bins.reduce((n, b) => n + b.count, 0)).toBe(values.length);
+    expect(bins[0]).toEqual({ fromMs: 0, toMs: 0.01, count: 1 });
+    for (const v of values.slice(1)) {
+      const bin = bins.find((b) => b.fromMs <= v && v < b.toMs);
+      expect(bin, `a bin spans ${v}`).toBeDefined();
+      expect(bin!.toMs / bin!.fromMs).toBeCloseTo(1.1 ** 7, 2);
+    }
+    expect(bins.map((b) => b.fromMs)).toEqual([...bins.map((b) => b.fromMs)].sort((a, b) => a - b));
+    expect(histogramBins(new Map())).toEqual([]);
   });
 });
 

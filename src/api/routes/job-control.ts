@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Db } from '../../db/index.js';
 import { cancelJob, retryJob, sendSignal, type RetryFrom } from '../../engine/control.js';
 import { findJob } from '../../store/index.js';
+import { ValidationError } from '../../errors/index.js';
 import { emptyBodyAsObject } from '../empty-body.js';
 import { anyJson, responses, uuid } from '../schemas.js';
 
@@ -49,24 +50,49 @@ export function jobControlRoutes(app: FastifyInstance, db: Db, checkpointTtlMs: 
     },
   );
 
-  app.post<{ Params: { id: string }; Body: { from?: RetryFrom } }>(
+  app.post<{ Params: { id: string }; Body: { from?: RetryFrom; input?: Record<string, unknown> } }>(
     '/v1/jobs/:id/retry',
     {
       config: { action: 'jobs.control' },
       schema: {
         tags: ['jobs'],
         summary: 'Run a FAILED, TIMED_OUT or CANCELLED job again as a new linked job, from the failed step (reusing outputs) or from the start',
+        description: 'With `input` (from "start" only; the same 1 MiB limit as starting a run), the new job runs with that input instead of the old one.',
         params: jobParams,
-        body: { type: 'object', additionalProperties: false, properties: { from: { type: 'string', enum: ['failed-step', 'start'], default: 'failed-step' } } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            from: { type: 'string', enum: ['failed-step', 'start'], default: 'failed-step' },
+            input: { type: 'object', description: 'the new input (an edited copy of the old one, typically); requires from: "start"' },
+          },
+        },
         response: responses({
-          202: { type: 'object', properties: { jobId: uuid, runNumber: { type: 'integer' }, status: { type: 'string' }, retryOf: uuid } },
+          202: {
+            type: 'object',
+            properties: {
+              jobId: uuid,
+              runNumber: { type: 'integer' },
+              status: { type: 'string' },
+              retryOf: uuid,
+              inputEdited: { type: 'boolean', description: 'true: the new job runs with the input sent, not the old job\'s' },
+            },
+          },
         }),
       },
       preValidation: emptyBodyAsObject,
     },
     async (req, reply) => {
-      const created = await retryJob(db, req.principal.organizationId, req.params.id, req.body.from ?? 'failed-step', checkpointTtlMs);
-      return reply.status(202).send({ jobId: created.id, runNumber: created.runNumber, status: created.status, retryOf: req.params.id });
+      const from = req.body.from ?? 'failed-step';
+      const { input } = req.body;
+      // Outputs a failed-step retry reuses were computed from the old input: an edited input runs everything again.
+      if (input !== undefined && from !== 'start') {
+        throw new ValidationError('/body/input can only be sent with from: "start"', { path: '/body/input' });
+      }
+      const created = await retryJob(db, req.principal.organizationId, req.params.id, from, checkpointTtlMs, { input });
+      return reply
+        .status(202)
+        .send({ jobId: created.id, runNumber: created.runNumber, status: created.status, retryOf: req.params.id, inputEdited: input !== undefined });
     },
   );
 }

@@ -3,16 +3,18 @@ import type { BlobStore } from '../../blob/index.js';
 import type { Db } from '../../db/index.js';
 import { NotFoundError, ValidationError } from '../../errors/index.js';
 import { jobListItemView, jobView, listJobSummaries, pageJobState, pageSteps, replayJobEvents, type IterationPaging } from '../../read/index.js';
+import { countJobs, parseSearchTerms, type JobMatchFilter } from '../../read/index.js';
+import { declaresPhi, maskJobView, maskStreamEntries } from '../../read/index.js';
 import { findJob, INITIATOR_TYPES, JOB_STATUSES, LOG_LEVELS, type InitiatorType, type JobStatus, type LogLevel } from '../../store/index.js';
+import { withStatementTimeout } from '../../store/index.js';
 import { decodeJobCursor, encodeJobCursor } from '../cursor.js';
 import { idParams, iterationQuery, pageQuery, responses, uuid, type IterationQuery } from '../schemas.js';
+import { phiMaskedProperty, phiQuery, type PhiQuery } from '../schemas.js';
 import { readJobEvents, readJobStream } from '../../lifecycle/index.js';
 import { withStoredResult } from '../../engine/results.js';
-import { auditJobReads, auditStreamRead } from '../phi.js';
+import { auditJobReads, auditStreamRead, phiPathsOf } from '../phi.js';
 
-type JobListQuery = {
-  limit: number;
-  cursor?: string;
+type JobFilterQuery = {
   status?: JobStatus[];
   workflowId?: string;
   clientId?: string;
@@ -21,10 +23,94 @@ type JobListQuery = {
   createdTo?: string;
   errorCode?: string;
   parentJobId?: string;
+  search?: string[];
 };
+type JobListQuery = JobFilterQuery & { limit: number; cursor?: string };
 
-export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void {
-  app.get<{ Querystring: JobListQuery }>(
+/**
+ * Time budgets of the runs list and count. A filter the indexes serve
+ * answers in milliseconds; one they serve badly (a search term matching a
+ * million runs of which none has the status asked for) could otherwise hold
+ * a connection and a core for minutes. Past its budget a request answers 503
+ * QUERY_TIMEOUT — never a short or empty page that would read as "no runs".
+ * The list gets more than the count: it is what the page cannot do without.
+ */
+export interface QueryBudgets {
+  listMs: number;
+  countMs: number;
+}
+export const DEFAULT_QUERY_BUDGETS: QueryBudgets = { listMs: 8_000, countMs: 5_000 };
+
+/** The list's and count's filters (everything but the page): the same names, the same checks. */
+const jobFilterProperties = {
+  // ?status=FAILED&status=TIMED_OUT or ?status=FAILED,TIMED_OUT (split in preValidation)
+  status: { type: 'array', items: { type: 'string', enum: [...JOB_STATUSES] }, maxItems: JOB_STATUSES.length },
+  workflowId: uuid,
+  clientId: uuid,
+  initiatorType: { type: 'string', enum: [...INITIATOR_TYPES] },
+  createdFrom: { type: 'string', format: 'date-time', description: 'inclusive' },
+  createdTo: { type: 'string', format: 'date-time', description: 'exclusive' },
+  errorCode: { type: 'string', minLength: 1, maxLength: 100 },
+  parentJobId: { ...uuid, description: "a job's children: the jobs its workflow steps started" },
+  // Repeatable, never split on commas (a value may hold one); checked by parseSearchTerms.
+  search: {
+    type: 'array',
+    items: { type: 'string', maxLength: 1000 },
+    description: "path:value (repeatable, all must match): runs whose workflow's searchKeys indexed that value, e.g. input.memberId:M-123",
+  },
+} as const;
+
+/** Accept ?status=A,B and a single ?search= as well as repeated parameters. */
+async function splitListParams(req: { query: unknown }): Promise<void> {
+  const q = req.query as Record<string, unknown>;
+  if (typeof q.status === 'string') q.status = q.status.split(',');
+  else if (Array.isArray(q.status)) q.status = q.status.flatMap((s) => String(s).split(','));
+  if (typeof q.search === 'string') q.search = [q.search];
+}
+
+/** The filter a list or count query asks for, checked (400 naming the field). */
+function matchFilterOf(q: JobFilterQuery): JobMatchFilter {
+  const createdFrom = q.createdFrom !== undefined ? new Date(q.createdFrom) : undefined;
+  const createdTo = q.createdTo !== undefined ? new Date(q.createdTo) : undefined;
+  if (createdFrom && createdTo && createdFrom >= createdTo) {
+    throw new ValidationError('/querystring/createdFrom must be before /querystring/createdTo', { path: '/querystring/createdFrom' });
+  }
+  return {
+    statuses: q.status,
+    workflowId: q.workflowId,
+    clientId: q.clientId,
+    initiatorType: q.initiatorType,
+    createdFrom,
+    createdTo,
+    errorCode: q.errorCode,
+    parentJobId: q.parentJobId,
+    search: parseSearchTerms(q.search, '/querystring/search'),
+  };
+}
+
+export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore, budgets: QueryBudgets = DEFAULT_QUERY_BUDGETS): void {
+  app.get<{ Querystring: JobFilterQuery }>(
+    '/v1/jobs/count',
+    {
+      config: { action: 'jobs.read' },
+      schema: {
+        tags: ['jobs'],
+        summary: 'Count the jobs a list filter matches, up to 10,000 (capped: true when more match)',
+        querystring: { type: 'object', additionalProperties: false, properties: jobFilterProperties },
+        response: {
+          ...responses({ 200: { type: 'object', properties: { count: { type: 'integer' }, capped: { type: 'boolean' } } } }),
+          503: { $ref: 'Error#' },
+        },
+      },
+      preValidation: splitListParams,
+    },
+    async (req) => {
+      const filter = matchFilterOf(req.query);
+      return withStatementTimeout(db, budgets.countMs, () => countJobs(db, req.principal.organizationId, filter));
+    },
+  );
+
+  app.get<{ Querystring: JobListQuery & PhiQuery }>(
     '/v1/jobs',
     {
       config: { action: 'jobs.read' },
@@ -36,74 +122,74 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
           additionalProperties: false,
           properties: {
             ...pageQuery,
-            // ?status=FAILED&status=TIMED_OUT or ?status=FAILED,TIMED_OUT (split in preValidation)
-            status: { type: 'array', items: { type: 'string', enum: [...JOB_STATUSES] }, maxItems: JOB_STATUSES.length },
-            workflowId: uuid,
-            clientId: uuid,
-            initiatorType: { type: 'string', enum: [...INITIATOR_TYPES] },
-            createdFrom: { type: 'string', format: 'date-time', description: 'inclusive' },
-            createdTo: { type: 'string', format: 'date-time', description: 'exclusive' },
-            errorCode: { type: 'string', minLength: 1, maxLength: 100 },
-            parentJobId: { ...uuid, description: "a job's children: the jobs its workflow steps started" },
+            ...jobFilterProperties,
+            ...phiQuery,
           },
         },
-        response: responses({
-          200: {
-            type: 'object',
-            properties: { items: { type: 'array', items: { $ref: 'JobListItem#' } }, nextCursor: { type: ['string', 'null'] } },
-          },
-        }),
+        response: {
+          ...responses({
+            200: {
+              type: 'object',
+              properties: { items: { type: 'array', items: { $ref: 'JobListItem#' } }, nextCursor: { type: ['string', 'null'] } },
+            },
+          }),
+          503: { $ref: 'Error#' },
+        },
       },
-      preValidation: async (req) => {
-        const q = req.query as Record<string, unknown>;
-        if (typeof q.status === 'string') q.status = q.status.split(',');
-        else if (Array.isArray(q.status)) q.status = q.status.flatMap((s) => String(s).split(','));
-      },
+      preValidation: splitListParams,
     },
     async (req) => {
       const q = req.query;
-      const createdFrom = q.createdFrom !== undefined ? new Date(q.createdFrom) : undefined;
-      const createdTo = q.createdTo !== undefined ? new Date(q.createdTo) : undefined;
-      if (createdFrom && createdTo && createdFrom >= createdTo) {
-        throw new ValidationError('/querystring/createdFrom must be before /querystring/createdTo', { path: '/querystring/createdFrom' });
-      }
+      const filter = matchFilterOf(q);
       const cursor = decodeJobCursor(q.cursor);
-      const page = await listJobSummaries(db, req.principal.organizationId, {
-        statuses: q.status,
-        workflowId: q.workflowId,
-        clientId: q.clientId,
-        initiatorType: q.initiatorType,
-        createdFrom,
-        createdTo,
-        errorCode: q.errorCode,
-        parentJobId: q.parentJobId,
-        after: cursor && 'createdUs' in cursor ? cursor : undefined,
-        beforeRunNumber: cursor && !('createdUs' in cursor) ? cursor.runNumber : undefined,
-        limit: q.limit,
-      });
+      const page = await withStatementTimeout(db, budgets.listMs, () =>
+        listJobSummaries(db, req.principal.organizationId, {
+          ...filter,
+          after: cursor && 'createdUs' in cursor ? cursor : undefined,
+          beforeRunNumber: cursor && !('createdUs' in cursor) ? cursor.runNumber : undefined,
+          limit: q.limit,
+        }),
+      );
+      if (q.phi === 'mask') {
+        // Masked: each PHI workflow's item is masked (phiMasked: true), nothing is audited.
+        const phi = await phiPathsOf(db, req.principal.organizationId, page.items);
+        return { items: page.items.map((j) => maskJobView(jobListItemView(j), phi.get(j.id))), nextCursor: encodeJobCursor(page.next) };
+      }
       await auditJobReads(db, req, page.items);
       return { items: page.items.map(jobListItemView), nextCursor: encodeJobCursor(page.next) };
     },
   );
 
-  app.get<{ Params: { id: string } }>(
+  app.get<{ Params: { id: string }; Querystring: PhiQuery }>(
     '/v1/jobs/:id',
-    { config: { action: 'jobs.read' }, schema: { tags: ['jobs'], summary: 'Get a job', params: idParams, response: responses({ 200: { $ref: 'Job#' } }) } },
+    {
+      config: { action: 'jobs.read' },
+      schema: {
+        tags: ['jobs'],
+        summary: 'Get a job',
+        params: idParams,
+        querystring: { type: 'object', additionalProperties: false, properties: phiQuery },
+        response: responses({ 200: { $ref: 'Job#' } }),
+      },
+    },
     async (req) => {
       const job = await findJob(db, req.principal.organizationId, req.params.id);
       if (!job) throw new NotFoundError('job', req.params.id);
       // A large result is in blob storage and the row holds NULL: read it back transparently.
       const full = await withStoredResult(db, blobs, job);
       const stored = full.resultStored;
-      await auditJobReads(db, req, [full]);
-      return {
+      const view = {
         ...jobView(full),
         resultStored: stored && { sizeBytes: stored.sizeBytes, storedBytes: stored.storedBytes, sha256: stored.sha256 },
       };
+      // Masked: no PHI leaves, so nothing is audited.
+      if (req.query.phi === 'mask') return maskJobView(view, (await phiPathsOf(db, req.principal.organizationId, [full])).get(full.id));
+      await auditJobReads(db, req, [full]);
+      return view;
     },
   );
 
-  app.get<{ Params: { id: string }; Querystring: { afterSeq: number; level?: LogLevel; limit: number } }>(
+  app.get<{ Params: { id: string }; Querystring: { afterSeq: number; level?: LogLevel; limit: number } & PhiQuery }>(
     '/v1/jobs/:id/stream',
     {
       config: { action: 'jobs.read' },
@@ -119,6 +205,7 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
             afterSeq: { type: 'integer', minimum: 0, default: 0 },
             level: { type: 'string', enum: Object.keys(LOG_LEVELS), description: 'minimum level' },
             limit: { type: 'integer', minimum: 1, maximum: 5000, default: 1000 },
+            ...phiQuery,
           },
         },
         response: responses({
@@ -130,6 +217,7 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
               items: { type: 'array', items: { $ref: 'StreamEntry#' } },
               nextAfterSeq: { type: 'integer' },
               archived: { type: 'boolean' },
+              ...phiMaskedProperty,
             },
           },
         }),
@@ -143,18 +231,18 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
         minLevel: req.query.level ? LOG_LEVELS[req.query.level] : undefined,
         limit: req.query.limit,
       });
+      const nextAfterSeq = items.length > 0 ? items[items.length - 1]!.seq : req.query.afterSeq;
+      if (req.query.phi === 'mask') {
+        const phi = (await phiPathsOf(db, req.principal.organizationId, [job])).get(job.id);
+        const masked = declaresPhi(phi);
+        return { jobId: job.id, status: job.status, items: maskStreamEntries(items, phi), nextAfterSeq, archived, ...(masked ? { phiMasked: true } : {}) };
+      }
       await auditStreamRead(db, req, job, items.length);
-      return {
-        jobId: job.id,
-        status: job.status,
-        items,
-        nextAfterSeq: items.length > 0 ? items[items.length - 1]!.seq : req.query.afterSeq,
-        archived,
-      };
+      return { jobId: job.id, status: job.status, items, nextAfterSeq, archived };
     },
   );
 
-  app.get<{ Params: { id: string }; Querystring: IterationQuery }>(
+  app.get<{ Params: { id: string }; Querystring: IterationQuery & PhiQuery }>(
     '/v1/jobs/:id/timeline',
     {
       config: { action: 'jobs.read' },
@@ -164,7 +252,7 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
         description:
           "A block's inner steps are nested under it: an if's, switch's or parallel's branches, a forEach's iterations (a page of them per loop; iterationPage says where the rest is).",
         params: idParams,
-        querystring: { type: 'object', additionalProperties: false, properties: iterationQuery },
+        querystring: { type: 'object', additionalProperties: false, properties: { ...iterationQuery, ...phiQuery } },
         response: responses({
           200: {
             type: 'object',
@@ -173,6 +261,7 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
               status: { type: 'string' },
               steps: { type: 'array', items: { $ref: 'StepState#' } },
               archived: { type: 'boolean', description: 'true when some of the stream was read back from blob storage' },
+              ...phiMaskedProperty,
             },
           },
         }),
@@ -183,13 +272,19 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
       if (!job) throw new NotFoundError('job', req.params.id);
       // Through the lifecycle reader, so an archived job's timeline is rebuilt from its archive.
       const { events, archived } = await readJobEvents(db, blobs, req.principal.organizationId, job);
+      if (req.query.phi === 'mask') {
+        // Rebuilt from masked rows, so step outputs and error messages are masked by the stream's rule.
+        const phi = (await phiPathsOf(db, req.principal.organizationId, [job])).get(job.id);
+        const steps = pageSteps(replayJobEvents(maskStreamEntries(events, phi)).steps, iterationPaging(req.query));
+        return { jobId: job.id, status: job.status, steps, archived, ...(declaresPhi(phi) ? { phiMasked: true } : {}) };
+      }
       // Step errors and outputs come from the stream: a PHI workflow's timeline is a read of its PHI.
       await auditStreamRead(db, req, job, events.length);
       return { jobId: job.id, status: job.status, steps: pageSteps(replayJobEvents(events).steps, iterationPaging(req.query)), archived };
     },
   );
 
-  app.get<{ Params: { id: string }; Querystring: { at: number } & IterationQuery }>(
+  app.get<{ Params: { id: string }; Querystring: { at: number } & IterationQuery & PhiQuery }>(
     '/v1/jobs/:id/state',
     {
       config: { action: 'jobs.read' },
@@ -202,7 +297,7 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
           type: 'object',
           additionalProperties: false,
           required: ['at'],
-          properties: { at: { type: 'integer', minimum: 0, maximum: 2147483647 }, ...iterationQuery },
+          properties: { at: { type: 'integer', minimum: 0, maximum: 2147483647 }, ...iterationQuery, ...phiQuery },
         },
         response: responses({ 200: { $ref: 'JobState#' } }),
       },
@@ -211,6 +306,11 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore): void
       const job = await findJob(db, req.principal.organizationId, req.params.id);
       if (!job) throw new NotFoundError('job', req.params.id);
       const { events } = await readJobEvents(db, blobs, req.principal.organizationId, job, req.query.at);
+      if (req.query.phi === 'mask') {
+        const phi = (await phiPathsOf(db, req.principal.organizationId, [job])).get(job.id);
+        const state = pageJobState(replayJobEvents(maskStreamEntries(events, phi)), iterationPaging(req.query));
+        return declaresPhi(phi) ? { ...state, phiMasked: true } : state;
+      }
       await auditStreamRead(db, req, job, events.length);
       return pageJobState(replayJobEvents(events), iterationPaging(req.query));
     },

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Db } from '../../db/index.js';
 import {
   defineSchedule,
@@ -22,6 +22,11 @@ import {
 } from '../../store/index.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { anyJson, idParams, pageQuery, responses, uuid } from '../schemas.js';
+
+/** Who changed a schedule, for its audit log: the API key (as before), or `user:<id>` for a dashboard password session. */
+function scheduleActor(req: FastifyRequest): string {
+  return req.principal.apiKeyId ?? `user:${req.principal.userId}`;
+}
 
 const dateTime = { type: 'string', format: 'date-time' } as const;
 const nullableDateTime = { type: ['string', 'null'], format: 'date-time' } as const;
@@ -102,7 +107,7 @@ export function scheduleRoutes(app: FastifyInstance, db: Db): void {
       },
     },
     async (req, reply) => {
-      const created = await defineSchedule(db, req.principal.organizationId, req.principal.apiKeyId, req.body);
+      const created = await defineSchedule(db, req.principal.organizationId, scheduleActor(req), req.body);
       return reply.status(201).send(scheduleView(created));
     },
   );
@@ -151,26 +156,26 @@ export function scheduleRoutes(app: FastifyInstance, db: Db): void {
       },
     },
     async (req) =>
-      scheduleView(await reviseSchedule(db, req.principal.organizationId, req.principal.apiKeyId, req.params.id, req.body)),
+      scheduleView(await reviseSchedule(db, req.principal.organizationId, scheduleActor(req), req.params.id, req.body)),
   );
 
   app.post<{ Params: { id: string } }>(
     '/v1/schedules/:id/pause',
     { config: { action: 'schedules.manage' }, schema: { tags: ['schedules'], summary: 'Stop firing until resumed', params: idParams, response: one } },
-    async (req) => scheduleView(await pauseSchedule(db, req.principal.organizationId, req.principal.apiKeyId, req.params.id)),
+    async (req) => scheduleView(await pauseSchedule(db, req.principal.organizationId, scheduleActor(req), req.params.id)),
   );
 
   app.post<{ Params: { id: string } }>(
     '/v1/schedules/:id/resume',
     { config: { action: 'schedules.manage' }, schema: { tags: ['schedules'], summary: 'Fire again from the next fire time after now', params: idParams, response: one } },
-    async (req) => scheduleView(await resumeSchedule(db, req.principal.organizationId, req.principal.apiKeyId, req.params.id)),
+    async (req) => scheduleView(await resumeSchedule(db, req.principal.organizationId, scheduleActor(req), req.params.id)),
   );
 
   app.delete<{ Params: { id: string } }>(
     '/v1/schedules/:id',
     { config: { action: 'schedules.manage' }, schema: { tags: ['schedules'], summary: 'Delete a schedule (its audit trail is kept)', params: idParams, response: responses({ 204: { type: 'null' } }) } },
     async (req, reply) => {
-      await removeSchedule(db, req.principal.organizationId, req.principal.apiKeyId, req.params.id);
+      await removeSchedule(db, req.principal.organizationId, scheduleActor(req), req.params.id);
       return reply.status(204).send();
     },
   );

@@ -3,7 +3,7 @@ import type { Db } from '../../db/index.js';
 import { defineWorkflow, reviseWorkflow, retireWorkflow, startRuns, type RunRequest } from '../../engine/index.js';
 import { NotFoundError } from '../../errors/index.js';
 import { workflowView } from '../../read/index.js';
-import { findWorkflow, listWorkflows, type WorkflowStatus } from '../../store/index.js';
+import { findWorkflow, findWorkflowVersion, listWorkflows, type WorkflowStatus } from '../../store/index.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { emptyBodyAsObject } from '../empty-body.js';
 import { anyJson, idParams, pageQuery, responses, uuid } from '../schemas.js';
@@ -121,6 +121,35 @@ export function workflowRoutes(app: FastifyInstance, db: Db): void {
       const wf = await findWorkflow(db, req.principal.organizationId, req.params.id);
       if (!wf) throw new NotFoundError('workflow', req.params.id);
       return workflowView(wf);
+    },
+  );
+
+  app.get<{ Params: { id: string; version: number } }>(
+    '/v1/workflows/:id/versions/:version',
+    {
+      config: { action: 'workflows.read' },
+      schema: {
+        tags: ['workflows'],
+        summary: "One version of a workflow's definition (versions are immutable; the dashboard compares them)",
+        params: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['id', 'version'],
+          properties: { id: uuid, version: { type: 'integer', minimum: 1, maximum: 2147483647 } },
+        },
+        response: responses({
+          200: {
+            type: 'object',
+            properties: { workflowId: uuid, version: { type: 'integer' }, definition: anyJson, createdAt: { type: 'string', format: 'date-time' } },
+            required: ['workflowId', 'version', 'definition', 'createdAt'],
+          },
+        }),
+      },
+    },
+    async (req) => {
+      const found = await findWorkflowVersion(db, req.principal.organizationId, req.params.id, req.params.version);
+      if (!found) throw new NotFoundError('workflow version', `${req.params.id}@${req.params.version}`);
+      return found;
     },
   );
 

@@ -1,6 +1,7 @@
 import { STEP_TYPES } from '../steps/registry.js';
 import { durationSchema } from '../steps/durations.js';
 import { flowControlProperties } from './flow-control.js';
+import { searchKeysProperty } from './search-keys.js';
 import type { JsonSchema, StepType } from '../steps/types.js';
 import type { StepBase } from '../../model/definition.js';
 
@@ -81,6 +82,8 @@ export const definitionSchema = {
     phi: { type: 'array', maxItems: MAX_PHI_PATHS, uniqueItems: true, items: { type: 'string', pattern: PHI_PATH_PATTERN } },
     // concurrency, rateLimits, debounce, dedupe, priority (definition/flow-control.ts).
     ...flowControlProperties,
+    // Input paths indexed for the runs list's search (definition/search-keys.ts).
+    ...searchKeysProperty,
     steps: { type: 'array', minItems: 1, maxItems: MAX_STEPS, items: { $ref: '#/$defs/step' } },
   },
   // One step of any type; block types hold lists of these (engine/blocks/lists.ts refers here).

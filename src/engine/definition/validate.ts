@@ -6,6 +6,7 @@ import { jsonByteLength } from '../../util/json.js';
 import { STEP_TYPE_NAMES, stepTypeOf, type Definition } from '../steps/registry.js';
 import { checkTemplates, compileExpression } from './expressions.js';
 import { checkFlowControl } from './flow-control.js';
+import { checkSearchKeys } from './search-keys.js';
 import { definitionSchema } from './schema.js';
 
 /** Largest definition accepted, as compact JSON text (the database CHECK is a looser backstop). */
@@ -127,5 +128,6 @@ export function validateDefinition(value: unknown): Definition {
     }
   });
   checkFlowControl(value);
+  checkSearchKeys(value);
   return value;
 }
