@@ -20,7 +20,6 @@ import { archiveJobResults, type ResultArchiveReport } from './result-archiver.j
 import { cleanupScreenshots, type ScreenshotCleanupResult } from './screenshot-cleanup.js';
 import { deleteCutoff, hotCutoff } from './retention.js';
 import { utcMonthStart } from '../util/clock.js';
-import { SESSION_ABSOLUTE_MS } from '../security/sessions.js';
 import { sweepEndedWebSessions } from '../store/sessions.js';
 
 export const MAINTENANCE_LEASE = 'maintenance';
@@ -157,7 +156,7 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
     const screenshots = dryRun ? null : await cleanupScreenshots(db, blobs, { asOf, onBatch: renewLease });
     const blobsDeleted = dryRun ? 0 : await collectUnreferencedBlobs(db, blobs, renewLease);
     await renewLease();
-    const webSessions = dryRun ? { sessions: 0, invitations: 0 } : await sweepEndedWebSessions(db, asOf, SESSION_ABSOLUTE_MS);
+    const webSessions = dryRun ? { sessions: 0, invitations: 0 } : await sweepEndedWebSessions(db, asOf);
     await renewLease();
     const orphanBlobs = (await sweepOrphanArchiveBlobs(db, blobs, dryRun)).length;
     await renewLease();

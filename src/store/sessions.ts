@@ -176,19 +176,15 @@ export async function deleteEndedWebSessions(db: Queryable, organizationId: stri
 }
 
 /**
- * The daily sweep (lifecycle/maintain.ts): sessions past their absolute end,
- * or unused for longer than a whole absolute lifetime (so certainly past any
- * idle limit), and invitations past their expiry, across organizations.
- * Sessions of people who never come back are otherwise only deleted at their
- * next sign-in. Both tables hold one row per live sign-in or invitation, so
- * the scan is small.
+ * The daily sweep (lifecycle/maintain.ts): sessions past their absolute end
+ * (every session has one, at most hours after sign-in, so an abandoned
+ * session goes within a day whatever its idle limit) and invitations past
+ * their expiry, across organizations. Without it, sessions of people who
+ * never come back stay until their next sign-in. Both tables hold one row
+ * per live sign-in or invitation, so the scan is small.
  */
-export async function sweepEndedWebSessions(db: Queryable, asOf: Date, absoluteMs: number): Promise<{ sessions: number; invitations: number }> {
-  const sessions = await db.query(
-    `DELETE FROM stepwise.web_sessions
-      WHERE expires_at <= $1::timestamptz OR last_seen_at <= $1::timestamptz - $2 * interval '1 millisecond'`,
-    [asOf.toISOString(), absoluteMs],
-  );
+export async function sweepEndedWebSessions(db: Queryable, asOf: Date): Promise<{ sessions: number; invitations: number }> {
+  const sessions = await db.query(`DELETE FROM stepwise.web_sessions WHERE expires_at <= $1::timestamptz`, [asOf.toISOString()]);
   const invitations = await db.query(`DELETE FROM stepwise.user_invitations WHERE expires_at <= $1::timestamptz`, [asOf.toISOString()]);
   return { sessions: sessions.rowCount, invitations: invitations.rowCount };
 }

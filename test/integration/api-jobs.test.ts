@@ -136,6 +136,8 @@ describe('a completed job and its stream', () => {
     const page = await api.get(`/v1/jobs/${jobId}/stream?afterSeq=2&limit=3`);
     expect(page.body.items.map((r: Json) => r.seq)).toEqual([3, 4, 5]);
     expect(page.body.nextAfterSeq).toBe(5);
+    // lastSeq says how long the whole stream is, whatever page was asked for.
+    expect(page.body.lastSeq).toBe(full[full.length - 1]!.seq);
 
     // Polling past the end gives nothing new and keeps the position.
     const end = await api.get(`/v1/jobs/${jobId}/stream?afterSeq=${full.length}`);

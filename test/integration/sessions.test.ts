@@ -255,25 +255,20 @@ describe('session lifetime', () => {
     expect(await sessionRow(cookie!)).toBeUndefined();
   });
 
-  it('the daily maintenance deletes sessions that ended by time and expired invitations, and keeps live ones', async () => {
+  it('the daily maintenance deletes sessions past their end and expired invitations, and keeps live ones', async () => {
     const live = (await signIn({ email: await emailOf('OWNER'), password: PASSWORD })).cookie!;
     const old = (await signIn({ email: await emailOf('ADMIN'), password: PASSWORD })).cookie!;
-    const abandoned = (await signIn({ email: await emailOf('MEMBER'), password: PASSWORD })).cookie!;
     await moveSession(old, `created_at = now() - interval '13 hours', expires_at = now() - interval '1 hour'`);
-    await moveSession(abandoned, `created_at = now() - interval '11 hours', last_seen_at = now() - interval '11 hours', expires_at = now() + interval '1 hour'`);
-    // Unused for 11 of its 12 hours: ended (idle), but only certainly so for the sweep once unused for a whole lifetime.
-    const asOf = new Date(Date.now() + 2 * 3_600_000);
     await t.db.query(
       `INSERT INTO stepwise.user_invitations (id, organization_id, user_id, token_hash, created_by, created_at, expires_at)
        VALUES (gen_random_uuid(), $1, $2, sha256('stale-invite'::bytea), 'test', now() - interval '4 days', now() - interval '1 day')`,
       [orgId, users.VIEWER.userId],
     );
-    const report = await runMaintenance(t.db, new FsBlobStore(await mkdtemp(join(tmpdir(), 'sweep-'))), { asOf });
+    const report = await runMaintenance(t.db, new FsBlobStore(await mkdtemp(join(tmpdir(), 'sweep-'))));
+    expect(report.webSessions.sessions).toBeGreaterThanOrEqual(1);
     expect(report.webSessions.invitations).toBeGreaterThanOrEqual(1);
     expect(await sessionRow(old)).toBeUndefined();
     expect(await sessionRow(live)).toBeDefined();
-    // 13 hours unused by then: past any lifetime, swept.
-    expect(await sessionRow(abandoned)).toBeUndefined();
     expect((await call(app, 'GET', '/v1/workflows', { cookie: live })).status).toBe(200);
   });
 

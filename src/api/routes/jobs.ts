@@ -216,6 +216,7 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore, budge
               status: { type: 'string' },
               items: { type: 'array', items: { $ref: 'StreamEntry#' } },
               nextAfterSeq: { type: 'integer' },
+              lastSeq: { type: 'integer', description: "the job's last sequence number so far (how long its stream is)" },
               archived: { type: 'boolean' },
               ...phiMaskedProperty,
             },
@@ -235,10 +236,10 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore, budge
       if (req.query.phi === 'mask') {
         const phi = (await phiPathsOf(db, req.principal.organizationId, [job])).get(job.id);
         const masked = declaresPhi(phi);
-        return { jobId: job.id, status: job.status, items: maskStreamEntries(items, phi), nextAfterSeq, archived, ...(masked ? { phiMasked: true } : {}) };
+        return { jobId: job.id, status: job.status, items: maskStreamEntries(items, phi), nextAfterSeq, lastSeq: job.lastSeq, archived, ...(masked ? { phiMasked: true } : {}) };
       }
       await auditStreamRead(db, req, job, items.length);
-      return { jobId: job.id, status: job.status, items, nextAfterSeq, archived };
+      return { jobId: job.id, status: job.status, items, nextAfterSeq, lastSeq: job.lastSeq, archived };
     },
   );
 
