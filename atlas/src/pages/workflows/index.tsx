@@ -1,0 +1,3 @@
+export { WorkflowsPage } from './list.js';
+export { WorkflowPage } from './detail.js';
+import './workflows.css';
