@@ -4,6 +4,7 @@ import { ConflictError, ForbiddenError, GoneError, NotFoundError } from '../erro
 import { hashLinkToken, isLinkToken } from '../security/approval-links.js';
 import {
   closeApproval,
+  countApproves,
   findApproval,
   findLinkByTokenHash,
   insertDecision,
@@ -94,7 +95,7 @@ export async function decideApproval(tx: Queryable, organizationId: string, appr
   });
   if (!recorded) throw new ConflictError(`user ${decider.userId} has already decided approval ${approvalId}`, { userId: decider.userId });
   if (input.decision === 'reject') await closeApproval(tx, organizationId, approvalId, 'REJECTED');
-  else if (approval.approveCount + 1 >= approval.required) await closeApproval(tx, organizationId, approvalId, 'APPROVED');
+  else if ((await countApproves(tx, organizationId, approvalId)) >= approval.required) await closeApproval(tx, organizationId, approvalId, 'APPROVED');
   await wakeJob(tx, approval.jobId);
   return (await findApproval(tx, organizationId, approvalId))!;
 }

@@ -274,6 +274,22 @@ export async function insertDecision(tx: Queryable, d: NewDecision): Promise<boo
   return rowCount > 0;
 }
 
+/**
+ * The approvals an approval has now, by a statement of its own. Call it with
+ * the approval locked and after recording one's decision: under READ
+ * COMMITTED a statement that waited for the lock sees the locked row as it is
+ * now but everything else as of when it started, so lockApproval's
+ * approveCount can miss a decision committed while it waited; a new statement
+ * sees every decision committed before the lock was granted.
+ */
+export async function countApproves(tx: Queryable, organizationId: string, approvalId: string): Promise<number> {
+  const { rows } = await tx.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM stepwise.approval_decisions WHERE organization_id = $1 AND approval_id = $2 AND decision = 'APPROVE'`,
+    [organizationId, approvalId],
+  );
+  return rows[0]!.n;
+}
+
 /** Close a pending approval with its outcome (the decisions reached it). */
 export async function closeApproval(tx: Queryable, organizationId: string, approvalId: string, status: 'APPROVED' | 'REJECTED'): Promise<void> {
   await tx.query(
