@@ -1,6 +1,6 @@
 import { pgArray, pgJsonArray, type Queryable } from '../db/index.js';
 import { addStepMetrics, collectStepMetrics } from './step-metrics.js';
-import { kindName, levelName, type LogLevel, type StreamKind } from './stream-codes.js';
+import { kindName, levelName, STREAM_KINDS, type LogLevel, type StreamKind } from './stream-codes.js';
 
 /** One row of a job's stream as the engine writes it (codes, not names). */
 export interface StreamRow {
@@ -98,6 +98,8 @@ export interface StreamQuery {
   afterSeq?: number | undefined;
   minLevel?: number | undefined;
   limit: number;
+  /** Leave LOG rows out (a replay wants the typed events only: a long run's stream is mostly log lines). */
+  withoutLogs?: boolean | undefined;
 }
 
 /**
@@ -163,7 +165,7 @@ export async function listStream(
     `SELECT seq, ts, kind, level, step_index, message, data, path
        FROM stepwise.execution_log
       WHERE organization_id = $1 AND job_id = $2 AND ts >= $3 AND ts < $7
-        AND seq > $4 AND level >= $5
+        AND seq > $4 AND level >= $5${q.withoutLogs ? ` AND kind <> ${STREAM_KINDS.LOG}` : ''}
       ORDER BY seq
       LIMIT $6`,
     [organizationId, job.id, from, q.afterSeq ?? 0, q.minLevel ?? 1, q.limit, to],
