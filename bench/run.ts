@@ -3,6 +3,7 @@
  * (`scale` takes its own options, see bench/scale.ts).
  * Results are JSON lines on stdout; progress goes to stderr.
  */
+import { dashboard, DASHBOARD_USAGE, DashboardUsageError } from './dashboard.js';
 import { log, STATS_MODES, type BenchOptions, type StatsMode } from './lib.js';
 import { recordFloor } from './record-floor.js';
 import { scale, SCALE_USAGE, ScaleUsageError } from './scale.js';
@@ -23,13 +24,17 @@ const SCENARIOS = new Map<string, (opts: BenchOptions) => Promise<void>>([
 ]);
 
 /** Scenarios that parse their own options. */
-const OWN_OPTION_SCENARIOS = new Map<string, (args: string[]) => Promise<void>>([['scale', scale]]);
+const OWN_OPTION_SCENARIOS = new Map<string, (args: string[]) => Promise<void>>([
+  ['scale', scale],
+  ['dashboard', dashboard],
+]);
 
 const USAGE = `usage: npm run -s bench -- <scenario> [--jobs N] [--warmup N] [--stats ${STATS_MODES.join('|')}]
        npm run -s bench -- storage [--months N] [--jobs-per-month N] [--rows-per-job N] | [--database KEPT_SCALE_DATASET]
        npm run -s bench -- browser [--runs N] [--warmup N] [--stats ${STATS_MODES.join('|')}]
 scenarios: ${[...SCENARIOS.keys(), ...OWN_OPTION_SCENARIOS.keys()].join(', ')}
-${SCALE_USAGE}`;
+${SCALE_USAGE}
+${DASHBOARD_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -100,7 +105,7 @@ async function main(argv: string[]): Promise<number> {
       await own(argv.slice(1));
       return 0;
     } catch (err) {
-      if (err instanceof ScaleUsageError) {
+      if (err instanceof ScaleUsageError || err instanceof DashboardUsageError) {
         process.stderr.write(`${err.message}\n${USAGE}\n`);
         return 2;
       }
