@@ -110,11 +110,20 @@ export class PgliteDb implements Db {
     });
   }
 
+  /** In-process LISTENs per channel (`listen` adds one, its unlisten removes it). */
+  private readonly listeners = new Map<string, number>();
+
+  /** Every listener of this database is in this process: nobody else can receive a NOTIFY. */
+  listening(channel: string): boolean {
+    return (this.listeners.get(channel) ?? 0) > 0;
+  }
+
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     return this.serial(async () => {
       try {
         return await this.pg.transaction(async (tx) =>
           fn({
+            listening: (channel) => this.listening(channel),
             query: (text, params) => run(tx, text, params),
             exec: async (sql) => {
               try {
@@ -139,6 +148,7 @@ export class PgliteDb implements Db {
   session<T>(fn: (conn: Queryable) => Promise<T>): Promise<T> {
     return this.serial(() =>
       fn({
+        listening: (channel) => this.listening(channel),
         query: (text, params) => run(this.pg, text, params),
         exec: async (sql) => {
           try {
@@ -158,7 +168,15 @@ export class PgliteDb implements Db {
    */
   async listen(channel: string, onNotify: (payload: string) => void, _options?: ListenOptions): Promise<() => Promise<void>> {
     const unlisten = await this.serial(() => this.pg.listen(channel, onNotify));
-    return () => this.serial(() => unlisten());
+    this.listeners.set(channel, (this.listeners.get(channel) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (!done) {
+        done = true;
+        this.listeners.set(channel, (this.listeners.get(channel) ?? 1) - 1);
+      }
+      return this.serial(() => unlisten());
+    };
   }
 
   /** Snapshot of the data directory (tar), for backups and test templates. */

@@ -35,6 +35,14 @@ export interface Queryable {
   query<R = Record<string, unknown>>(text: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>>;
   /** Several statements without parameters (migrations). */
   exec(sql: string): Promise<void>;
+  /**
+   * Whether a NOTIFY on `channel` can reach anyone. Only a backend that knows
+   * every listener answers (PGlite: one process owns the database and its
+   * listeners are in-process), so a caller may skip a NOTIFY nobody would
+   * receive; absent, assume someone may be listening (a server's other
+   * processes).
+   */
+  listening?(channel: string): boolean;
 }
 
 export interface ListenOptions {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { changePayloads, parseChangePayload } from '../../src/store/change-notify.js';
+import type { Queryable } from '../../src/db/index.js';
+import { CHANGES_CHANNEL, changePayloads, notifyChanges, parseChangePayload } from '../../src/store/change-notify.js';
 import { uuidv7 } from '../../src/util/ids.js';
 
 describe('change notifications', () => {
@@ -25,5 +26,26 @@ describe('change notifications', () => {
     for (const bad of ['', 'keys', `${org}|`, `${org}|xyz`, `not-a-uuid|${'a'.repeat(32)}`, `${org}|${'a'.repeat(31)}`]) {
       expect(parseChangePayload(bad)).toBeNull();
     }
+  });
+
+  it('skips the change payloads when the backend knows nobody listens, and keeps the other notifications', async () => {
+    const sent: unknown[][] = [];
+    const tx = (listening: boolean | undefined): Queryable => ({
+      query: async (_text: string, params?: readonly unknown[]) => {
+        sent.push([...(params ?? [])]);
+        return { rows: [], rowCount: 0 } as never;
+      },
+      exec: async () => undefined,
+      ...(listening === undefined ? {} : { listening: (channel: string) => channel !== CHANGES_CHANNEL || listening }),
+    });
+    const changed: [string, string[]][] = [[org, [uuidv7()]]];
+    await notifyChanges(tx(false), changed);
+    expect(sent).toEqual([]);
+    await notifyChanges(tx(false), changed, [{ channel: 'stepwise_jobs', payload: '' }]);
+    expect(sent).toEqual([['{"stepwise_jobs"}', '{""}']]);
+    sent.length = 0;
+    await notifyChanges(tx(true), changed);
+    await notifyChanges(tx(undefined), changed);
+    expect(sent.map((p) => String(p[0]))).toEqual([`{"${CHANGES_CHANNEL}"}`, `{"${CHANGES_CHANNEL}"}`]);
   });
 });
