@@ -8,7 +8,7 @@ export interface JobJson {
   id: string;
   runNumber: number;
   workflowId: string;
-  workflowVersion?: number;
+  workflowVersion: number;
   clientId: string | null;
   status: string;
   initiatorType?: string;
@@ -174,6 +174,10 @@ export async function loadApprovals(jobId: string, signal: AbortSignal): Promise
 }
 
 export const loadWorkflow = (id: string, signal: AbortSignal) => api<WorkflowJson>(`/v1/workflows/${id}`, { signal });
+
+/** The definition the run was started with (its version, which later edits of the workflow do not change). */
+export const loadRunDefinition = (workflowId: string, version: number, signal: AbortSignal) =>
+  api<{ definition: unknown }>(`/v1/workflows/${workflowId}/versions/${version}`, { signal }).then((v) => v.definition);
 
 /** Stream rows that place attempts, back-offs and waits on the Gantt. */
 const STEP_EVENT_KINDS = new Set(['STEP_FAILED', 'RETRY_SCHEDULED', 'WAITING', 'SIGNAL_RECEIVED']);

@@ -231,9 +231,8 @@ function Row(props: {
         ))}
         {row.error && row.kind !== 'iteration' && (
           <span
-            class="g-error"
-            // After the bar, or before it when the bar ends near the right edge (the code stays readable).
-            style={row.startPct + row.widthPct > 70 ? { right: `${100 - row.startPct}%`, marginRight: '4px' } : { left: `${row.startPct + row.widthPct}%` }}
+            class={errorPlace(row) === 'inside' ? 'g-error inside' : 'g-error'}
+            style={errorStyle(row)}
             title={`${row.error.code}: ${row.error.message}`}
           >
             {row.error.code}
@@ -242,4 +241,25 @@ function Row(props: {
       </span>
     </div>
   );
+}
+
+/**
+ * Where a row's error code goes so it stays readable and inside the track:
+ * after the bar, before it when the bar ends near the right edge, or over the
+ * bar's start when the bar spans nearly the whole track.
+ */
+function errorPlace(row: { startPct: number; widthPct: number }): 'after' | 'before' | 'inside' {
+  if (row.startPct + row.widthPct <= 70) return 'after';
+  return row.startPct >= 30 ? 'before' : 'inside';
+}
+
+function errorStyle(row: { startPct: number; widthPct: number }): Record<string, string> {
+  switch (errorPlace(row)) {
+    case 'after':
+      return { left: `${row.startPct + row.widthPct}%` };
+    case 'before':
+      return { right: `${100 - row.startPct}%`, marginRight: '4px' };
+    default:
+      return { left: `${row.startPct}%` };
+  }
 }

@@ -24,6 +24,7 @@ import {
   loadScreenshots,
   loadState,
   loadTimeline,
+  loadRunDefinition,
   loadWorkflow,
   RETRYABLE,
   stepEventsOf,
@@ -110,6 +111,10 @@ export function InspectorPage(props: { jobId: string; loc: Location }) {
   const approvals = useQuery((s) => later(() => (canControl ? loadApprovals(jobId, s) : Promise.resolve([]))), [jobId, tick, canControl, primary]);
   const j = job.data && job.data.id === jobId ? job.data : undefined;
   const workflow = useQuery((s) => (j && primary ? loadWorkflow(j.workflowId, s) : Promise.resolve(undefined)), [j?.workflowId, primary]);
+  const runDefinition = useQuery(
+    (s) => (j && primary ? loadRunDefinition(j.workflowId, j.workflowVersion, s) : Promise.resolve(undefined)),
+    [j?.workflowId, j?.workflowVersion, primary],
+  );
   const listItem = useQuery((s) => (j && primary ? loadListItem(j, s) : Promise.resolve(null)), [j?.id, primary]);
   const retriedAs = useQuery((s) => (j && primary && RETRYABLE.has(j.status) ? loadRetriedAs(j, s) : Promise.resolve([])), [j?.id, j?.status, tick, primary]);
 
@@ -150,15 +155,15 @@ export function InspectorPage(props: { jobId: string; loc: Location }) {
   }, [failures.data]);
 
   const events: StepEvent[] = useMemo(() => stepEventsOf([...ganttRows.current.values()].sort((a, b) => a.seq - b.seq)), [ganttVersion]);
-  const defSteps = useMemo(() => definitionSteps(workflow.data?.definition), [workflow.data]);
+  const defSteps = useMemo(() => definitionSteps(runDefinition.data), [runDefinition.data]);
   const waitSteps = useMemo(() => waitStepIds(defSteps), [defSteps]);
   // A top-level step whose start row was not written (past the stream's row cap) has no name: the definition has it.
   const steps = useMemo(() => {
     const list = tl?.steps ?? [];
-    const top = (workflow.data?.definition as { steps?: { id?: unknown }[] } | undefined)?.steps;
+    const top = (runDefinition.data as { steps?: { id?: unknown }[] } | undefined)?.steps;
     if (!Array.isArray(top)) return list;
     return list.map((s) => (s.name || s.index === undefined || typeof top[s.index]?.id !== 'string' ? s : { ...s, name: top[s.index]!.id as string }));
-  }, [tl, workflow.data]);
+  }, [tl, runDefinition.data]);
   const failingPath = failingPathOf(j, steps);
   const stepNames = useMemo(() => new Map(steps.filter((s) => s.index !== undefined && s.name).map((s) => [s.index!, s.name!] as const)), [steps]);
 
@@ -406,6 +411,7 @@ export function InspectorPage(props: { jobId: string; loc: Location }) {
                 path={selectedPath}
                 step={selectedStep}
                 definition={selectedStep?.name ? defSteps.get(selectedStep.name) : undefined}
+                definitionLoading={runDefinition.data === undefined && !runDefinition.error}
                 events={selectedEvents}
                 masked={masked && phiMasked}
                 runEnded={!!j.completedAt}

@@ -10,6 +10,8 @@ export function StepPanel(props: {
   path: string;
   step: StepJson | null;
   definition: Record<string, unknown> | undefined;
+  /** The run's definition is still on its way. */
+  definitionLoading: boolean;
   events: readonly StepEvent[];
   masked: boolean;
   /** The run has ended: a step still "running" in the stream has no end row. */
@@ -104,7 +106,11 @@ export function StepPanel(props: {
         </>
       )}
       <h3>Input (definition)</h3>
-      {props.definition ? <JsonView value={config} label="Step definition" /> : <p class="muted small">The definition of this step is not available.</p>}
+      {props.definition ? (
+        <JsonView value={config} label="Step definition" />
+      ) : (
+        <p class="muted small">{props.definitionLoading ? 'Loading…' : 'The definition of this step is not available.'}</p>
+      )}
       <h3>Output</h3>
       {step.output !== undefined ? (
         <JsonView value={step.output} label="Step output" />
