@@ -51,7 +51,7 @@ export const PERMISSIONS = {
   'organization.manage': { role: 'ADMIN', covers: 'change organization settings (concurrency limits)' },
   'audit.read': { role: 'ADMIN', covers: 'read and export the credential and PHI audit logs' },
   'users.read': { role: 'ADMIN', covers: 'list and read users' },
-  'users.invite': { role: 'ADMIN', covers: 'issue a single-use link for a user (at most the caller\'s role) to set their password' },
+  'users.invite': { role: 'ADMIN', covers: 'invite new users and issue single-use links for users to set their password (at most the caller\'s role)' },
   'users.manage': { role: 'OWNER', covers: 'create users, change their roles, disable and delete them' },
   'keys.manage': { role: 'OWNER', covers: 'create, list and revoke other users\' API keys' },
   'plan.manage': { role: 'OWNER', covers: 'change the plan' },

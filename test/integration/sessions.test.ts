@@ -458,6 +458,27 @@ describe('invitations', () => {
   });
 });
 
+describe('inviting a new user', () => {
+  it('an ADMIN brings someone in at or below their own role: the user is created and their link issued together', async () => {
+    const admin = client(app, users.ADMIN.key);
+    const res = await admin.post('/v1/invitations', { email: 'newcomer@example.com', name: 'Newcomer', role: 'MEMBER' });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(res.body).toMatchObject({ user: { email: 'newcomer@example.com', name: 'Newcomer', role: 'MEMBER' }, path: `/invite/${res.body.token}` });
+    const accepted = await call(app, 'POST', '/v1/invitations/accept', { body: { token: res.body.token, password: 'newcomer password 1' } });
+    expect(accepted.status, JSON.stringify(accepted.body)).toBe(201);
+    expect(accepted.body).toMatchObject({ user: { id: res.body.user.id }, role: 'MEMBER' });
+
+    // Above one's own role, a taken email, a MEMBER inviting, bad input: refused, and nobody is created.
+    const count = async () => (await t.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM stepwise.users WHERE organization_id = $1`, [orgId])).rows[0]!.n;
+    const before = await count();
+    expectError(await admin.post('/v1/invitations', { email: 'boss@example.com', role: 'OWNER' }), 403, 'FORBIDDEN');
+    expectError(await admin.post('/v1/invitations', { email: 'newcomer@example.com', role: 'VIEWER' }), 409, 'CONFLICT');
+    expectError(await client(app, users.MEMBER.key).post('/v1/invitations', { email: 'm@example.com', role: 'VIEWER' }), 403, 'FORBIDDEN');
+    expect(expectError(await admin.post('/v1/invitations', { email: 'no-at-sign', role: 'VIEWER' }), 400, 'VALIDATION').details.path).toBe('/body/email');
+    expect(await count()).toBe(before);
+  });
+});
+
 describe('PHI audit of a session read', () => {
   it('names user:<id>, with no key for a password session and the key for a key session', async () => {
     const wf = await owner.post('/v1/workflows', {

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { Db } from '../../db/index.js';
 import { NotFoundError } from '../../errors/index.js';
-import { assertCanGrant, ROLES } from '../../security/index.js';
+import { assertCanGrant, inviteUser, ROLES } from '../../security/index.js';
 import { createUser, deleteUser, findUser, listUsers, updateUser, type Role, type User, type UserChanges } from '../../store/index.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
+import { actorName } from '../phi.js';
 import { idParams, pageQuery, responses, uuid } from '../schemas.js';
 
 const role = { type: 'string', enum: ROLES } as const;
@@ -47,6 +48,29 @@ export function userRoutes(app: FastifyInstance, db: Db): void {
       assertCanGrant(req.principal.role, req.body.role, 'create a user');
       const user = await createUser(db, req.principal.organizationId, req.body);
       return reply.status(201).send(userView(user));
+    },
+  );
+
+  app.post<{ Body: { email: string; name?: string | null; role: Role } }>(
+    '/v1/invitations',
+    {
+      config: { action: 'users.invite' },
+      schema: {
+        tags,
+        summary: "Invite a new user: create them (no role above the caller's) and issue their single-use link (72 h) to set a password",
+        description: 'What an ADMIN may do of user management: bring someone in at or below their own role. Changing roles, disabling and deleting stay with OWNER.',
+        body: { type: 'object', additionalProperties: false, required: ['email', 'role'], properties: { email, name, role } },
+        response: responses({
+          201: { type: 'object', properties: { user: userSchema, token: { type: 'string' }, path: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' } } },
+        }),
+      },
+    },
+    async (req, reply) => {
+      assertCanGrant(req.principal.role, req.body.role, 'invite a user');
+      // One request transaction: a user whose invitation could not be issued is not created either.
+      const user = await createUser(db, req.principal.organizationId, req.body);
+      const invitation = await inviteUser(db, req.principal.organizationId, user.id, actorName(req));
+      return reply.status(201).send({ user: userView(user), ...invitation });
     },
   );
 

@@ -70,7 +70,7 @@ export function UsersTab() {
 
   return (
     <section aria-label="Users">
-      {canManage && !adding && (
+      {canInvite && !adding && (
         <div class="toolbar">
           <button type="button" class="primary" onClick={() => (setAdding(true), setInvite(null))}>
             Invite user
@@ -86,7 +86,6 @@ export function UsersTab() {
             setInvite({ email, link: inviteLink(inv), expiresAt: inv.expiresAt });
             users.reload();
           }}
-          onCreatedOnly={() => users.reload()}
         />
       )}
       {invite && (
@@ -155,7 +154,7 @@ export function UsersTab() {
                   <td class="mono small">{formatTime(u.createdAt, zone)}</td>
                   {(canManage || canInvite) && (
                     <td class="actions">
-                      {canInvite && !u.disabledAt && (
+                      {canInvite && !u.disabledAt && roleAtLeast(session.role, u.role) && (
                         <button type="button" class="small" disabled={m.busy} onClick={() => issueInvite(u)} aria-label={`Create an invitation link for ${u.email}`}>
                           Invitation link
                         </button>
@@ -226,23 +225,17 @@ export function UsersTab() {
   );
 }
 
-/** OWNER: create the user, then issue their invitation link (two requests; if the second fails, the user exists and can be invited from the list). */
-function InviteForm(props: { roles: Role[]; onCancel: () => void; onInvited: (email: string, inv: Invitation) => void; onCreatedOnly: () => void }) {
+/** ADMIN or OWNER: create the user and issue their invitation link in one request (POST /v1/invitations: both or neither). */
+function InviteForm(props: { roles: Role[]; onCancel: () => void; onInvited: (email: string, inv: Invitation) => void }) {
   const [email, setEmail] = useState('');
   const [name, setName] = useState('');
   const [role, setRole] = useState<Role>('MEMBER');
   const m = useMutation();
-  const [created, setCreated] = useState<User | null>(null);
   const submit = async (e: Event) => {
     e.preventDefault();
-    const user =
-      created ??
-      (await m.run(() => api<User>('/v1/users', { method: 'POST', body: { email: email.trim(), role, ...(name.trim() ? { name: name.trim() } : {}) } })));
-    if (!user) return;
-    setCreated(user);
-    const inv = await m.run(() => api<Invitation>(`/v1/users/${user.id}/invitations`, { method: 'POST' }));
-    if (inv) props.onInvited(user.email, inv);
-    else props.onCreatedOnly();
+    const body = { email: email.trim(), role, ...(name.trim() ? { name: name.trim() } : {}) };
+    const res = await m.run(() => api<Invitation & { user: User }>('/v1/invitations', { method: 'POST', body }));
+    if (res) props.onInvited(res.user.email, res);
   };
   return (
     <form class="card form-card" onSubmit={submit} aria-label="Invite user">
@@ -250,13 +243,13 @@ function InviteForm(props: { roles: Role[]; onCancel: () => void; onInvited: (em
       <div class="field-row">
         <label>
           Email
-          <input type="email" required maxLength={254} value={email} disabled={!!created} onInput={(e) => setEmail((e.currentTarget as HTMLInputElement).value)} />
+          <input type="email" required maxLength={254} value={email} onInput={(e) => setEmail((e.currentTarget as HTMLInputElement).value)} />
         </label>
         <label>
           Name (optional)
-          <input maxLength={200} value={name} disabled={!!created} onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)} />
+          <input maxLength={200} value={name} onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)} />
         </label>
-        <SelectField label="Role" value={role} disabled={!!created} onChange={(v) => setRole(v as Role)}>
+        <SelectField label="Role" value={role} onChange={(v) => setRole(v as Role)}>
             {props.roles.map((r) => (
               <option key={r} value={r}>
                 {r}
@@ -264,11 +257,10 @@ function InviteForm(props: { roles: Role[]; onCancel: () => void; onInvited: (em
             ))}
         </SelectField>
       </div>
-      {created && <p class="notice small">{created.email} was created; only the invitation link is missing. Try again to issue it.</p>}
       <FormError error={m.error} />
       <div class="toolbar">
         <button type="submit" class="primary" disabled={m.busy}>
-          {m.busy ? 'Working…' : created ? 'Issue invitation link' : 'Create user and invitation link'}
+          {m.busy ? 'Working…' : 'Create user and invitation link'}
         </button>
         <button type="button" onClick={props.onCancel}>
           Cancel
