@@ -19,6 +19,8 @@ export class ApiError extends Error {
 
 /** Fired when the server says the session is gone (401 outside sign-in): the shell goes to /sign-in. */
 export const SIGNED_OUT_EVENT = 'atlas:signed-out';
+/** The event's detail when the user signed out themselves (no "session ended" notice). */
+export const SIGNED_OUT_BY_USER = 'SIGNED_OUT';
 
 export type QueryValue = string | number | boolean | null | undefined | readonly (string | number)[];
 

@@ -1,7 +1,7 @@
 import { render } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import './styles.css';
-import { api, ApiError, SIGNED_OUT_EVENT } from './api.js';
+import { api, ApiError, SIGNED_OUT_BY_USER, SIGNED_OUT_EVENT } from './api.js';
 import { ErrorBox } from './components/error-box.js';
 import { Layout } from './components/layout.js';
 import { Loading } from './components/loading.js';
@@ -16,15 +16,24 @@ import { SessionContext, type SessionInfo } from './session.js';
 
 /** Where a signed-in user lands, and where sign-in returns to (only our own paths). */
 function safeNext(next: string | null): string {
-  return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/sign-in') ? next : '/runs';
+  if (!next || !next.startsWith('/')) return '/runs';
+  try {
+    // Resolved the way the browser would: `//host`, `/\host` and the like land elsewhere and are refused.
+    const url = new URL(next, window.location.origin);
+    if (url.origin !== window.location.origin || url.pathname.startsWith('/sign-in')) return '/runs';
+    return url.pathname + url.search + url.hash;
+  } catch {
+    return '/runs';
+  }
 }
 
 function Page(props: { loc: Location }) {
   const { path } = props.loc;
   let m: Record<string, string> | null;
-  if ((m = matchPath('/runs/:id', path))) return <InspectorPage jobId={m.id!} loc={props.loc} />;
+  // Keyed by id: another run or workflow is a fresh page (no state, PHI reveal or data carried over).
+  if ((m = matchPath('/runs/:id', path))) return <InspectorPage key={m.id} jobId={m.id!} loc={props.loc} />;
   if (matchPath('/runs', path)) return <RunsPage loc={props.loc} />;
-  if ((m = matchPath('/workflows/:id', path))) return <WorkflowPage workflowId={m.id!} loc={props.loc} />;
+  if ((m = matchPath('/workflows/:id', path))) return <WorkflowPage key={m.id} workflowId={m.id!} loc={props.loc} />;
   if (matchPath('/workflows', path)) return <WorkflowsPage loc={props.loc} />;
   if (matchPath('/analytics', path)) return <AnalyticsPage loc={props.loc} />;
   if (matchPath('/settings', path) || matchPath('/settings/:tab', path)) return <SettingsPage loc={props.loc} />;
@@ -59,8 +68,12 @@ function App() {
 
   // The server ended the session (expired, revoked, user removed): back to sign-in, then back here.
   useEffect(() => {
-    const onSignedOut = () => {
+    const onSignedOut = (e: Event) => {
       setSession(null);
+      if ((e as CustomEvent).detail === SIGNED_OUT_BY_USER) {
+        navigate('/sign-in');
+        return;
+      }
       const here = window.location.pathname + window.location.search;
       if (!here.startsWith('/sign-in')) navigate(`/sign-in?expired=1&next=${encodeURIComponent(here)}`, { replace: true });
     };

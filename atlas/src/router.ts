@@ -52,7 +52,13 @@ export function matchPath(pattern: string, path: string): Record<string, string>
   for (let i = 0; i < want.length; i++) {
     const w = want[i]!;
     const h = have[i]!;
-    if (w.startsWith(':')) params[w.slice(1)] = decodeURIComponent(h);
+    if (w.startsWith(':')) {
+      try {
+        params[w.slice(1)] = decodeURIComponent(h);
+      } catch {
+        return null; // a malformed %-escape: no page matches it
+      }
+    }
     else if (w !== h) return null;
   }
   return params;

@@ -9,6 +9,12 @@ import { clearSessionCookie, readSessionCookie } from './session-cookie.js';
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal;
+    /**
+     * Authenticate this request's credentials again, now: a long-lived response
+     * (server-sent events) checks that its key or session still stands. Does
+     * not count as use of a session (no idle extension). Rejects when not.
+     */
+    recheckPrincipal: () => Promise<Principal>;
   }
   interface FastifyContextConfig {
     /** Route needs no API key or session (health, OpenAPI, signed webhook deliveries, sign-in). */
@@ -56,6 +62,15 @@ async function authenticateRequest(db: Db, req: FastifyRequest, reply: FastifyRe
   return principal;
 }
 
+/** The same credentials as authenticateRequest, checked again without touching the session. */
+async function recheckRequest(db: Db, req: FastifyRequest, limits: SessionLimits): Promise<Principal> {
+  const token = bearer(req);
+  if (token !== undefined || req.headers.authorization !== undefined) return authenticate(db, token);
+  const cookie = readSessionCookie(req);
+  if (cookie === undefined) return authenticate(db, undefined);
+  return (await resolveSession(db, cookie, limits, { touch: false })).principal;
+}
+
 /**
  * Every route is authenticated unless it says `config: { public: true }`, and
  * every authenticated route must declare its action: a route without one (or
@@ -86,10 +101,12 @@ export function installAuth(app: FastifyInstance, db: Db, rateLimit: RateLimitCo
     }
   });
   app.decorateRequest('principal', null as unknown as Principal);
+  app.decorateRequest('recheckPrincipal', null as unknown as () => Promise<Principal>);
   app.addHook('onRequest', async (req, reply) => {
     const config = req.routeOptions.config;
     if (config.public || !req.routeOptions.url) return;
     req.principal = await authenticateRequest(db, req, reply, sessionLimits);
+    req.recheckPrincipal = () => recheckRequest(db, req, sessionLimits);
     // A password session has no key: its user's bucket (a key session shares its key's).
     limiter.take(req.principal.apiKeyId ?? `session:${req.principal.userId}`);
     // Registration refused routes without a valid action; fail closed all the same.

@@ -106,6 +106,7 @@ export async function resolveSession(
   db: Queryable,
   token: string,
   limits: SessionLimits = DEFAULT_SESSION_LIMITS,
+  opts: { touch?: boolean } = {},
 ): Promise<{ principal: Principal; session: WebSession }> {
   const ended = () => new UnauthorizedError('not signed in: the session has ended; sign in again', { path: '/headers/cookie' });
   if (!TOKEN_RE.test(token)) throw ended();
@@ -118,7 +119,8 @@ export async function resolveSession(
     throw new SessionExpiredError(`the session has expired (${why}); sign in again`, { reason: found.absoluteExpired ? 'absolute' : 'idle' });
   }
   const { userRole, keyRole, absoluteExpired: _a, idleExpired: _i, stale, ...session } = found;
-  if (stale) {
+  // A re-check of an open live stream is not use: it must not keep an idle session alive.
+  if (stale && opts.touch !== false) {
     const touched = await touchWebSession(db, id, touchMsOf(limits));
     if (touched) session.lastSeenAt = touched;
   }

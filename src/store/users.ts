@@ -219,3 +219,12 @@ export async function setPasswordHash(tx: Queryable, organizationId: string, use
   await deleteUserWebSessions(tx, organizationId, userId, { passwordOnly: true });
   return true;
 }
+
+/** Whether a user has set a password (an invitation for them would replace it). */
+export async function userHasPassword(db: Queryable, organizationId: string, userId: string): Promise<boolean> {
+  const { rows } = await db.query<{ has: boolean }>(
+    `SELECT password_hash IS NOT NULL AS has FROM stepwise.users WHERE organization_id = $1 AND id = $2`,
+    [organizationId, userId],
+  );
+  return rows[0]?.has === true;
+}

@@ -29,7 +29,7 @@ const MAX_QUEUED_BYTES = 64 * 1024;
 
 beforeAll(async () => {
   t = await createTestDb();
-  app = await createTestApp(t.db, undefined, { live: { coalesceMs: 20, maxQueuedBytes: MAX_QUEUED_BYTES, maxQueuedEvents: 1_000 } });
+  app = await createTestApp(t.db, undefined, { live: { coalesceMs: 20, maxQueuedBytes: MAX_QUEUED_BYTES, maxQueuedEvents: 1_000, recheckMs: 100 } });
   await app.listen({ host: '127.0.0.1', port: 0 });
   base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   const seededA = await seedOrg(t.db, 'A');
@@ -239,6 +239,30 @@ describe('GET /v1/jobs/:id/stream/live', () => {
     // Only the plain client's items were audited: one row per item sent (PENDING, …, COMPLETED), none for the masked client.
     const plainEvents = plain.messages.filter(jobEvent(jobId)).length;
     expect(Number(rows[0]!.n)).toBe(plainEvents);
+  });
+
+  it('sends a backlog larger than a connection\'s queue in slices: every row, then end', { timeout: 60_000 }, async () => {
+    const wf = await workflow(a, {
+      steps: [{ id: 'each', type: 'forEach', items: '[1..100]', steps: [1, 2, 3, 4].map((n) => ({ id: `log${n}`, type: 'log', message: `line ${n} of {{ item }}` })) }],
+    });
+    const jobId = await start(a, wf);
+    worker = startWorker(t.db, { pollIntervalMs: 20 });
+    await waitForJob(t.db, orgA, jobId);
+    const { rows } = await t.db.query<{ n: number }>(`SELECT max(seq)::int AS n FROM stepwise.execution_log WHERE job_id = $1`, [jobId]);
+    expect(rows[0]!.n).toBeGreaterThan(1_000);
+    const live = await sse(`/v1/jobs/${jobId}/stream/live`, keyA);
+    await live.next((m) => m.event === 'end', 'the end event');
+    const seqs = live.messages.filter((m) => m.event === 'entry').map((m) => Number(m.id));
+    expect(seqs).toEqual(Array.from({ length: rows[0]!.n }, (_, i) => i + 1));
+  });
+
+  it('ends an open stream once its key is revoked', { timeout: 60_000 }, async () => {
+    const created = (await a.post('/v1/api-keys', { name: 'watcher' })).body;
+    const events = await sse('/v1/events', created.key);
+    expect(events.status).toBe(200);
+    expect((await a.del(`/v1/api-keys/${created.id}`)).status).toBeLessThan(300);
+    expect(await events.ended).toBe('end');
+    expect((await sse('/v1/events', created.key)).status).toBe(401);
   });
 
   it("audits each batch of a PHI workflow's rows it sends", { timeout: 60_000 }, async () => {

@@ -85,6 +85,16 @@ describe('searchKeys in a definition', () => {
     if (searchKeys.length > 10) expect(err.details.limit).toBe(10);
   });
 
+  it('refuses a key that is, holds or lies inside a PHI path (a search is not audited), naming it', async () => {
+    for (const [phi, key] of [['input.ssn', 'input.ssn'], ['input.member', 'input.member.id'], ['input.member.ssn', 'input.member']]) {
+      const res = await a.post('/v1/workflows', { name: 'phi', definition: { phi: [phi], searchKeys: ['input.claimId', key], steps } });
+      const err = expectError(res, 400, 'VALIDATION');
+      expect(err.details).toMatchObject({ path: '/definition/searchKeys/1', phi });
+    }
+    const fine = await a.post('/v1/workflows', { name: 'phi ok', definition: { phi: ['input.ssn'], searchKeys: ['input.ssnLast4Hash'], steps } });
+    expect(fine.status, JSON.stringify(fine.body)).toBe(201);
+  });
+
   it('accepts ten keys with nested segments, digits, - and _', async () => {
     const searchKeys = Array.from({ length: 10 }, (_, i) => `input.a-b_${i}.c${i}`);
     const res = await a.post('/v1/workflows', { name: 'ok', definition: { searchKeys, steps } });

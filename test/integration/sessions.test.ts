@@ -456,6 +456,15 @@ describe('invitations', () => {
     expect(up.body.error.details).toMatchObject({ path: '/params/id', requiredRole: 'OWNER', role: 'ADMIN' });
     expectError(await client(app, (await seedOrg(t.db, 'Elsewhere')).key).post(`/v1/users/${created.body.id}/invitations`), 404, 'NOT_FOUND');
   });
+
+  it('a link that would replace a password is an OWNER\'s: an ADMIN may not take over a user who has one', async () => {
+    const admin = client(app, users.ADMIN.key);
+    // users.MEMBER has a password (set in beforeAll): a link for them would let its holder become them.
+    const refused = await admin.post(`/v1/users/${users.MEMBER.userId}/invitations`);
+    expectError(refused, 403, 'FORBIDDEN');
+    expect(refused.body.error.details).toMatchObject({ requiredRole: 'OWNER', role: 'ADMIN' });
+    expect((await owner.post(`/v1/users/${users.MEMBER.userId}/invitations`)).status).toBe(201);
+  });
 });
 
 describe('inviting a new user', () => {

@@ -1,6 +1,6 @@
 import type { ComponentChildren } from 'preact';
-import { api } from '../api.js';
-import { navigate } from '../router.js';
+import { useState } from 'preact/hooks';
+import { api, ApiError, SIGNED_OUT_BY_USER, SIGNED_OUT_EVENT } from '../api.js';
 import { useSession } from '../session.js';
 import { setZone, useZone } from '../time.js';
 import { Link } from './link.js';
@@ -16,12 +16,17 @@ const SECTIONS = [
 export function Layout(props: { path: string; children: ComponentChildren }) {
   const session = useSession();
   const zone = useZone();
+  const [signOutError, setSignOutError] = useState<string | null>(null);
   const signOut = async () => {
+    setSignOutError(null);
     try {
       await api('/v1/sessions/current', { method: 'DELETE' });
-    } finally {
-      navigate('/sign-in');
+    } catch (err) {
+      // Still signed in on the server: say so rather than pretend.
+      setSignOutError(err instanceof ApiError ? err.message : String(err));
+      return;
     }
+    window.dispatchEvent(new CustomEvent(SIGNED_OUT_EVENT, { detail: SIGNED_OUT_BY_USER }));
   };
   return (
     <div class="shell">
@@ -51,6 +56,11 @@ export function Layout(props: { path: string; children: ComponentChildren }) {
           <button type="button" class="ghost" onClick={signOut}>
             Sign out
           </button>
+          {signOutError && (
+            <span class="small" role="alert">
+              Sign-out failed: {signOutError}
+            </span>
+          )}
         </div>
       </header>
       <main class="page">{props.children}</main>

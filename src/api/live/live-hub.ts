@@ -16,7 +16,11 @@ export interface LiveHubOptions {
   resyncJobs: number;
 }
 
-export const DEFAULT_LIVE_HUB_OPTIONS: LiveHubOptions = { coalesceMs: 200, pageRows: 1_000, resyncJobs: 200 };
+// pageRows and the jobs of one tick stay under half of a connection's queue (DEFAULT_SSE_LIMITS: 1,000
+// events), so a client that catches up or a burst of changes is sent in slices, never cut off for it.
+export const DEFAULT_LIVE_HUB_OPTIONS: LiveHubOptions = { coalesceMs: 200, pageRows: 400, resyncJobs: 200 };
+/** Changed jobs one tick reads; the rest stay dirty for the next tick. */
+const JOBS_PER_TICK = 400;
 
 /** A GET /v1/events client: every change of its organization's jobs. */
 export interface JobEventsSubscriber {
@@ -161,7 +165,8 @@ export class LiveHub {
         if (org.timer) clearTimeout(org.timer);
         this.orgs.delete(sub.organizationId);
       }
-      this.syncListen();
+      // Its failure is logged where the LISTEN is taken; nothing waits for it here.
+      void this.syncListen().catch(() => undefined);
     };
     sub.connection.onClose((reason) => {
       if (reason === 'overflow') this.stats.overflows++;
@@ -245,9 +250,9 @@ export class LiveHub {
     if (this.orgs.get(organizationId) !== org) return; // everyone left meanwhile
     org.running = true;
     org.lastTickAt = Date.now();
-    const jobIds = [...org.dirty];
+    const jobIds = [...org.dirty].slice(0, JOBS_PER_TICK);
     const resync = org.resync;
-    org.dirty.clear();
+    for (const id of jobIds) org.dirty.delete(id);
     org.resync = false;
     try {
       const deliveries = await withTenant(this.db, organizationId, (tx) => this.read(tx, organizationId, org, jobIds, resync));
@@ -314,12 +319,19 @@ export class LiveHub {
       const statusChanged = sub.lastStatus !== job.status;
       // Positions move only once delivered, after the commit: a tick that failed is read again from the same place.
       deliveries.push(() => {
-        sub.lastSeq = last;
-        sub.lastStatus = job.status;
         const c = sub.connection;
         for (let i = 0; i < rows.length; i++) {
+          // A connection is sent at most half its queue at once (a backlog of any size, rows of any
+          // size): the rest waits for the next tick, which reads on from the last row sent.
+          if (!c.hasRoom()) {
+            org.dirty.add(job.id);
+            return;
+          }
           if (!c.send({ id: rows[i]!.seq, event: 'entry', data: JSON.stringify(shaped[i]) })) return;
+          sub.lastSeq = rows[i]!.seq;
         }
+        sub.lastSeq = last;
+        sub.lastStatus = job.status;
         if (statusChanged && !c.send({ event: 'status', data: JSON.stringify({ status: job.status }) })) return;
         if (finished) {
           c.send({ event: 'end', data: JSON.stringify({ status: job.status, lastSeq: last }) });

@@ -15,9 +15,14 @@ export interface SseLimits {
   maxQueuedBytes: number;
   /** A `: ping` comment this often keeps proxies from timing the response out. */
   pingMs: number;
+  /** How often the stream's key or session is checked again (api/routes/live.ts); a failed check ends it. */
+  recheckMs: number;
 }
 
-export const DEFAULT_SSE_LIMITS: SseLimits = { maxQueuedEvents: 1_000, maxQueuedBytes: 1024 * 1024, pingMs: 15_000 };
+/** How long a connection may have no room before it is ended (see hasRoom). */
+const STALL_MS = 30_000;
+
+export const DEFAULT_SSE_LIMITS: SseLimits = { maxQueuedEvents: 1_000, maxQueuedBytes: 1024 * 1024, pingMs: 15_000, recheckMs: 30_000 };
 
 export type CloseReason = 'client' | 'overflow' | 'done' | 'server';
 
@@ -35,6 +40,8 @@ export class SseConnection {
   private readonly ping: NodeJS.Timeout;
   private readonly closeListeners: ((reason: CloseReason) => void)[] = [];
   private reason: CloseReason = 'client';
+  /** Since when hasRoom() has said no (null: it has room). */
+  private stalledSince: number | null = null;
 
   constructor(
     private readonly res: ServerResponse,
@@ -52,6 +59,8 @@ export class SseConnection {
     this.ping = setInterval(() => this.write(': ping\n\n'), limits.pingMs);
     this.ping.unref();
     res.on('close', () => this.closedNow());
+    // Gone while the route's checks ran: 'close' already fired, and would never fire again.
+    if (res.destroyed || res.socket?.destroyed) this.closedNow();
   }
 
   get isClosed(): boolean {
@@ -66,6 +75,29 @@ export class SseConnection {
     // JSON text has no raw newlines, so one data line suffices.
     text += `data: ${e.data}\n\n`;
     return this.write(text);
+  }
+
+  /**
+   * Whether more may be sent now without coming near the limits: under half
+   * the events and bytes allowed are still queued. A sender with more to say
+   * waits for a later turn instead of overflowing a client that keeps up.
+   */
+  hasRoom(): boolean {
+    if (this.closed) return false;
+    if (this.queuedEvents < this.limits.maxQueuedEvents / 2 && this.res.writableLength < this.limits.maxQueuedBytes / 2) {
+      this.stalledSince = null;
+      return true;
+    }
+    // A client that reads nothing for STALL_MS is let go, as one that overflows is: a sender that
+    // waits for room must not wait (and read the database again each turn) forever.
+    const now = Date.now();
+    if (this.stalledSince === null) this.stalledSince = now;
+    else if (now - this.stalledSince > STALL_MS) {
+      this.reason = 'overflow';
+      this.res.destroy();
+      this.closedNow();
+    }
+    return false;
   }
 
   /** Called once, when the connection ends for any reason. */

@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import { withStatementTimeout } from '../../store/index.js';
+import { DEFAULT_QUERY_BUDGETS } from './jobs.js';
 import type { Db } from '../../db/index.js';
 import { BULK_MAX_IDS, countBulkTargets, createBulkOperation, type BulkRequest, type BulkRunner } from '../../engine/bulk.js';
 import { NotFoundError, ValidationError } from '../../errors/index.js';
@@ -171,8 +173,13 @@ export function bulkRoutes(app: FastifyInstance, db: Db, runner?: BulkRunner): v
     async (req, reply) => {
       const request = toBulkRequest(req.body);
       const organizationId = req.principal.organizationId;
-      if (req.body.dryRun) return reply.status(200).send(await countBulkTargets(db, bulkJobSelector, organizationId, request));
-      const operation = await createBulkOperation(db, bulkJobSelector, organizationId, actorName(req), request);
+      // Selecting by filter pages through up to 100,000 matches: each statement gets the count's budget
+      // (past it, 503 QUERY_TIMEOUT), so a filter the indexes serve badly cannot hold the connection.
+      const budget = DEFAULT_QUERY_BUDGETS.countMs;
+      if (req.body.dryRun) {
+        return reply.status(200).send(await withStatementTimeout(db, budget, () => countBulkTargets(db, bulkJobSelector, organizationId, request)));
+      }
+      const operation = await withStatementTimeout(db, budget, () => createBulkOperation(db, bulkJobSelector, organizationId, actorName(req), request));
       return reply.status(202).send({ operation: operationView(operation) });
     },
   );

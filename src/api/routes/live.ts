@@ -69,7 +69,7 @@ export function liveRoutes(app: FastifyInstance, db: Db, hub: LiveHub, limits: S
       return async () => {
         reply.hijack();
         const connection = new SseConnection(reply.raw, limits);
-        await subscribeOrEnd(connection, () =>
+        await subscribeOrEnd(connection, req, limits, () =>
           hub.subscribeEvents({
             organizationId,
             connection,
@@ -116,7 +116,7 @@ export function liveRoutes(app: FastifyInstance, db: Db, hub: LiveHub, limits: S
       return async () => {
         reply.hijack();
         const connection = new SseConnection(reply.raw, limits);
-        await subscribeOrEnd(connection, () =>
+        await subscribeOrEnd(connection, req, limits, () =>
           hub.subscribeStream({
             organizationId,
             jobId: job.id,
@@ -136,8 +136,24 @@ export function liveRoutes(app: FastifyInstance, db: Db, hub: LiveHub, limits: S
   );
 }
 
-/** The response is already streaming: a failure to subscribe ends it (EventSource retries). */
-async function subscribeOrEnd(connection: SseConnection, subscribe: () => Promise<void>): Promise<void> {
+/**
+ * The response is already streaming: a failure to subscribe ends it
+ * (EventSource retries). While it lasts, the request's credentials are
+ * checked again every `limits.recheckMs` (30 s): a revoked key, a signed-out or expired
+ * session or a disabled user ends the stream (its reconnect then gets 401).
+ */
+async function subscribeOrEnd(connection: SseConnection, req: FastifyRequest, limits: SseLimits, subscribe: () => Promise<void>): Promise<void> {
+  const organizationId = req.principal.organizationId;
+  const timer = setInterval(() => {
+    req.recheckPrincipal().then(
+      (p) => {
+        if (p.organizationId !== organizationId) connection.end('server');
+      },
+      () => connection.end('server'),
+    );
+  }, limits.recheckMs);
+  timer.unref();
+  connection.onClose(() => clearInterval(timer));
   try {
     await subscribe();
   } catch {

@@ -9,6 +9,7 @@ import {
   endSession,
   idleExpiresAt,
   inviteUser,
+  isAllowed,
   openSession,
   PASSWORD_MAX_LENGTH,
   primeDummyHash,
@@ -16,7 +17,7 @@ import {
   type SessionLimits,
   type SignInVia,
 } from '../../security/index.js';
-import { findOrganization, findUser, findWebSession, type Role, type User, type WebSession } from '../../store/index.js';
+import { findOrganization, findUser, findWebSession, userHasPassword, type Role, type User, type WebSession } from '../../store/index.js';
 import { actorName } from '../phi.js';
 import { assertSameOrigin } from '../same-origin.js';
 import { clearSessionCookie, setSessionCookie } from '../session-cookie.js';
@@ -207,6 +208,15 @@ export function sessionRoutes(app: FastifyInstance, db: Db, limits: SessionLimit
         });
       }
       if (user.disabledAt) throw new ConflictError(`user ${user.id} is disabled; enable them before inviting them`, { path: '/params/id' });
+      // A link for someone who already has a password replaces it: whoever holds the link becomes them.
+      // That is account recovery, an OWNER's call (users.manage); an ADMIN only brings people in.
+      if (!isAllowed(p.role, 'users.manage') && (await userHasPassword(db, p.organizationId, user.id))) {
+        throw new ForbiddenError(`user ${user.id} already has a password; only an OWNER may issue a link that replaces it`, {
+          path: '/params/id',
+          requiredRole: 'OWNER',
+          role: p.role,
+        });
+      }
       const invitation = await inviteUser(db, p.organizationId, user.id, actorName(req));
       return reply.status(201).send(invitation);
     },

@@ -40,4 +40,17 @@ export function checkSearchKeys(definition: WorkflowDefinition): void {
     }
     seen.set(key, i);
   });
+  // Searching by a value answers "is there a run with this value" without reading a run, so nothing
+  // would audit it: a PHI path (or a path inside or around one) is never a search key.
+  const phi = definition.phi ?? [];
+  keys.forEach((key, i) => {
+    const overlap = phi.find((p) => p === key || key.startsWith(`${p}.`) || p.startsWith(`${key}.`));
+    if (overlap !== undefined) {
+      const path = `/definition/searchKeys/${i}`;
+      throw new ValidationError(`${path} "${key}" overlaps the PHI path "${overlap}": PHI is never a search key (a search is not audited)`, {
+        path,
+        phi: overlap,
+      });
+    }
+  });
 }

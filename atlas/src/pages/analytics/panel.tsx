@@ -16,7 +16,7 @@ export function Panel(props: {
   return (
     <section class={`card panel ${props.class ?? ''}`} aria-label={props.title} aria-busy={props.loading ? 'true' : 'false'}>
       <h2>{props.title}</h2>
-      {props.error ? <ErrorBox error={props.error} what={props.title.toLowerCase()} onRetry={props.onRetry} /> : !props.hasData ? <Loading /> : props.children}
+      {props.error ? <ErrorBox error={props.error} what={props.title.toLowerCase()} onRetry={props.onRetry} /> : !props.hasData || props.loading ? <Loading /> : props.children}
     </section>
   );
 }

@@ -76,6 +76,8 @@ export function StreamPanel(props: {
     [props.jobId, props.masked, level],
   );
   const [ready, setReady] = useState(false);
+  /** Bumped by "Try again" when the first page failed: loads it again. */
+  const [firstTry, setFirstTry] = useState(0);
   // The last seq of a long stream is being looked for (the count shows "1,000+" meanwhile).
   const [sizing, setSizing] = useState(true);
   const rerender = useRef(0);
@@ -133,11 +135,12 @@ export function StreamPanel(props: {
       setError(err instanceof ApiError ? err : new ApiError(0, 'CLIENT_ERROR', String(err)));
     });
     return () => ctrl.abort();
-  }, [cache]);
+  }, [cache, firstTry]);
 
-  // Pages the window needs, on demand.
+  // Pages the window needs, on demand. Not while an error is shown: a failed page is asked for again
+  // only through "Try again", never in a loop of renders.
   useEffect(() => {
-    if (!ready) return;
+    if (!ready || error) return;
     if (cache.dense) {
       const dense = cache.dense;
       for (const p of dense.missing(win.first, win.last)) {
@@ -308,7 +311,7 @@ export function StreamPanel(props: {
           {live === 'live' ? '● live' : live === 'connecting' ? 'connecting…' : live === 'reconnecting' ? 'reconnecting…' : live === 'ended' ? 'run finished' : ''}
         </span>
       </div>
-      {error && <ErrorBox error={error} what="the stream" onRetry={() => (setError(null), bump())} />}
+      {error && <ErrorBox error={error} what="the stream" onRetry={() => (setError(null), ready ? bump() : setFirstTry((n) => n + 1))} />}
       <div class="s-head" aria-hidden="true">
         <span class="s-seq">seq</span>
         <span class="s-time">time</span>

@@ -261,7 +261,8 @@ export function useRunCount(filters: RunFilters, key: string, loadedGen: number,
       },
     );
     return () => ctrl.abort();
-  }, [loadedGen, tick]);
+    // key: a new filter aborts the count of the old one, which must never show under the new one.
+  }, [loadedGen, tick, key]);
 
   // Live changes: count again, at most every 5 s (a busy stream must not postpone it forever).
   const timer = useRef<number | undefined>(undefined);

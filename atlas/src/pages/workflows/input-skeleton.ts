@@ -17,10 +17,12 @@ export function inputSkeleton(definition: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const path of paths) {
     const parts = path.split('.').slice(1);
+    // Keys come from a definition: never walk onto a prototype.
+    if (parts.some((p) => p === '__proto__' || p === 'constructor' || p === 'prototype')) continue;
     let at = out;
     parts.forEach((part, i) => {
       if (i === parts.length - 1) {
-        if (!(part in at)) at[part] = '';
+        if (!Object.hasOwn(at, part)) at[part] = '';
       } else {
         const next = at[part];
         if (next === null || typeof next !== 'object') at[part] = {};

@@ -8,7 +8,7 @@ import type { JobRow, Page, Workflow } from './types.js';
 
 export function RecentRunsTab(props: { workflow: Workflow }) {
   const w = props.workflow;
-  const runs = useQuery((signal) => api<Page<JobRow>>('/v1/jobs', { query: { workflowId: w.id, limit: 15 }, signal }), [w.id]);
+  const runs = useQuery((signal) => api<Page<JobRow>>('/v1/jobs', { query: { workflowId: w.id, limit: 15, phi: 'mask' }, signal }), [w.id]);
   return (
     <section aria-label="Recent runs">
       <p>

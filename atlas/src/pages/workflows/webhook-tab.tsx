@@ -22,7 +22,7 @@ export function WebhookTab(props: { workflow: Workflow }) {
   const canManage = useCan('manageWorkflows');
   const state = useQuery((signal) => api<WebhookState>(`/v1/workflows/${w.id}/webhook`, { signal }), [w.id]);
   const deliveries = useQuery(
-    (signal) => api<Page<JobRow>>('/v1/jobs', { query: { workflowId: w.id, initiatorType: 'WEBHOOK', limit: 10 }, signal }),
+    (signal) => api<Page<JobRow>>('/v1/jobs', { query: { workflowId: w.id, initiatorType: 'WEBHOOK', limit: 10, phi: 'mask' }, signal }),
     [w.id],
   );
   const [issued, setIssued] = useState<WebhookIssued | null>(null);
