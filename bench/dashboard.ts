@@ -16,7 +16,8 @@ import { migrate, PostgresDb } from '../src/db/index.js';
 import { MAINTENANCE_LEASE } from '../src/lifecycle/index.js';
 import { releaseMaintenanceLease, tryAcquireMaintenanceLease } from '../src/store/index.js';
 import { prepareDashboardFixture, LONG_RUN_ROWS, SEARCH_KEY, type DashboardFixture } from './dashboard-data.js';
-import { BenchCheckError, check, createScratchDatabase, emit, log, round, serverUrl, sleep, urlForDatabase, type ScratchDatabase } from './lib.js';
+import { BenchUsageError, databaseFlag, eachFlag, intFlag, unknownFlag } from './flags.js';
+import { BenchCheckError, check, createScratchDatabase, emit, log, nearestRank, round, serverUrl, sleep, urlForDatabase, type ScratchDatabase } from './lib.js';
 import { generateScaleDataset, SCALE_DEFAULTS } from './scale-data.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -29,8 +30,6 @@ const TARGET_JS_BYTES = 150 * 1024;
 const QUIET_MS = 200;
 const WAIT_TIMEOUT_MS = 30_000;
 
-/** Bad command-line input (run.ts prints it with the usage, exit code 2). */
-export class DashboardUsageError extends Error {}
 
 export interface DashboardOptions {
   /** Timed page loads per filter/page and cache state. */
@@ -48,12 +47,6 @@ export interface DashboardOptions {
 export const DASHBOARD_USAGE = `dashboard options: [--runs N] [--database NAME] [--keep] [--months N] [--jobs-per-month N] [--rows-per-job N] [--no-scroll] [--only runs|inspector]
   defaults: 20 runs per figure; without --database a fresh ${SCALE_DEFAULTS.months} × ${SCALE_DEFAULTS.jobsPerMonth} scale dataset (dropped unless --keep)`;
 
-function intFlag(flag: string, raw: string | undefined, min: number): number {
-  if (raw === undefined || !/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw)) || Number(raw) < min) {
-    throw new DashboardUsageError(`${flag} needs an integer >= ${min}, got ${raw === undefined ? 'nothing' : `"${raw}"`}`);
-  }
-  return Number(raw);
-}
 
 export function parseDashboardOptions(args: string[]): DashboardOptions {
   const opts: DashboardOptions = {
@@ -66,11 +59,7 @@ export function parseDashboardOptions(args: string[]): DashboardOptions {
     scroll: true,
     only: null,
   };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const flag = eq > 0 ? arg.slice(0, eq) : arg;
-    const value = (): string | undefined => (eq > 0 ? arg.slice(eq + 1) : args[++i]);
+  eachFlag(args, (flag, value, arg) => {
     switch (flag) {
       case '--runs':
         opts.runs = intFlag(flag, value(), 1);
@@ -92,34 +81,24 @@ export function parseDashboardOptions(args: string[]): DashboardOptions {
         break;
       case '--only': {
         const page = value();
-        if (page !== 'runs' && page !== 'inspector') throw new DashboardUsageError(`--only needs runs or inspector, got "${page ?? ''}"`);
+        if (page !== 'runs' && page !== 'inspector') throw new BenchUsageError(`--only needs runs or inspector, got "${page ?? ''}"`);
         opts.only = page;
         break;
       }
-      case '--database': {
-        const name = value();
-        // Becomes part of a connection URL: a plain identifier only.
-        if (name === undefined || !/^[a-z_][a-z0-9_]{0,62}$/.test(name)) {
-          throw new DashboardUsageError(`--database needs a database name of lower-case letters, digits and _, got "${name ?? ''}"`);
-        }
-        opts.database = name;
+      case '--database':
+        opts.database = databaseFlag(flag, value());
         break;
-      }
       default:
-        throw new DashboardUsageError(`unknown option "${arg}"`);
+        unknownFlag(arg);
     }
-  }
+  });
   return opts;
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  // Nearest rank, as bench scale.
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 function stats(values: readonly number[]): { p50: number; p95: number; min: number; max: number } {
   const s = [...values].sort((a, b) => a - b);
-  return { p50: round(percentile(s, 50), 1), p95: round(percentile(s, 95), 1), min: round(s[0]!, 1), max: round(s[s.length - 1]!, 1) };
+  return { p50: round(nearestRank(s, 50), 1), p95: round(nearestRank(s, 95), 1), min: round(s[0]!, 1), max: round(s[s.length - 1]!, 1) };
 }
 
 // ---------------------------------------------------------------- the server
@@ -371,7 +350,7 @@ function partsSummary(samples: readonly Sample[]): string {
   return keys
     .map((k) => {
       const v = samples.map((s) => s.parts[k]).filter((x): x is number => x !== undefined);
-      return `${k} ${round(percentile([...v].sort((a, b) => a - b), 50), 1)}`;
+      return `${k} ${round(nearestRank([...v].sort((a, b) => a - b), 50), 1)}`;
     })
     .join(', ');
 }
@@ -490,14 +469,14 @@ async function scrollStream(browser: Browser, baseURL: string, storageState: Awa
       longTaskMs: number;
     };
     check(r.lastSeq === LONG_RUN_ROWS, `scrolled to the end of the stream but its last row shown is ${r.lastSeq}, not ${LONG_RUN_ROWS}`);
-    log(`stream scroll: ${r.frames} frames in ${round(r.scrolled, 0)} ms, settled at ${round(r.settled, 0)} ms, frame p50 ${round(percentile(r.gaps, 50), 1)} p95 ${round(percentile(r.gaps, 95), 1)} max ${round(r.maxGap, 1)} ms`);
+    log(`stream scroll: ${r.frames} frames in ${round(r.scrolled, 0)} ms, settled at ${round(r.settled, 0)} ms, frame p50 ${round(nearestRank(r.gaps, 50), 1)} p95 ${round(nearestRank(r.gaps, 95), 1)} max ${round(r.maxGap, 1)} ms`);
     emit({
       scenario: 'dashboard',
       figure: 'stream_scroll',
       rows: LONG_RUN_ROWS,
       frames: r.frames,
       dropped_frames: r.dropped,
-      frame_p95_ms: round(percentile(r.gaps, 95), 1),
+      frame_p95_ms: round(nearestRank(r.gaps, 95), 1),
       max_frame_ms: round(r.maxGap, 1),
       placeholder_frames: r.placeholderFrames,
       long_tasks: r.longTasks,

@@ -223,3 +223,8 @@ export function resultLine(
 export function speedRatio(a: PeerResult, b: PeerResult): number {
   return round(a.jobs / a.seconds / (b.jobs / b.seconds), 2);
 }
+
+/** The nearest-rank percentile `p` (0–100) of values sorted ascending. */
+export function nearestRank(sorted: readonly number[], p: number): number {
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}

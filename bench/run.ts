@@ -3,10 +3,11 @@
  * (`scale` takes its own options, see bench/scale.ts).
  * Results are JSON lines on stdout; progress goes to stderr.
  */
-import { dashboard, DASHBOARD_USAGE, DashboardUsageError } from './dashboard.js';
+import { dashboard, DASHBOARD_USAGE } from './dashboard.js';
+import { BenchUsageError, databaseFlag, eachFlag, intFlag, unknownFlag } from './flags.js';
 import { log, STATS_MODES, type BenchOptions, type StatsMode } from './lib.js';
 import { recordFloor } from './record-floor.js';
-import { scale, SCALE_USAGE, ScaleUsageError } from './scale.js';
+import { scale, SCALE_USAGE } from './scale.js';
 import { steps } from './steps.js';
 import { foreach } from './foreach.js';
 import { storage } from './storage.js';
@@ -36,64 +37,45 @@ scenarios: ${[...SCENARIOS.keys(), ...OWN_OPTION_SCENARIOS.keys()].join(', ')}
 ${SCALE_USAGE}
 ${DASHBOARD_USAGE}`;
 
-class UsageError extends Error {}
-
-function positiveInt(flag: string, raw: string | undefined, min: number): number {
-  const value = Number(raw);
-  if (raw === undefined || !/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min) {
-    throw new UsageError(`${flag} needs an integer >= ${min}, got ${raw === undefined ? 'nothing' : `"${raw}"`}`);
-  }
-  return value;
-}
-
 function isStatsMode(value: string | undefined): value is StatsMode {
   return STATS_MODES.some((m) => m === value);
 }
 
 function parseOptions(args: string[]): BenchOptions {
   const opts: BenchOptions = { jobs: 20_000, warmup: 500, stats: 'vacuum-analyze' };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    // Both `--jobs 5000` and `--jobs=5000`.
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const flag = eq > 0 ? arg.slice(0, eq) : arg;
-    const value = (): string | undefined => (eq > 0 ? arg.slice(eq + 1) : args[++i]);
+  eachFlag(args, (flag, value, arg) => {
     switch (flag) {
       case '--jobs':
-        opts.jobs = positiveInt('--jobs', value(), 1);
+        opts.jobs = intFlag(flag, value(), 1);
         break;
       case '--runs':
-        opts.runs = positiveInt('--runs', value(), 1);
+        opts.runs = intFlag(flag, value(), 1);
         break;
       case '--warmup':
-        opts.warmup = positiveInt('--warmup', value(), 0);
+        opts.warmup = intFlag(flag, value(), 0);
         break;
       case '--months':
-        opts.months = positiveInt('--months', value(), 2);
+        opts.months = intFlag(flag, value(), 2);
         break;
       case '--jobs-per-month':
-        opts.jobsPerMonth = positiveInt('--jobs-per-month', value(), 1);
+        opts.jobsPerMonth = intFlag(flag, value(), 1);
         break;
       case '--rows-per-job':
-        opts.rowsPerJob = positiveInt('--rows-per-job', value(), 3);
+        opts.rowsPerJob = intFlag(flag, value(), 3);
         break;
-      case '--database': {
-        const name = value();
-        // Interpolated into a connection URL: a plain identifier only.
-        if (name === undefined || !/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new UsageError(`--database needs a database name, got "${name ?? ''}"`);
-        opts.database = name;
+      case '--database':
+        opts.database = databaseFlag(flag, value());
         break;
-      }
       case '--stats': {
         const mode = value();
-        if (!isStatsMode(mode)) throw new UsageError(`--stats needs one of ${STATS_MODES.join(', ')}, got "${mode ?? ''}"`);
+        if (!isStatsMode(mode)) throw new BenchUsageError(`--stats needs one of ${STATS_MODES.join(', ')}, got "${mode ?? ''}"`);
         opts.stats = mode;
         break;
       }
       default:
-        throw new UsageError(`unknown option "${arg}"`);
+        unknownFlag(arg);
     }
-  }
+  });
   return opts;
 }
 
@@ -105,7 +87,7 @@ async function main(argv: string[]): Promise<number> {
       await own(argv.slice(1));
       return 0;
     } catch (err) {
-      if (err instanceof ScaleUsageError || err instanceof DashboardUsageError) {
+      if (err instanceof BenchUsageError) {
         process.stderr.write(`${err.message}\n${USAGE}\n`);
         return 2;
       }
@@ -122,7 +104,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     opts = parseOptions(argv.slice(1));
   } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
+    if (!(err instanceof BenchUsageError)) throw err;
     process.stderr.write(`${err.message}\n${USAGE}\n`);
     return 2;
   }

@@ -7,12 +7,11 @@
 import pg from 'pg';
 import { migrate, PostgresDb, type Db } from '../src/db/index.js';
 import { compactReadModelIndexes } from '../src/lifecycle/index.js';
-import { check, createScratchDatabase, emit, log, now, round, serverUrl, urlForDatabase, type ScratchDatabase } from './lib.js';
+import { databaseFlag, eachFlag, intFlag, unknownFlag } from './flags.js';
+import { check, createScratchDatabase, emit, log, nearestRank, now, round, serverUrl, urlForDatabase, type ScratchDatabase } from './lib.js';
 import { checkScaleDataset, generateScaleDataset, SCALE_DEFAULTS } from './scale-data.js';
 import { Rng, scaleQueries, type ScaleContext, type Variant } from './scale-queries.js';
 
-/** Bad command-line input for `scale` (run.ts prints it with the usage, exit code 2). */
-export class ScaleUsageError extends Error {}
 
 export interface ScaleOptions {
   months: number;
@@ -38,12 +37,6 @@ const WARMUP_CALLS = 2;
 const SAMPLE_JOBS = 500;
 const PRNG_SEED = 20261123;
 
-function intFlag(flag: string, raw: string | undefined, min: number): number {
-  if (raw === undefined || !/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw)) || Number(raw) < min) {
-    throw new ScaleUsageError(`${flag} needs an integer >= ${min}, got ${raw === undefined ? 'nothing' : `"${raw}"`}`);
-  }
-  return Number(raw);
-}
 
 /** Parse the scale scenario's own flags (both `--runs 50` and `--runs=50`). */
 export function parseScaleOptions(args: string[]): ScaleOptions {
@@ -56,11 +49,7 @@ export function parseScaleOptions(args: string[]): ScaleOptions {
     keep: false,
     database: null,
   };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const flag = eq > 0 ? arg.slice(0, eq) : arg;
-    const value = (): string | undefined => (eq > 0 ? arg.slice(eq + 1) : args[++i]);
+  eachFlag(args, (flag, value, arg) => {
     switch (flag) {
       case '--months':
         opts.months = intFlag(flag, value(), 1);
@@ -80,19 +69,13 @@ export function parseScaleOptions(args: string[]): ScaleOptions {
       case '--keep':
         opts.keep = true;
         break;
-      case '--database': {
-        const name = value();
-        // Becomes part of a connection URL: a plain identifier only.
-        if (name === undefined || !/^[a-z_][a-z0-9_]{0,62}$/.test(name)) {
-          throw new ScaleUsageError(`--database needs a database name of lower-case letters, digits and _, got "${name ?? ''}"`);
-        }
-        opts.database = name;
+      case '--database':
+        opts.database = databaseFlag(flag, value());
         break;
-      }
       default:
-        throw new ScaleUsageError(`unknown option "${arg}"`);
+        unknownFlag(arg);
     }
-  }
+  });
   return opts;
 }
 
@@ -126,10 +109,6 @@ async function loadContext(db: Db): Promise<ScaleContext> {
   };
 }
 
-function percentile(sorted: number[], p: number): number {
-  // Nearest rank.
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 /** The issue's target for every Stepwise query at one year of data. */
 const TARGET_P95_MS = 20;
@@ -288,8 +267,8 @@ export async function scale(args: string[]): Promise<void> {
         const budget = variant === 'naive' ? opts.naiveBudgetS * 1000 : Number.POSITIVE_INFINITY;
         const { times, slowest } = await timeQuery(db, q.run[variant], opts.runs, budget);
         log(`${q.name} ${variant}: ${times.length} runs, min ${round(times[0]!, 2)} max ${round(times[times.length - 1]!, 2)} ms`);
-        const p95 = percentile(times, 95);
-        emit({ scenario: 'scale', query: q.name, variant, p50_ms: round(percentile(times, 50), 2), p95_ms: round(p95, 2) });
+        const p95 = nearestRank(times, 95);
+        emit({ scenario: 'scale', query: q.name, variant, p50_ms: round(nearestRank(times, 50), 2), p95_ms: round(p95, 2) });
         if (variant === 'stepwise' && p95 > TARGET_P95_MS) await explainSlowest(db, `${q.name} ${variant}`, slowest);
       }
     }
