@@ -95,9 +95,10 @@ function toOutcomes(r: SummedRow): OutcomeCounts {
   };
 }
 
-function toDurations(r: SummedRow): DurationStats {
+/** `merged`: the rows' histograms summed, when the caller has them already (it needs them too). */
+function toDurations(r: SummedRow, merged = mergeStoredHistograms(r.histograms)): DurationStats {
   const n = num(r.duration_count);
-  const p = histogramPercentiles(mergeStoredHistograms(r.histograms));
+  const p = histogramPercentiles(merged);
   return {
     durationCount: n,
     avgDurationMs: n > 0 ? Math.round((num(r.total_duration_ms) / n) * 1000) / 1000 : null,
@@ -186,7 +187,8 @@ export async function getDurationStats(
     [organizationId, ...segmentParams(segments), ...dim.params],
   );
   const r = rows[0]!;
-  return { ...toOutcomes(r), ...toDurations(r), histogram: histogramBins(mergeStoredHistograms(r.histograms)) };
+  const merged = mergeStoredHistograms(r.histograms);
+  return { ...toOutcomes(r), ...toDurations(r, merged), histogram: histogramBins(merged) };
 }
 
 /**
