@@ -6,7 +6,7 @@ import { Loading } from '../../components/loading.js';
 import { useQuery } from '../../hooks.js';
 import { useCan } from '../../session.js';
 import { formatTime, useZone } from '../../time.js';
-import { FormError, parseJsonField, useMutation } from './kit.js';
+import { FormError, parseJsonField, SubmitOrCancel, useMutation } from './kit.js';
 import type { Credential } from './types.js';
 
 /**
@@ -168,12 +168,12 @@ function CredentialForm(props: { existing: Credential | null; onDone: (saved: bo
       )}
       <FormError error={m.error} />
       <div class="toolbar">
-        <button type="submit" class="primary" disabled={m.busy}>
-          {m.busy ? 'Saving…' : props.existing ? 'Replace credential' : 'Create credential'}
-        </button>
-        <button type="button" onClick={() => props.onDone(false)}>
-          Cancel
-        </button>
+        <SubmitOrCancel
+          label={props.existing ? 'Replace credential' : 'Create credential'}
+          busyLabel="Saving…"
+          busy={m.busy}
+          onCancel={() => props.onDone(false)}
+        />
       </div>
     </form>
   );

@@ -6,7 +6,7 @@ import { Loading } from '../../components/loading.js';
 import { useQuery } from '../../hooks.js';
 import { ROLES, roleAtLeast, useCan, useSession, type Role } from '../../session.js';
 import { formatTime, useZone } from '../../time.js';
-import { FormError, SelectField, ShownOnce, useMutation } from './kit.js';
+import { FormError, SelectField, ShownOnce, SubmitOrCancel, useMutation } from './kit.js';
 import type { ApiKey, Page, User } from './types.js';
 
 const EXPIRY = [
@@ -207,12 +207,7 @@ function KeyForm(props: { myRole: Role; onCancel: () => void; onCreated: (k: Api
       {dateError && <p class="form-error small" role="alert">{dateError}</p>}
       <FormError error={m.error} />
       <div class="toolbar">
-        <button type="submit" class="primary" disabled={m.busy}>
-          {m.busy ? 'Creating…' : 'Create key'}
-        </button>
-        <button type="button" onClick={props.onCancel}>
-          Cancel
-        </button>
+        <SubmitOrCancel label="Create key" busyLabel="Creating…" busy={m.busy} onCancel={props.onCancel} />
       </div>
     </form>
   );

@@ -57,6 +57,20 @@ export function FormError(props: { error: ApiError | null }) {
   );
 }
 
+/** A form's submit button (named for what it does; its busy text while the request runs) and Cancel. */
+export function SubmitOrCancel(props: { label: string; busyLabel: string; busy: boolean; disabled?: boolean; onCancel: () => void }) {
+  return (
+    <>
+      <button type="submit" class="primary" disabled={props.busy || props.disabled === true}>
+        {props.busy ? props.busyLabel : props.label}
+      </button>
+      <button type="button" onClick={props.onCancel}>
+        Cancel
+      </button>
+    </>
+  );
+}
+
 async function copyText(text: string, fallback: HTMLInputElement | null): Promise<boolean> {
   try {
     if (navigator.clipboard) {

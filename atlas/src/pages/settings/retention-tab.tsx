@@ -5,7 +5,7 @@ import { Loading } from '../../components/loading.js';
 import { useQuery } from '../../hooks.js';
 import { useCan } from '../../session.js';
 import { formatTime, useZone } from '../../time.js';
-import { FormError, useMutation } from './kit.js';
+import { FormError, SubmitOrCancel, useMutation } from './kit.js';
 import type { RetentionPolicy } from './types.js';
 
 const LABELS: Record<string, string> = {
@@ -119,12 +119,7 @@ function PolicyEditor(props: { policy: RetentionPolicy; onDone: (saved: boolean)
             {num('Hot (days)', hot, setHot)}
             {num('Archive (days)', archive, setArchive)}
             {num('Delete after (days, empty: never)', del, setDel, false)}
-            <button type="submit" class="primary" disabled={m.busy}>
-              {m.busy ? 'Saving…' : 'Save policy'}
-            </button>
-            <button type="button" onClick={() => props.onDone(false)}>
-              Cancel
-            </button>
+            <SubmitOrCancel label="Save policy" busyLabel="Saving…" busy={m.busy} onCancel={() => props.onDone(false)} />
           </div>
           <FormError error={m.error} />
         </form>

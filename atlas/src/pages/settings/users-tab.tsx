@@ -6,7 +6,7 @@ import { Loading } from '../../components/loading.js';
 import { useQuery } from '../../hooks.js';
 import { ROLES, roleAtLeast, useCan, useSession, type Role } from '../../session.js';
 import { formatTime, useZone } from '../../time.js';
-import { FormError, SelectField, ShownOnce, useMutation } from './kit.js';
+import { FormError, SelectField, ShownOnce, SubmitOrCancel, useMutation } from './kit.js';
 import type { Invitation, Page, User } from './types.js';
 
 type Pending =
@@ -259,12 +259,7 @@ function InviteForm(props: { roles: Role[]; onCancel: () => void; onInvited: (em
       </div>
       <FormError error={m.error} />
       <div class="toolbar">
-        <button type="submit" class="primary" disabled={m.busy}>
-          {m.busy ? 'Working…' : 'Create user and invitation link'}
-        </button>
-        <button type="button" onClick={props.onCancel}>
-          Cancel
-        </button>
+        <SubmitOrCancel label="Create user and invitation link" busyLabel="Working…" busy={m.busy} onCancel={props.onCancel} />
       </div>
     </form>
   );

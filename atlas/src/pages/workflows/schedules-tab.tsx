@@ -6,7 +6,7 @@ import { Loading } from '../../components/loading.js';
 import { useQuery } from '../../hooks.js';
 import { useCan } from '../../session.js';
 import { formatTime, useZone } from '../../time.js';
-import { FormError, parseJsonField, SelectField, useMutation } from '../settings/kit.js';
+import { FormError, parseJsonField, SelectField, SubmitOrCancel, useMutation } from '../settings/kit.js';
 import type { Page, Schedule, Workflow } from './types.js';
 
 /** IANA zones the browser knows, for the timezone field's suggestions (the server validates). */
@@ -200,12 +200,7 @@ function ScheduleForm(props: { workflow: Workflow; onDone: (saved: boolean) => v
       {parsed.error && <p class="form-error small">{parsed.error}</p>}
       <FormError error={m.error} />
       <div class="toolbar">
-        <button type="submit" class="primary" disabled={m.busy || !!parsed.error}>
-          {m.busy ? 'Creating…' : 'Create schedule'}
-        </button>
-        <button type="button" onClick={() => props.onDone(false)}>
-          Cancel
-        </button>
+        <SubmitOrCancel label="Create schedule" busyLabel="Creating…" busy={m.busy} disabled={!!parsed.error} onCancel={() => props.onDone(false)} />
       </div>
     </form>
   );
