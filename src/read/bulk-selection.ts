@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/index.js';
 import type { BulkJobFilter, JobPagePosition } from '../store/index.js';
-import { listJobIds, type JobMatchFilter } from './dashboard.js';
+import { countJobs, listJobIds, type JobMatchFilter } from './dashboard.js';
 import { parseSearchTerms } from './search-terms.js';
 
 /**
@@ -9,9 +9,6 @@ import { parseSearchTerms } from './search-terms.js';
  * listJobIds), so a bulk action touches exactly the runs the list shows for
  * the same filter.
  */
-
-/** Ids per page when counting. */
-const COUNT_PAGE = 5_000;
 
 /** A stored filter as the list's filter. Its search terms were checked when the operation was created. */
 export function toJobMatchFilter(filter: BulkJobFilter): JobMatchFilter {
@@ -32,17 +29,8 @@ export const bulkJobSelector = {
     return listJobIds(db, organizationId, toJobMatchFilter(filter), after, limit);
   },
 
-  /** Pages of ids up to `cap` (the list's count stops at 10,000; a bulk action may select up to 100,000). */
+  /** How many match, at most `cap` (a bulk action may select up to 100,000; the list's count stops at 10,000). */
   async count(db: Queryable, organizationId: string, filter: BulkJobFilter, cap: number): Promise<number> {
-    const match = toJobMatchFilter(filter);
-    let n = 0;
-    let after: JobPagePosition | null = null;
-    while (n < cap) {
-      const page = await listJobIds(db, organizationId, match, after, Math.min(COUNT_PAGE, cap - n));
-      n += page.ids.length;
-      if (!page.next) break;
-      after = page.next;
-    }
-    return n;
+    return (await countJobs(db, organizationId, toJobMatchFilter(filter), cap)).count;
   },
 };

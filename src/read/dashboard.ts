@@ -220,10 +220,13 @@ export interface JobCount {
   capped: boolean;
 }
 
-/** How many jobs match, counting at most JOB_COUNT_CAP (one row past it says whether there are more). */
-export async function countJobs(db: Queryable, organizationId: string, filter: JobMatchFilter): Promise<JobCount> {
-  const { sql, params } = matchingJobs(organizationId, filter, JOB_COUNT_CAP + 1);
+/**
+ * How many jobs match, counting at most `cap` (one row past it says whether
+ * there are more): JOB_COUNT_CAP for the runs list, more for a bulk action.
+ */
+export async function countJobs(db: Queryable, organizationId: string, filter: JobMatchFilter, cap = JOB_COUNT_CAP): Promise<JobCount> {
+  const { sql, params } = matchingJobs(organizationId, filter, cap + 1);
   const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM (${sql}) c`, params);
   const n = rows[0]!.n;
-  return n > JOB_COUNT_CAP ? { count: JOB_COUNT_CAP, capped: true } : { count: n, capped: false };
+  return n > cap ? { count: cap, capped: true } : { count: n, capped: false };
 }
