@@ -125,7 +125,7 @@ export interface RestoredRow {
  * of the same seqs (rows left for a month partition drop that has not
  * happened yet), so a restore never makes a row appear twice. The step
  * results among them were counted into step_metrics when first written and
- * are not counted again (only insertStreamRows counts). Run it inside a
+ * are not counted again (only a flush and insertStreamRows count). Run it inside a
  * transaction.
  */
 export async function insertRestoredRows(tx: Queryable, organizationId: string, jobId: string, rows: RestoredRow[]): Promise<void> {

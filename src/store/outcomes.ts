@@ -104,6 +104,11 @@ export async function completeJobs(tx: Queryable, completions: JobCompletion[]):
      SELECT organization_id, (date_trunc('month', created_at AT TIME ZONE 'UTC'))::date, sum(steps_completed),
             coalesce(sum(result_bytes), 0)
        FROM done GROUP BY 1, 2
+      -- Key order: flushes of several workers that end jobs of the same organizations lock these
+      -- rows in the same order, so they queue instead of deadlocking (in hash order, once flushes
+      -- no longer queued on step_metrics first, one run of bench scale-out lost a flush to a
+      -- deadlock: a 1 s wait and a retry).
+      ORDER BY 1, 2
      ON CONFLICT (organization_id, period_start) DO UPDATE
         SET steps = r.steps + excluded.steps, storage_bytes = r.storage_bytes + excluded.storage_bytes, updated_at = now()`,
     [

@@ -6,7 +6,8 @@ import { completeJobs, markJobsRunning, suspendJobs, type JobCompletion, type Jo
 import { findLastSeqs } from './queue.js';
 import { markSignalsConsumed, wakeJobs, type SignalConsumption } from './signals.js';
 import { upsertStepResults, type StepResultWrite } from './step-results.js';
-import { insertStreamRows, type StreamRow } from './stream.js';
+import { addStepMetrics, collectStepMetrics } from './step-metrics.js';
+import { appendStreamRows, type StreamRow } from './stream.js';
 
 /** A job this worker believes it holds, under the fencing token of its claim. */
 export interface JobLease {
@@ -111,7 +112,7 @@ class FlushChanges {
   }
 }
 
-function sqlRecordTx(tx: Queryable, changes: FlushChanges): RecordTx {
+function sqlRecordTx(tx: Queryable, changes: FlushChanges, counted: StreamRow[][]): RecordTx {
   return {
     holdLeases: async (workerId, leases, leaseMs) => {
       const held = await holdLeases(tx, workerId, leases, leaseMs);
@@ -120,7 +121,8 @@ function sqlRecordTx(tx: Queryable, changes: FlushChanges): RecordTx {
     },
     findLastSeqs: (jobIds) => findLastSeqs(tx, jobIds),
     insertStreamRows: async (rows, countedOnly) => {
-      await insertStreamRows(tx, rows, countedOnly);
+      await appendStreamRows(tx, rows);
+      counted.push(rows, [...countedOnly]); // into step_metrics at the end of the flush (sqlRecordStore)
       changes.add(rows.map((r) => r.jobId));
     },
     upsertCheckpoints: (writes) => upsertCheckpoints(tx, writes),
@@ -146,13 +148,32 @@ function sqlRecordTx(tx: Queryable, changes: FlushChanges): RecordTx {
   };
 }
 
-/** The recorder's store on a real database: each flush one transaction, its changes announced at commit. */
+/**
+ * The recorder's store on a real database: each flush one transaction, its
+ * changes announced at commit.
+ *
+ * The flush's step results go into step_metrics as its last write, after
+ * the outcomes: those rows (an organization's workflow, step, day and month)
+ * are shared by every flush of every worker that runs the workflow, and a
+ * row written first stayed locked through the whole flush, so the flushes
+ * of several worker processes queued behind each other. Measured with
+ * `bench scale-out` (10,000 runs of 5 steps, 3 organizations, 4 worker
+ * processes on 2 cores, medians of 3 rounds at load average 0.3–4.4): lock
+ * wait per flush 7.8 ms before, 97% of it waiting for step_metrics rows,
+ * 2.1 ms after (at load 5–9: 12.2 ms before, 7.3 ms after, medians of 8);
+ * runs/s unchanged within the machine's noise (944 before, 924 after). The
+ * outcomes' shared rows (usage_records and, from the jobs trigger,
+ * aggregate_metrics) are written just before, so all of them are held for
+ * the flush's tail only, and each table's rows are taken in key order.
+ */
 export function sqlRecordStore(db: Db): RecordStore {
   return {
     transaction: (fn) =>
       db.transaction(async (tx) => {
         const changes = new FlushChanges();
-        const result = await fn(sqlRecordTx(tx, changes));
+        const counted: StreamRow[][] = [];
+        const result = await fn(sqlRecordTx(tx, changes, counted));
+        await addStepMetrics(tx, collectStepMetrics(counted.flat()));
         await changes.send(tx);
         return result;
       }),

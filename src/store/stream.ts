@@ -38,8 +38,8 @@ export interface StreamEntry {
  * and one plan for the whole batch instead of one INSERT per row. The step
  * results among them, and those of `countedOnly` (the step rows a loop's
  * quiet iterations did not write), are counted into step_metrics in the
- * same transaction (store/step-metrics.ts); this is the only writer of new
- * stream rows.
+ * same transaction (store/step-metrics.ts). appendStreamRows is the only
+ * writer of new stream rows.
  *
  * A flush holds ~5 rows per job, so the job and organization ids travel once
  * per job and each row carries the 1-based position of its job: parsing
@@ -48,10 +48,17 @@ export interface StreamEntry {
  * on a loaded 2-core machine), the worker's by half with pgArray.
  */
 export async function insertStreamRows(tx: Queryable, rows: StreamRow[], countedOnly: readonly StreamRow[] = []): Promise<void> {
-  if (rows.length === 0) {
-    await addStepMetrics(tx, collectStepMetrics(countedOnly));
-    return;
-  }
+  await appendStreamRows(tx, rows);
+  await addStepMetrics(tx, collectStepMetrics(countedOnly.length === 0 ? rows : [...rows, ...countedOnly]));
+}
+
+/**
+ * The INSERT of insertStreamRows without the counting: for a caller that
+ * counts the step results into step_metrics itself, later in the same
+ * transaction (a recorder flush does it last, store/record-tx.ts).
+ */
+export async function appendStreamRows(tx: Queryable, rows: readonly StreamRow[]): Promise<void> {
+  if (rows.length === 0) return;
   const jobIds: string[] = [];
   const orgIds: string[] = [];
   const position = new Map<string, number>();
@@ -91,7 +98,6 @@ export async function insertStreamRows(tx: Queryable, rows: StreamRow[], counted
       rows.some((r) => r.path) ? pgArray(rows.map((r) => r.path ?? null)) : null,
     ],
   );
-  await addStepMetrics(tx, collectStepMetrics(countedOnly.length === 0 ? rows : [...rows, ...countedOnly]));
 }
 
 export interface StreamQuery {
