@@ -3,11 +3,13 @@
  * (`scale` takes its own options, see bench/scale.ts).
  * Results are JSON lines on stdout; progress goes to stderr.
  */
+import { backup, BACKUP_USAGE } from './backup.js';
 import { dashboard, DASHBOARD_USAGE } from './dashboard.js';
 import { BenchUsageError, databaseFlag, eachFlag, intFlag, unknownFlag } from './flags.js';
 import { log, STATS_MODES, type BenchOptions, type StatsMode } from './lib.js';
 import { recordFloor } from './record-floor.js';
 import { scale, SCALE_USAGE } from './scale.js';
+import { scaleOut, SCALE_OUT_USAGE } from './scale-out.js';
 import { steps } from './steps.js';
 import { foreach } from './foreach.js';
 import { storage } from './storage.js';
@@ -27,7 +29,9 @@ const SCENARIOS = new Map<string, (opts: BenchOptions) => Promise<void>>([
 /** Scenarios that parse their own options. */
 const OWN_OPTION_SCENARIOS = new Map<string, (args: string[]) => Promise<void>>([
   ['scale', scale],
+  ['scale-out', scaleOut],
   ['dashboard', dashboard],
+  ['backup', backup],
 ]);
 
 const USAGE = `usage: npm run -s bench -- <scenario> [--jobs N] [--warmup N] [--stats ${STATS_MODES.join('|')}]
@@ -35,7 +39,9 @@ const USAGE = `usage: npm run -s bench -- <scenario> [--jobs N] [--warmup N] [--
        npm run -s bench -- browser [--runs N] [--warmup N] [--stats ${STATS_MODES.join('|')}]
 scenarios: ${[...SCENARIOS.keys(), ...OWN_OPTION_SCENARIOS.keys()].join(', ')}
 ${SCALE_USAGE}
-${DASHBOARD_USAGE}`;
+${SCALE_OUT_USAGE}
+${DASHBOARD_USAGE}
+${BACKUP_USAGE}`;
 
 function isStatsMode(value: string | undefined): value is StatsMode {
   return STATS_MODES.some((m) => m === value);

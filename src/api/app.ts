@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import type { BlobStore } from '../blob/index.js';
 import { DEFAULT_CHECKPOINT_TTL_MS } from '../config/index.js';
 import type { Db } from '../db/index.js';
+import type { ReadReplica } from '../db/replica.js';
 import type { Logger } from '../util/logger.js';
 import { installAuth, type RouteEntry } from './auth.js';
 import { installSecurityHeaders } from './headers.js';
@@ -13,6 +14,9 @@ import { installErrorHandling } from './errors.js';
 import { installValidation } from './validation.js';
 import { rejectNulCharacters } from './nul.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { installHttpMetrics } from './http-metrics.js';
+import type { WorkerLiveness } from './readiness.js';
 import { workflowRoutes } from './routes/workflows.js';
 import { DEFAULT_QUERY_BUDGETS, jobRoutes, type QueryBudgets } from './routes/jobs.js';
 import { jobControlRoutes } from './routes/job-control.js';
@@ -93,6 +97,12 @@ export interface AppOptions {
   queryBudgets?: QueryBudgets | undefined;
   /** How long dashboard sessions live, unused and at most (default DEFAULT_SESSION_LIMITS: 15 min, 12 h). */
   sessionLimits?: SessionLimits | undefined;
+  /** STEPWISE_METRICS_TOKEN: serves GET /metrics to this Bearer token; without it /metrics is 404. */
+  metricsToken?: string | undefined;
+  /** The process's worker loop (Worker.liveness), checked by GET /health/ready; absent in a process without a worker. */
+  workerLiveness?: (() => WorkerLiveness) | undefined;
+  /** A read replica (db/replica.ts) for routes declaring `reads: 'replica'` (api/tenancy.ts); without one every read is on `db`. The caller closes it. */
+  readReplica?: ReadReplica | undefined;
 }
 
 declare module 'fastify' {
@@ -105,7 +115,7 @@ declare module 'fastify' {
 }
 
 /** The HTTP API as a Fastify instance (not listening; `inject` works for tests). */
-export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimit, keyRing, checkpointTtlMs, bulkRunner, atlasDir, queryBudgets , live , trustProxy, sessionLimits }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimit, keyRing, checkpointTtlMs, bulkRunner, atlasDir, queryBudgets , live , trustProxy, sessionLimits, readReplica, metricsToken, workerLiveness }: AppOptions): Promise<FastifyInstance> {
   // Routes get a Db that, inside a request, is the request's tenant transaction (api/tenancy.ts).
   const db = new ContextDb(serviceDb);
   const app = Fastify({
@@ -142,13 +152,15 @@ export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimi
     app.addSchema(schema);
   }
   installErrorHandling(app, logger, BODY_LIMIT);
+  installHttpMetrics(app);
   app.decorate('routeTable', installAuth(app, serviceDb, rateLimit ?? DEFAULT_RATE_LIMIT, sessionLimits));
-  installTenantScope(app, db);
+  installTenantScope(app, db, readReplica);
   app.addHook('preValidation', async (req) => rejectNulCharacters(req.body));
   installSecurityHeaders(app);
 
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
-  healthRoutes(app, db, version);
+  healthRoutes(app, db, version, { workerLiveness });
+  metricsRoutes(app, metricsToken);
   workflowRoutes(app, db);
   recorderImportRoutes(app, db);
   jobRoutes(app, db, blobs, queryBudgets ?? DEFAULT_QUERY_BUDGETS);

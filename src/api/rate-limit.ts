@@ -1,4 +1,5 @@
 import { RateLimitedError } from '../errors/index.js';
+import { metrics } from '../metrics/index.js';
 
 /** Requests per second per API key and the burst a key may spend at once; perSecond 0 turns the limit off. */
 export interface RateLimitConfig {
@@ -41,6 +42,7 @@ export class RateLimiter {
     const tokens = b ? Math.min(burst, b.tokens + ((t - b.at) / 1000) * perSecond) : burst;
     if (tokens < 1) {
       this.buckets.set(key, { tokens, at: t });
+      metrics.recordRateLimited();
       throw new RateLimitedError(Math.max(1, Math.ceil((1 - tokens) / perSecond)), { perSecond, burst });
     }
     this.buckets.set(key, { tokens: tokens - 1, at: t });

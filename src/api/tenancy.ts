@@ -1,10 +1,14 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ReadReplica } from '../db/replica.js';
 import { openTenantTransaction, type ContextDb, type OpenTransaction } from '../db/tenant.js';
+import { DatabaseError, NotFoundError } from '../errors/index.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The request's tenant transaction (authenticated routes only), until its response is sent. */
     tenantTx: OpenTransaction | null;
+    /** Which server the request's tenant transaction is on: 'replica' only while a replica-eligible read runs there. */
+    readsFrom: ReadTarget;
   }
   interface FastifyContextConfig {
     /**
@@ -13,11 +17,63 @@ declare module 'fastify' {
      * that transaction has committed, outside it.
      */
     streaming?: boolean;
+    /**
+     * 'replica': a read that may be answered from the read replica, up to
+     * its lag bound stale. Only for routes that write nothing and whose
+     * caller does not expect to see its own write of a moment ago; a handler
+     * that finds the replica may be stale for what it reads calls
+     * `requirePrimary`.
+     */
+    reads?: 'replica';
   }
 }
 
 /** What a streaming route's handler returns: starts the response (reply.hijack()) with no transaction held. */
 export type StreamStart = () => Promise<void>;
+
+export type ReadTarget = 'primary' | 'replica';
+
+/**
+ * A handler's signal that what it read on the replica may be stale for its
+ * purpose (a job still running: its newest stream rows may not have reached
+ * the replica). The request runs again on the primary; nothing was changed,
+ * the replica's transaction being read-only.
+ */
+export class PrimaryRequired extends Error {
+  constructor(readonly reason: string) {
+    super(`read needs the primary: ${reason}`);
+    this.name = 'PrimaryRequired';
+  }
+}
+
+/** In a handler: continue only on the primary (throws PrimaryRequired while on the replica, else nothing). */
+export function requirePrimary(req: FastifyRequest, reason: string): void {
+  if (req.readsFrom === 'replica') throw new PrimaryRequired(reason);
+}
+
+/** Where a request's transaction opens: the replica only for a route that opted in while a replica is usable. */
+export function initialReadTarget(reads: 'replica' | undefined, replica: Pick<ReadReplica, 'usable'> | undefined): ReadTarget {
+  return reads === 'replica' && replica !== undefined && replica.usable() ? 'replica' : 'primary';
+}
+
+/**
+ * Whether a failure on the replica is answered by running the request again
+ * on the primary rather than by an error response:
+ * - PrimaryRequired: the handler asked for it;
+ * - NotFoundError: the object may be younger than the replica's copy of the
+ *   data (a workflow or job created a second ago), so only the primary may say
+ *   it does not exist; a true 404 costs one more lookup;
+ * - DatabaseError: not the caller's fault, and on a replica mostly the
+ *   replica's own — a write it refused (SQLSTATE 25006, ReadOnlyTransactionError:
+ *   a PHI read's audit row), a connection refused or lost, a standby shutting
+ *   down, a query cancelled by a conflict with replay (40001). Any other
+ *   database error simply fails again on the primary.
+ * Everything else (validation, permission, a statement past its time budget)
+ * would be the same answer on the primary and is answered as is.
+ */
+export function retriesOnPrimary(err: unknown): boolean {
+  return err instanceof PrimaryRequired || err instanceof NotFoundError || err instanceof DatabaseError;
+}
 
 /**
  * Row-level security for the API: every authenticated route's handler runs
@@ -32,10 +88,16 @@ export type StreamStart = () => Promise<void>;
  * nothing. Public routes (health, webhook deliveries) and authentication
  * itself run outside it, as the service.
  *
+ * With a read replica, a route declaring `config: { reads: 'replica' }` opens
+ * its tenant transaction on the replica while the replica is usable (db/replica.ts),
+ * and runs again on the primary when that attempt fails in a way the primary
+ * may not (retriesOnPrimary). Both outcomes are counted on the replica.
+ *
  * Registered before any route: it wraps handlers as routes are added.
  */
-export function installTenantScope(app: FastifyInstance, db: ContextDb): void {
+export function installTenantScope(app: FastifyInstance, db: ContextDb, replica?: ReadReplica): void {
   app.decorateRequest('tenantTx', null);
+  app.decorateRequest('readsFrom', 'primary');
   app.addHook('onRoute', (route) => {
     if (route.config?.public) return;
     const handler = route.handler;
@@ -59,9 +121,28 @@ export function installTenantScope(app: FastifyInstance, db: ContextDb): void {
       };
       return;
     }
+    const eligible = route.config?.reads === 'replica' && replica !== undefined;
     route.handler = async function tenantScoped(req, reply) {
+      if (initialReadTarget(route.config?.reads, replica) === 'replica') {
+        let open: OpenTransaction | undefined;
+        try {
+          open = await openTenantTransaction(replica!.db, req.principal.organizationId);
+          req.tenantTx = open;
+          req.readsFrom = 'replica';
+          const result: unknown = await db.runIn(open.tx, () => handler.call(this, req, reply));
+          replica!.countRead('replica');
+          return result;
+        } catch (err) {
+          // Not ours to retry: onSend rolls the replica transaction back with the error response.
+          if (!retriesOnPrimary(err)) throw err;
+          req.tenantTx = null;
+          req.readsFrom = 'primary';
+          await open?.rollback();
+        }
+      }
       const open = await openTenantTransaction(db.base, req.principal.organizationId);
       req.tenantTx = open;
+      if (eligible) replica!.countRead('primary');
       return db.runIn(open.tx, () => handler.call(this, req, reply));
     };
   });
@@ -69,8 +150,11 @@ export function installTenantScope(app: FastifyInstance, db: ContextDb): void {
     const open = req.tenantTx;
     if (!open) return payload;
     req.tenantTx = null;
-    if (reply.statusCode < 400) await open.commit();
-    else await open.rollback();
+    if (reply.statusCode >= 400) await open.rollback();
+    // A replica transaction is read-only: its answer is complete once read, and a
+    // replica lost before COMMIT loses nothing, so that failure is no 500.
+    else if (req.readsFrom === 'replica') await open.commit().catch(() => undefined);
+    else await open.commit();
     return payload;
   });
   // A request that ended without a response being sent (client gone) must not hold its transaction.

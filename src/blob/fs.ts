@@ -3,6 +3,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { BlobNotFoundError, BlobUnavailableError, type BlobFailureReason } from './errors.js';
+import { syncDir } from '../util/sync-dir.js';
 import {
   sha256Hex,
   toBuffer,
@@ -156,15 +157,3 @@ export class FsBlobStore implements BlobStore {
   async close(): Promise<void> {}
 }
 
-/** fsync a directory so a rename into it survives a power cut (no-op where unsupported). */
-async function syncDir(dir: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(dir, 'r');
-    await handle.sync();
-  } catch {
-    // Some filesystems refuse fsync on a directory (EINVAL/EISDIR); the rename is still atomic.
-  } finally {
-    await handle?.close().catch(() => undefined);
-  }
-}

@@ -17,6 +17,7 @@ import { lifecycleCommands } from './lifecycle.js';
 import { keyCommands } from './keys.js';
 import { userCommands } from './users.js';
 import { workflowCommands } from './workflows.js';
+import { backupCommands } from './backup.js';
 
 function intOption(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -158,6 +159,7 @@ keyCommands(program, (cmd) => config(cmd));
 userCommands(program, (cmd) => config(cmd));
 jobCommands(program, (cmd) => config(cmd));
 lifecycleCommands(program, (cmd) => config(cmd));
+backupCommands(program, (cmd) => config(cmd));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (isStepwiseError(err)) {

@@ -1,9 +1,11 @@
 import { buildApp } from '../api/index.js';
 import { createBlobStore } from '../blob/index.js';
+import { openReadReplica } from '../db/index.js';
 import type { Config } from '../config/index.js';
 import { Worker } from '../engine/index.js';
 import { Scheduler } from '../engine/scheduler.js';
 import { MaintenanceLoop } from '../lifecycle/index.js';
+import { BlobDeletionGate, startBackupControl } from '../lifecycle/backup/index.js';
 import { createOrganizationWithOwner } from '../security/index.js';
 import { getOrganizationCount } from '../store/index.js';
 import { onShutdownSignal, openRuntime, scheduleMaintenance, VERSION } from './runtime.js';
@@ -13,6 +15,7 @@ import { keyRingSealer } from '../security/sealer.js';
 import { workerBrowserSessions } from '../browser/worker-browser.js';
 import { BulkRunner } from '../engine/bulk.js';
 import { bulkJobSelector } from '../read/bulk-selection.js';
+import { startOpsServer, watchProcessMetrics } from './observability.js';
 
 /**
  * API + worker in one process (the only way in embedded mode, where the
@@ -35,7 +38,11 @@ export async function serve(config: Config, opts: { worker: boolean }): Promise<
         `Its owner API key is shown this once; keep it:\n\n    ${key}\n\n`,
     );
   }
-  const blobs = await createBlobStore(config.blob);
+  // Blob deletions wait while `stepwise backup` copies the blobs its database copy refers to.
+  const blobGate = new BlobDeletionGate();
+  const blobs = blobGate.guard(await createBlobStore(config.blob));
+  // STEPWISE_READ_DATABASE_URL: run lists, analytics, finished jobs' streams and audit reads go there while it keeps up.
+  const readReplica = openReadReplica(config, db, { logger });
   // Bulk cancel/retry operations (POST /v1/jobs/bulk): worked through here, resumed on start if a crash left some RUNNING.
   const bulkRunner = new BulkRunner({ db, logger, selector: bulkJobSelector, checkpointTtlMs: config.worker.checkpointTtlMs });
   const app = await buildApp({
@@ -49,6 +56,9 @@ export async function serve(config: Config, opts: { worker: boolean }): Promise<
     bulkRunner,
     trustProxy: config.trustProxy,
     sessionLimits: config.sessions,
+    readReplica,
+    metricsToken: config.metricsToken,
+    workerLiveness: opts.worker ? () => worker!.liveness() : undefined,
   });
   const browser = opts.worker ? workerBrowserSessions(config, logger) : undefined;
   const worker = opts.worker
@@ -59,6 +69,8 @@ export async function serve(config: Config, opts: { worker: boolean }): Promise<
         browser,
       })
     : undefined;
+  const stopMetrics = watchProcessMetrics(config, db, readReplica);
+  const ops = await startOpsServer(config, { db, logger, version: VERSION, workerLiveness: worker ? () => worker.liveness() : undefined });
   // Every process runs a scheduler; an advisory lock makes one of them the leader per tick.
   const scheduler = new Scheduler(db, {}, logger);
   const stopMaintenance = scheduleMaintenance(db, logger);
@@ -69,18 +81,28 @@ export async function serve(config: Config, opts: { worker: boolean }): Promise<
   scheduler.start();
   lifecycle.start();
   bulkRunner.start();
+  readReplica?.start();
+  // Embedded: `stepwise backup` asks this process for an online backup over a socket in the data directory.
+  const backupControl =
+    db.backend === 'pglite'
+      ? await startBackupControl({ db, dataDir: config.dataDir, blobConfig: config.blob, blobs, gate: blobGate, stepwiseVersion: VERSION, logger })
+      : null;
   const where = db.backend === 'pglite' ? `embedded PGlite at ${config.dataDir}` : 'PostgreSQL server';
   process.stdout.write(`Stepwise ${VERSION} listening on ${address} (${where}${worker ? ', worker running' : ''})\n`);
   process.stdout.write(`  health: ${address}/health   API docs: ${address}/openapi.json\n`);
   onShutdownSignal(async () => {
     stopMaintenance();
+    await backupControl?.close();
     await app.close();
+    await ops?.close();
     await bulkRunner.stop();
     await lifecycle.stop();
     await scheduler.stop();
     await worker?.stop();
     await browser?.close();
     await blobs.close();
+    await readReplica?.close();
+    stopMetrics();
     await db.close();
   }, logger);
 }

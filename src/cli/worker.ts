@@ -4,11 +4,12 @@ import { ValidationError } from '../errors/index.js';
 import { Worker } from '../engine/index.js';
 import { Scheduler } from '../engine/scheduler.js';
 import { MaintenanceLoop } from '../lifecycle/index.js';
-import { onShutdownSignal, openRuntime, scheduleMaintenance } from './runtime.js';
+import { onShutdownSignal, openRuntime, scheduleMaintenance, VERSION } from './runtime.js';
 import { openKeyRing } from './keyring.js';
 import { credentialResolver } from '../security/credentials.js';
 import { keyRingSealer } from '../security/sealer.js';
 import { workerBrowserSessions } from '../browser/worker-browser.js';
+import { startOpsServer, watchProcessMetrics } from './observability.js';
 
 /** Workers alone: any number of these processes can share one PostgreSQL server. */
 export async function runWorker(config: Config): Promise<void> {
@@ -33,17 +34,22 @@ export async function runWorker(config: Config): Promise<void> {
   const stopMaintenance = scheduleMaintenance(db, logger);
   // Daily archival and retention; a lease makes one process per database do it.
   const lifecycle = new MaintenanceLoop(db, blobs, logger);
+  const stopMetrics = watchProcessMetrics(config, db);
+  // STEPWISE_METRICS_PORT: the worker's only HTTP, for Prometheus and Kubernetes probes.
+  const ops = await startOpsServer(config, { db, logger, version: VERSION, workerLiveness: () => worker.liveness() });
   await worker.start();
   scheduler.start();
   lifecycle.start();
   process.stdout.write(`Stepwise worker ${worker.id} running (concurrency ${config.worker.concurrency})\n`);
   onShutdownSignal(async () => {
     stopMaintenance();
+    await ops?.close();
     await lifecycle.stop();
     await scheduler.stop();
     await worker.stop();
     await browser.close();
     await blobs.close();
+    stopMetrics();
     await db.close();
   }, logger);
 }

@@ -10,6 +10,20 @@ export interface Config {
   readonly host: string;
   readonly port: number;
   readonly dbPoolSize: number;
+  /**
+   * STEPWISE_DIRECT_DATABASE_URL: the same database reached without a transaction-pooling
+   * PgBouncer, for the work that needs a connection of its own for a while — LISTEN and
+   * `Db.session` (migrations' session lock). Undefined: DATABASE_URL serves everything.
+   */
+  readonly directDatabaseUrl: string | undefined;
+  /**
+   * STEPWISE_DB_PREPARED_STATEMENTS=false: run the few named prepared statements (the claim)
+   * unnamed, for a PgBouncer in transaction mode older than 1.21 (or max_prepared_statements=0),
+   * which hands a statement's parse and its executions to different server connections.
+   */
+  readonly dbPreparedStatements: boolean;
+  /** STEPWISE_READ_DATABASE_URL and its settings: a streaming read replica of the server (db/replica.ts); undefined when unset. */
+  readonly readReplica: ReadReplicaConfig | undefined;
   /** STEPWISE_MIGRATION_LOCK_TIMEOUT_MS: how long a migration waits for a table lock before failing (default 5 s). */
   readonly migrationLockTimeoutMs: number;
   readonly worker: WorkerConfig;
@@ -34,7 +48,26 @@ export interface Config {
    * https origins, and sign-in throttling counts the client's address, not the proxy's.
    */
   readonly trustProxy: boolean;
+  /** STEPWISE_METRICS_TOKEN: the Bearer token GET /metrics requires; undefined (unset) and /metrics is 404. */
+  readonly metricsToken: string | undefined;
+  /** STEPWISE_METRICS_ORGANIZATION_LABELS=true: the per-run counters get an `organization` label (one series per organization). */
+  readonly metricsOrganizationLabels: boolean;
+  /** STEPWISE_METRICS_PORT: also serve /metrics and /health/* on this port (how `stepwise worker` exposes them); undefined: not. */
+  readonly metricsPort: number | undefined;
 }
+
+/** A read replica for replica-eligible API reads (run lists, analytics, finished jobs' streams, audit reads). */
+export interface ReadReplicaConfig {
+  /** STEPWISE_READ_DATABASE_URL: a hot standby streaming from DATABASE_URL's server. */
+  readonly url: string;
+  /** STEPWISE_REPLICA_MAX_LAG_MS: above this lag, reads go to the primary (default 5 s). */
+  readonly maxLagMs: number;
+  /** STEPWISE_READ_DB_POOL_SIZE: connections to the replica per process (default 10). */
+  readonly poolSize: number;
+}
+
+/** STEPWISE_REPLICA_MAX_LAG_MS when unset. */
+export const DEFAULT_REPLICA_MAX_LAG_MS = 5_000;
 
 /** Where Debian's `chromium` package puts the binary (the /usr/bin wrapper script is not used). */
 export const DEFAULT_CHROMIUM_PATH = '/usr/lib/chromium/chromium';
@@ -143,7 +176,10 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
     host: overrides.host ?? env.HOST ?? '127.0.0.1',
     port,
     dbPoolSize: int(env, 'STEPWISE_DB_POOL_SIZE', 10, 1, 1000),
+    directDatabaseUrl: loadDirectDatabaseUrl(env, databaseUrl, overrides.databaseUrl !== undefined && overrides.databaseUrl !== env.DATABASE_URL),
+    dbPreparedStatements: bool(env, 'STEPWISE_DB_PREPARED_STATEMENTS', true),
     migrationLockTimeoutMs: int(env, 'STEPWISE_MIGRATION_LOCK_TIMEOUT_MS', 5_000, 1, 3_600_000),
+    readReplica: loadReadReplicaConfig(env, databaseUrl),
     worker: Object.freeze(worker),
     logLevel: env.LOG_LEVEL ?? 'info',
     egressAllow: Object.freeze(parseEgressAllow(env.STEPWISE_EGRESS_ALLOW)),
@@ -159,6 +195,49 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
       perSecond: int(env, 'STEPWISE_RATE_LIMIT_PER_SECOND', 100, 0, 1_000_000),
       burst: int(env, 'STEPWISE_RATE_LIMIT_BURST', 500, 1, 10_000_000),
     }),
+    ...loadMetricsConfig(env),
+  });
+}
+
+function loadDirectDatabaseUrl(env: Env, databaseUrl: string | undefined, databaseOverridden: boolean): string | undefined {
+  const url = env.STEPWISE_DIRECT_DATABASE_URL || undefined;
+  if (url === undefined) return undefined;
+  if (databaseOverridden) {
+    // The direct URL names the environment's database: with another one given on the command
+    // line, migrations' session lock and LISTEN would go to a different database than the pool.
+    throw new ValidationError('STEPWISE_DIRECT_DATABASE_URL is set for DATABASE_URL, but --database-url names another database: unset it or give both', {
+      path: 'STEPWISE_DIRECT_DATABASE_URL',
+    });
+  }
+  if (databaseUrl === undefined) {
+    throw new ValidationError('STEPWISE_DIRECT_DATABASE_URL needs DATABASE_URL: it is a second way to the same PostgreSQL server', {
+      path: 'STEPWISE_DIRECT_DATABASE_URL',
+    });
+  }
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    throw new ValidationError('STEPWISE_DIRECT_DATABASE_URL must start with postgres:// or postgresql://', { path: 'STEPWISE_DIRECT_DATABASE_URL' });
+  }
+  return url;
+}
+
+function loadReadReplicaConfig(env: Env, databaseUrl: string | undefined): ReadReplicaConfig | undefined {
+  const url = env.STEPWISE_READ_DATABASE_URL || undefined;
+  if (url === undefined) return undefined;
+  if (databaseUrl === undefined) {
+    // PGlite is one process's embedded database: nothing can stream from it.
+    throw new ValidationError('STEPWISE_READ_DATABASE_URL needs DATABASE_URL: a read replica streams from a PostgreSQL server, not the embedded PGlite', {
+      path: 'STEPWISE_READ_DATABASE_URL',
+    });
+  }
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    throw new ValidationError('STEPWISE_READ_DATABASE_URL must start with postgres:// or postgresql://', { path: 'STEPWISE_READ_DATABASE_URL' });
+  }
+  return Object.freeze({
+    url,
+    // At least 100 ms: lower, every ordinary replay hiccup would send reads back to the primary.
+    // At most an hour: a staler answer misleads more than the primary's load it saves.
+    maxLagMs: int(env, 'STEPWISE_REPLICA_MAX_LAG_MS', DEFAULT_REPLICA_MAX_LAG_MS, 100, 3_600_000),
+    poolSize: int(env, 'STEPWISE_READ_DB_POOL_SIZE', 10, 1, 1000),
   });
 }
 
@@ -188,5 +267,29 @@ function loadBlobConfig(env: Env, dataDir: string): BlobConfig {
     dir: resolve(env.STEPWISE_BLOB_DIR || resolve(dataDir, 'blobs')),
     azureConnectionString,
     azureContainer,
+  };
+}
+
+/**
+ * A metrics token is a static secret in a scraper's configuration: at least
+ * 16 visible ASCII characters (so `openssl rand -hex 16` qualifies and a
+ * placeholder like "secret" does not), no spaces (it travels in one header).
+ */
+const METRICS_TOKEN = /^[\x21-\x7e]{16,1024}$/;
+
+function loadMetricsConfig(env: Env): Pick<Config, 'metricsToken' | 'metricsOrganizationLabels' | 'metricsPort'> {
+  const token = env.STEPWISE_METRICS_TOKEN || undefined;
+  if (token !== undefined && !METRICS_TOKEN.test(token)) {
+    throw new ValidationError('STEPWISE_METRICS_TOKEN must be 16 to 1024 visible ASCII characters without spaces', {
+      path: 'STEPWISE_METRICS_TOKEN',
+      min: 16,
+      max: 1024,
+    });
+  }
+  const port = env.STEPWISE_METRICS_PORT ? int(env, 'STEPWISE_METRICS_PORT', 0, 1, 65535) : undefined;
+  return {
+    metricsToken: token,
+    metricsOrganizationLabels: bool(env, 'STEPWISE_METRICS_ORGANIZATION_LABELS', false),
+    metricsPort: port,
   };
 }

@@ -7,6 +7,23 @@ import {
   ValidationError,
 } from '../errors/index.js';
 
+/**
+ * SQLSTATE 25006: a write in a read-only transaction — above all on a hot
+ * standby, which refuses every write. Still a DatabaseError (a 500 if it
+ * ever reaches a caller); the API's replica routing (api/tenancy.ts) catches
+ * it and runs the request again on the primary.
+ */
+export class ReadOnlyTransactionError extends DatabaseError {}
+
+/**
+ * SQLSTATE 55P03 lock_not_available: a statement's `lock_timeout` ran out
+ * (a migration, a partition drop). Nothing the statement's transaction did
+ * is kept; the caller tries again later.
+ */
+export function isLockNotAvailable(err: unknown): boolean {
+  return err instanceof DatabaseError && err.details.sqlstate === '55P03';
+}
+
 interface PgErrorLike {
   code?: unknown;
   message?: unknown;
@@ -55,6 +72,8 @@ export function mapDbError(err: unknown): Error {
       return new ValidationError(message, details, { cause: err });
     case '57014': // query_canceled: statement_timeout (the read budgets of store/statement-timeout.ts), or a cancel
       return new QueryTimeoutError('the query ran past its time budget; narrow the filter or try again later', details, { cause: err });
+    case '25006': // read_only_sql_transaction: a write reached a read replica
+      return new ReadOnlyTransactionError(message, details, { cause: err });
     case '54000': // program_limit_exceeded (e.g. a jsonb too large)
       return new PayloadTooLargeError(String(details.column ?? 'value'), null, 256 * 1024 * 1024);
     default:

@@ -1,8 +1,10 @@
 export type { Backend, Db, ListenOptions, ProcessRole, Queryable, QueryOptions, QueryResult } from './types.js';
-export { mapDbError } from './errors.js';
+export { isLockNotAvailable, mapDbError, ReadOnlyTransactionError } from './errors.js';
 export { PostgresDb, applicationName, type PostgresDbOptions } from './postgres.js';
 export { PgliteDb, type PgliteOptions } from './pglite.js';
-export { openDb, type OpenDbOptions } from './open.js';
+export { openDb, openReadReplica, type OpenDbOptions } from './open.js';
+export { ReadReplica, replicaStatus, NO_REPLICA_STATUS, DEFAULT_REPLICA_PROBE_INTERVAL_MS, type ReadReplicaOptions, type ReplicaStatus } from './replica.js';
+export { assessReplica, replicaLagMs, parseLsn, type ReplicaAssessment, type ReplicaSample } from './replica-lag.js';
 export {
   migrate,
   loadMigrations,

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { DatabaseError } from '../errors/index.js';
+import { metrics } from '../metrics/index.js';
 import type { Logger } from '../util/logger.js';
 import { RECONNECT_BACKOFF, reconnectDelayMs } from './backoff.js';
 import { mapDbError } from './errors.js';
@@ -238,6 +239,7 @@ export class NotificationListener {
     );
     this.downSince = undefined;
     this.attempts = 0;
+    metrics.recordListenerReconnect();
     for (const set of [...this.subscribers.values()]) {
       for (const s of [...set]) {
         try {

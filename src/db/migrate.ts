@@ -9,6 +9,7 @@ import {
   MigrationLockTimeoutError,
   SchemaTooNewError,
 } from '../errors/index.js';
+import { isLockNotAvailable } from './errors.js';
 import { LOCK_KEYS } from './lock-keys.js';
 import { compareChecksum, migrationChecksum } from './migration-checksums.js';
 import { normaliseSql, splitStatements } from './sql-text.js';
@@ -34,9 +35,6 @@ export const NO_TRANSACTION_MARKER = '-- stepwise:no-transaction';
  * seconds releases them, and the migration is retried at the next start.
  */
 export const DEFAULT_MIGRATION_LOCK_TIMEOUT_MS = 5_000;
-
-/** SQLSTATE lock_not_available: raised when lock_timeout expires. */
-const LOCK_NOT_AVAILABLE = '55P03';
 
 /** Mean pause between two tries of the migration lock while another process holds it. */
 const LOCK_POLL_MS = 100;
@@ -170,7 +168,7 @@ function label(m: Migration): string {
 }
 
 function isLockTimeout(err: unknown): boolean {
-  return err instanceof DatabaseError && err.details.sqlstate === LOCK_NOT_AVAILABLE;
+  return isLockNotAvailable(err);
 }
 
 /**

@@ -1,7 +1,9 @@
 import type { Config } from '../config/index.js';
+import { ValidationError } from '../errors/index.js';
 import type { Logger } from '../util/logger.js';
 import { PgliteDb } from './pglite.js';
 import { PostgresDb } from './postgres.js';
+import { ReadReplica } from './replica.js';
 import type { Db, ProcessRole } from './types.js';
 
 export interface OpenDbOptions {
@@ -12,9 +14,34 @@ export interface OpenDbOptions {
 }
 
 /** Open the configured backend: the server when DATABASE_URL is set, else PGlite under the data directory. */
-export async function openDb(config: Pick<Config, 'databaseUrl' | 'dataDir' | 'dbPoolSize'>, options: OpenDbOptions = {}): Promise<Db> {
+export async function openDb(
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'dbPoolSize'> & Partial<Pick<Config, 'directDatabaseUrl' | 'dbPreparedStatements'>>,
+  options: OpenDbOptions = {},
+): Promise<Db> {
   if (config.databaseUrl) {
-    return new PostgresDb(config.databaseUrl, { poolSize: config.dbPoolSize, role: options.role, logger: options.logger });
+    return new PostgresDb(config.databaseUrl, {
+      poolSize: config.dbPoolSize,
+      role: options.role,
+      logger: options.logger,
+      directUrl: config.directDatabaseUrl,
+      preparedStatements: config.dbPreparedStatements,
+    });
   }
   return PgliteDb.open({ dataDir: config.dataDir });
+}
+
+/**
+ * The configured read replica (STEPWISE_READ_DATABASE_URL), or undefined
+ * when none is configured. Only the API uses one. The caller starts its lag
+ * monitor once the process is up (until the first probe round, reads go to
+ * the primary) and closes it before the primary.
+ */
+export function openReadReplica(config: Pick<Config, 'readReplica'>, primary: Db, options: Pick<OpenDbOptions, 'logger'> = {}): ReadReplica | undefined {
+  const settings = config.readReplica;
+  if (!settings) return undefined;
+  // loadConfig already refuses this; a Config assembled elsewhere must not slip past it.
+  if (primary.backend !== 'postgres') {
+    throw new ValidationError('STEPWISE_READ_DATABASE_URL needs DATABASE_URL (a PostgreSQL server to stream from)', { path: 'STEPWISE_READ_DATABASE_URL' });
+  }
+  return new ReadReplica({ url: settings.url, primary, maxLagMs: settings.maxLagMs, poolSize: settings.poolSize, logger: options.logger });
 }

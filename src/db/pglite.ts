@@ -1,4 +1,5 @@
 import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { metrics } from '../metrics/index.js';
 import { acquireDataDirLock } from './lockfile.js';
 import { mapDbError } from './errors.js';
 import type { Db, ListenOptions, Queryable, QueryOptions, QueryResult } from './types.js';
@@ -66,9 +67,18 @@ export class PgliteDb implements Db {
     }
   }
 
-  /** Queue `fn` behind everything already submitted. */
+  /**
+   * Queue `fn` behind everything already submitted. How long it waited for
+   * the connection goes to the metrics: with one connection shared by API,
+   * workers and maintenance, that wait is where PGlite's load shows.
+   */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(fn, fn);
+    const queued = performance.now();
+    const start = () => {
+      metrics.observePgliteQueueWait((performance.now() - queued) / 1000);
+      return fn();
+    };
+    const next = this.tail.then(start, start);
     this.tail = next.catch(() => undefined);
     return next;
   }

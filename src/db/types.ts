@@ -10,9 +10,11 @@ export type Backend = 'postgres' | 'pglite';
  * What a process is, named in every server connection's application_name
  * (`stepwise-<role>`, the LISTEN connection `stepwise-<role>-listen`), so
  * pg_stat_activity and the server's logs tell API, worker, CLI, test and
- * benchmark connections apart.
+ * benchmark connections apart. `api-read` is the API's pool on a read
+ * replica (db/replica.ts), so the standby's pg_stat_activity shows which
+ * reads it serves.
  */
-export type ProcessRole = 'api' | 'worker' | 'cli' | 'test' | 'bench';
+export type ProcessRole = 'api' | 'api-read' | 'worker' | 'cli' | 'test' | 'bench';
 
 export interface QueryResult<R> {
   rows: R[];
@@ -70,5 +72,15 @@ export interface Db extends Queryable {
   session<T>(fn: (conn: Queryable) => Promise<T>): Promise<T>;
   /** Subscribe to NOTIFY on `channel`; resolves to an unsubscribe function. */
   listen(channel: string, onNotify: (payload: string) => void, options?: ListenOptions): Promise<() => Promise<void>>;
+  /** The connection pool now, for the metrics (server adapter; PGlite has one connection and no pool). */
+  poolStats?(): PoolStats;
   close(): Promise<void>;
+}
+
+/** A connection pool at one moment: connections open (busy or idle), idle, callers waiting for one, and the most it opens. */
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
+  max: number;
 }

@@ -14,9 +14,11 @@ import {
   type StreamRow,
 } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
-import { truncate } from '../util/json.js';
+import { isPlainObject, truncate } from '../util/json.js';
+import { metrics } from '../metrics/index.js';
 import { LIMITS } from './limits.js';
 import type { RecordSink } from './record-sink.js';
+import type { StepTypeOf } from './step-type-index.js';
 
 export interface RecorderOptions {
   /** Flush at least this often while anything is buffered. */
@@ -43,11 +45,25 @@ export interface RecorderStats {
   refusedJobs: number;
 }
 
+/** A claimed job's start as the worker hands it over: what is written, the claim's token, and what the metrics count. */
+export interface RecorderStart extends JobStart {
+  lease: number;
+  /** The job's organization (the per-run counters' label, when organization labels are on). */
+  organizationId?: string | undefined;
+  /** This claim starts the run's first attempt (it was PENDING and never started): its committed start counts once as a run started. */
+  firstRun?: boolean | undefined;
+  /** The step types of the job's workflow version (labels the step duration metric). */
+  stepType?: StepTypeOf | undefined;
+}
+
+/** A start waiting in a batch: the JobStart written, with the figures the metrics count once it commits. */
+type PendingStart = JobStart & Pick<RecorderStart, 'organizationId' | 'firstRun'>;
+
 interface Batch {
   /** The fencing token of every job with something in this batch. */
   leases: Map<string, number>;
   /** Claimed jobs whose start (RUNNING, attempt) is not written yet. */
-  starts: Map<string, JobStart>;
+  starts: Map<string, PendingStart>;
   rows: StreamRow[];
   /** Step rows only counted into step_metrics, never written. */
   counted: StreamRow[];
@@ -140,8 +156,8 @@ export class Recorder implements RecordSink {
   private durableWaiters: (() => void)[] = [];
   /** Jobs of this worker with a checkpoint row in the database (to delete it when they succeed). */
   private readonly persisted = new Set<string>();
-  /** The token of each job this worker runs or has outcomes pending for, from its claim. */
-  private readonly held = new Map<string, number>();
+  /** The claim of each job this worker runs or has outcomes pending for: its token (and what the metrics need). */
+  private readonly held = new Map<string, RecorderStart>();
   readonly stats: RecorderStats = { flushes: 0, failedFlushes: 0, rowsWritten: 0, fencedJobs: 0, fencedRows: 0, refusedJobs: 0 };
 
   constructor(
@@ -157,24 +173,28 @@ export class Recorder implements RecordSink {
    * this worker still had writes buffered for (an earlier run that lost its
    * lease) drops those writes: they belong to the old run.
    */
-  start(start: JobStart & { lease: number }): void {
-    const { lease, ...jobStart } = start;
+  start(start: RecorderStart): void {
+    const { lease, stepType: _stepType, ...jobStart } = start;
     const previous = this.pending.leases.get(start.jobId);
     if (previous !== undefined && previous !== lease) this.pending = filterBatch(this.pending, (jobId) => jobId !== start.jobId);
-    this.held.set(start.jobId, lease);
+    this.held.set(start.jobId, start);
     this.track(start.jobId);
     this.pending.starts.set(start.jobId, jobStart);
     this.schedule();
   }
 
   append(row: StreamRow): void {
-    if (!this.track(row.jobId)) return;
+    const held = this.track(row.jobId);
+    if (!held) return;
+    if (row.kind === STEP_COMPLETED || row.kind === STEP_FAILED) observeStep(held, row);
     this.pending.rows.push(row);
     this.schedule();
   }
 
   countOnly(row: StreamRow): void {
-    if (!this.track(row.jobId)) return;
+    const held = this.track(row.jobId);
+    if (!held) return;
+    if (row.kind === STEP_COMPLETED || row.kind === STEP_FAILED) observeStep(held, row);
     this.pending.counted.push(row);
   }
 
@@ -207,15 +227,15 @@ export class Recorder implements RecordSink {
     this.schedule();
   }
 
-  /** Note the job's token in the pending batch; false (the write is dropped) for a job this worker does not hold. */
-  private track(jobId: string): boolean {
-    const lease = this.held.get(jobId);
-    if (lease === undefined) {
+  /** Note the job's token in the pending batch; its claim, or undefined (the write is dropped) for a job this worker does not hold. */
+  private track(jobId: string): RecorderStart | undefined {
+    const held = this.held.get(jobId);
+    if (held === undefined) {
       this.logger.warn({ jobId }, 'write for a job this worker does not hold; dropped');
-      return false;
+      return undefined;
     }
-    this.pending.leases.set(jobId, lease);
-    return true;
+    this.pending.leases.set(jobId, held.lease);
+    return held;
   }
 
   /**
@@ -263,6 +283,7 @@ export class Recorder implements RecordSink {
     }
     this.stats.fencedJobs += gone.size;
     this.stats.fencedRows += dropped;
+    metrics.recordFenced(gone.size, dropped);
     this.logger.warn({ jobs: [...gone], droppedRows: dropped }, 'lease lost: dropped the buffered writes of jobs this worker no longer holds');
   }
 
@@ -345,6 +366,7 @@ export class Recorder implements RecordSink {
     } catch (err) {
       this.failures++;
       this.stats.failedFlushes++;
+      metrics.recordFlushFailure();
       this.requeue(batch);
       this.durableWaiters.unshift(...waiters);
       this.logger.error({ err, attempt: this.failures }, 'recording batch failed; will retry');
@@ -384,12 +406,13 @@ export class Recorder implements RecordSink {
     const rows = batch.rows.filter((r) => fenced.has(r.jobId)).length + staleRows;
     this.stats.fencedJobs += fenced.size;
     this.stats.fencedRows += rows;
+    metrics.recordFenced(fenced.size, rows);
     this.logger.warn({ jobs: [...fenced], droppedRows: rows }, 'lease lost: dropped the writes of jobs this worker no longer holds');
   }
 
   /** Stop tracking a job, unless a newer claim of it has started since. */
   private forget(jobId: string, lease: number | undefined): void {
-    if (this.held.get(jobId) === lease) this.held.delete(jobId);
+    if (this.held.get(jobId)?.lease === lease) this.held.delete(jobId);
   }
 
   /**
@@ -397,7 +420,7 @@ export class Recorder implements RecordSink {
    * was claimed again meanwhile (a new token) loses the old batch's writes.
    */
   private requeue(failed: Batch): void {
-    const batch = filterBatch(failed, (jobId) => this.held.get(jobId) === failed.leases.get(jobId));
+    const batch = filterBatch(failed, (jobId) => this.held.get(jobId)?.lease === failed.leases.get(jobId));
     const newer = this.pending;
     for (const [jobId, cp] of newer.checkpoints) batch.checkpoints.set(jobId, cp);
     for (const [jobId, s] of newer.starts) batch.starts.set(jobId, s);
@@ -432,7 +455,8 @@ export class Recorder implements RecordSink {
   /** One flush transaction. Returns the jobs whose writes were dropped because this worker no longer holds them. */
   private async write(batch: Batch): Promise<string[]> {
     const leases: JobLease[] = [...batch.leases].map(([jobId, lease]) => ({ jobId, lease }));
-    const { lost, rows } = await this.store.transaction(async (tx) => {
+    const began = performance.now();
+    const { lost, rows, kept } = await this.store.transaction(async (tx) => {
       const held = await tx.holdLeases(this.workerId, leases, this.options.leaseMs);
       const kept = filterBatch(batch, (jobId) => held.has(jobId));
       let rows = kept.rows;
@@ -461,11 +485,42 @@ export class Recorder implements RecordSink {
       await tx.markJobsRunning([...starts.values()]);
       await tx.completeJobs(completions.map((c) => (this.persisted.has(c.jobId) ? { ...c, hasCheckpoint: true } : c)));
       await tx.suspendJobs(this.workerId, suspensions);
-      return { lost: leases.filter((l) => !held.has(l.jobId)).map((l) => l.jobId), rows: rows.length };
+      return { lost: leases.filter((l) => !held.has(l.jobId)).map((l) => l.jobId), rows: rows.length, kept };
     });
     this.stats.rowsWritten += rows;
+    this.recordCommitted(performance.now() - began, leases.length - lost.length, rows, kept, batch.uncertain);
     return lost;
   }
+
+  /**
+   * The metrics of a committed flush: its size and time, the runs it started
+   * (a retried batch whose first try may have committed counts none, like its
+   * quiet rows: at worst they go uncounted) and the outcomes it recorded (a
+   * retried batch's jobs that did end in the first try are no longer held,
+   * so they are not among `kept` and count once).
+   */
+  private recordCommitted(ms: number, jobs: number, rows: number, kept: Batch, uncertain: boolean): void {
+    metrics.recordFlush(ms / 1000, jobs, rows);
+    if (!uncertain && kept.starts.size > 0) metrics.recordRunsStarted(kept.starts.values());
+    metrics.recordRunsFinished(kept.completions, (jobId) => this.held.get(jobId)?.organizationId);
+  }
+}
+
+const STEP_COMPLETED = STREAM_KINDS.STEP_COMPLETED;
+const STEP_FAILED = STREAM_KINDS.STEP_FAILED;
+
+/**
+ * A step's result row, into the step duration metric: counted as
+ * step_metrics counts it (store/step-metrics.ts): rows with a step index,
+ * compensations left out, the duration from data.durationMs (0 when absent).
+ */
+function observeStep(held: RecorderStart, row: StreamRow): void {
+  if (row.stepIndex === null) return;
+  const data = isPlainObject(row.data) ? row.data : undefined;
+  if (data?.compensation !== undefined) return;
+  const d = data?.durationMs;
+  const ms = typeof d === 'number' && Number.isFinite(d) ? d : 0;
+  metrics.observeStep(held.stepType?.(row) ?? 'unknown', row.kind === STEP_FAILED, ms / 1000);
 }
 
 /** Errors caused by the data itself (retrying cannot help), as opposed to a lost connection. */

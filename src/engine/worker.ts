@@ -28,6 +28,7 @@ import { policyRetainUntil, readArtifact, type RetainUntil } from './artifacts.j
 import { credentialOpener, type CredentialResolver } from './credentials.js';
 import { rateLimitService } from './rate-limits.js';
 import { claimRound, newClaimState, type ClaimState } from './claim.js';
+import { stepTypeIndex, type StepTypeOf } from './step-type-index.js';
 import { approvalService } from './approvals.js';
 import { childJobService } from './children.js';
 import type { BrowserSessions, Sealer } from './services.js';
@@ -52,6 +53,27 @@ const LIMITS_TTL_MS = 5_000;
 /** Definitions cached per worker; versions are immutable so entries never go stale. */
 const DEFINITION_CACHE_LIMIT = 5_000;
 
+/**
+ * When the worker's loop counts as stuck (GET /health/ready): a healthy loop
+ * goes round at least every poll interval when idle, and at most 10 s apart
+ * while it backs off after failed claims; three poll intervals, and never
+ * less than 30 s, leaves room for a slow claim or a long GC pause without
+ * calling a live worker dead.
+ */
+export function loopStaleAfterMs(pollIntervalMs: number): number {
+  return Math.max(30_000, 3 * pollIntervalMs);
+}
+
+/** Whether the worker's loop is going round (api/readiness.ts reads it). */
+export interface LoopLiveness {
+  /** Started and not stopping. */
+  running: boolean;
+  /** Epoch ms when the loop last went round (0 before it first did). */
+  lastRoundAt: number;
+  /** How old `lastRoundAt` may be before the loop counts as stuck (loopStaleAfterMs). */
+  staleAfterMs: number;
+}
+
 interface InFlight {
   job: ClaimedJob;
   abort: JobAbort;
@@ -71,6 +93,9 @@ export class Worker {
   readonly id: string;
   private readonly inFlight = new Map<string, InFlight>();
   private readonly definitions = new Map<string, WorkflowDefinition>();
+  /** The step types of each cached definition (for the step duration metric), built once per version. */
+  private readonly stepTypes = new Map<string, StepTypeOf>();
+  private lastRoundAt = 0;
   private readonly recorder: Recorder;
   private running = false;
   private loopDone: Promise<void> | undefined;
@@ -120,6 +145,11 @@ export class Worker {
   /** Jobs currently executing here. */
   get activeCount(): number {
     return this.inFlight.size;
+  }
+
+  /** Whether the claim loop is going round, for readiness probes. */
+  liveness(): LoopLiveness {
+    return { running: this.running, lastRoundAt: this.lastRoundAt, staleAfterMs: loopStaleAfterMs(this.config.pollIntervalMs) };
   }
 
   /** What this worker's recorder has written and dropped so far. */
@@ -210,6 +240,7 @@ export class Worker {
   private async loop(): Promise<void> {
     let failures = 0;
     while (this.running) {
+      this.lastRoundAt = Date.now();
       const free = this.config.concurrency - this.inFlight.size;
       // Back-pressure: do not run further ahead of the record than one concurrency's worth.
       if (free <= 0 || this.recorder.pendingCompletions() >= this.config.concurrency) {
@@ -260,8 +291,14 @@ export class Worker {
           this.db,
           missing.map((j) => ({ organizationId: j.organizationId, workflowId: j.workflowId, version: j.workflowVersion })),
         );
-        if (this.definitions.size + found.size > DEFINITION_CACHE_LIMIT) this.definitions.clear();
-        for (const [k, v] of found) this.definitions.set(k, v);
+        if (this.definitions.size + found.size > DEFINITION_CACHE_LIMIT) {
+          this.definitions.clear();
+          this.stepTypes.clear();
+        }
+        for (const [k, v] of found) {
+          this.definitions.set(k, v);
+          this.stepTypes.set(k, stepTypeIndex(v));
+        }
       }
       // A job run before (its worker died) continues its stream after the last row written.
       return await findLastSeqs(this.db, jobs.filter((j) => j.attempts > 1).map((j) => j.id));
@@ -279,11 +316,22 @@ export class Worker {
     const lastSeqs = await this.prepare(jobs);
     for (const job of jobs) {
       // The foreign key from jobs to workflow_versions makes a missing definition impossible.
-      const definition = this.definitions.get(versionKey(job.workflowId, job.workflowVersion))!;
+      const key = versionKey(job.workflowId, job.workflowVersion);
+      const definition = this.definitions.get(key)!;
       const claimed = { ...job, lastSeq: Math.max(job.lastSeq, lastSeqs.get(job.id) ?? 0) };
       // An earlier run of this job here lost its lease and the job came back: that run stops now.
       this.inFlight.get(job.id)?.abort.markLost();
-      this.recorder.start({ jobId: job.id, attempts: job.attempts, startedAt: job.startedAt, deadlineAt: job.deadlineAt, lease: job.lease });
+      this.recorder.start({
+        jobId: job.id,
+        attempts: job.attempts,
+        startedAt: job.startedAt,
+        deadlineAt: job.deadlineAt,
+        lease: job.lease,
+        organizationId: job.organizationId,
+        // Its first attempt, never started: a job that waited or failed an attempt before is past it (attempts > 1 or WAITING).
+        firstRun: job.priorStatus === 'PENDING' && job.attempts === 1,
+        stepType: this.stepTypes.get(key),
+      });
       const abort = new JobAbort();
       const done = executeJob(claimed, definition, this.recorder, abort, this.executorOptions).then(
         () => this.finished(job.id, abort),

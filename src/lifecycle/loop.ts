@@ -2,7 +2,7 @@ import type { BlobStore } from '../blob/index.js';
 import type { Db } from '../db/index.js';
 import { ConflictError } from '../errors/index.js';
 import type { Logger } from '../util/logger.js';
-import { runMaintenance } from './maintain.js';
+import { MaintenanceStoppedError, runMaintenance } from './maintain.js';
 import { MaintenanceLeaseLostError } from './maintenance-lease.js';
 
 export interface MaintenanceLoopOptions {
@@ -24,6 +24,8 @@ export class MaintenanceLoop {
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<unknown> | undefined;
   private running = false;
+  /** Aborted by stop(): the run in flight stops before its next batch. */
+  private stopping = new AbortController();
   private readonly options: MaintenanceLoopOptions;
 
   constructor(
@@ -38,6 +40,7 @@ export class MaintenanceLoop {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.stopping = new AbortController();
     this.schedule(this.options.initialDelayMs);
   }
 
@@ -45,14 +48,19 @@ export class MaintenanceLoop {
   async stop(): Promise<void> {
     this.running = false;
     clearTimeout(this.timer);
+    this.stopping.abort();
     await this.inFlight?.catch(() => undefined);
   }
 
   private schedule(delayMs: number): void {
     this.timer = setTimeout(() => {
-      this.inFlight = runMaintenance(this.db, this.blobs)
+      this.inFlight = runMaintenance(this.db, this.blobs, { signal: this.stopping.signal })
         .then((report) => this.logger.info({ report }, 'maintenance run finished'))
         .catch((err: unknown) => {
+          if (err instanceof MaintenanceStoppedError) {
+            this.logger.info({}, 'maintenance run stopped for shutdown; the next run continues');
+            return;
+          }
           // Checked before ConflictError, which it is: this run did work, then stopped.
           if (err instanceof MaintenanceLeaseLostError) {
             this.logger.warn(

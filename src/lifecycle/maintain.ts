@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { BlobStore } from '../blob/index.js';
-import type { Db } from '../db/index.js';
-import { ConflictError } from '../errors/index.js';
+import { isLockNotAvailable, type Db } from '../db/index.js';
+import { ConflictError, UnavailableError } from '../errors/index.js';
 import {
   countExpiredStreamArchives,
   deleteArchivedRowsBefore,
@@ -20,6 +20,7 @@ import { archiveJobResults, type ResultArchiveReport } from './result-archiver.j
 import { cleanupScreenshots, type ScreenshotCleanupResult } from './screenshot-cleanup.js';
 import { deleteCutoff, hotCutoff } from './retention.js';
 import { utcMonthStart } from '../util/clock.js';
+import { metrics, type MaintenanceRowKind } from '../metrics/index.js';
 import { sweepEndedWebSessions } from '../store/sessions.js';
 
 export const MAINTENANCE_LEASE = 'maintenance';
@@ -36,6 +37,21 @@ export interface MaintenanceOptions {
   batchRows?: number;
   batchJobs?: number;
   hooks?: ArchiveHooks;
+  /**
+   * Aborted when the process shuts down: the run stops before its next batch
+   * with MaintenanceStoppedError (every batch is idempotent, so the next run
+   * continues), instead of keeping the process alive for the rest of the run.
+   */
+  signal?: AbortSignal;
+  /** How long a partition drop waits for its locks (default PARTITION_DROP_LOCK_TIMEOUT_MS, store/stream-partitions.ts). */
+  partitionLockTimeoutMs?: number;
+}
+
+/** The run was asked to stop (MaintenanceOptions.signal) and stopped before its next batch. */
+export class MaintenanceStoppedError extends UnavailableError {
+  constructor() {
+    super('maintenance run stopped before its next batch: the process is shutting down; the next run continues');
+  }
 }
 
 export interface MaintenanceReport {
@@ -49,8 +65,10 @@ export interface MaintenanceReport {
   partitions: {
     /** Month partitions dropped whole (or, in a dry run, those old enough to be). */
     dropped: string[];
-    /** Partitions old enough whose rows are not all archived yet (a job still running, or on hold). */
+    /** Partitions old enough whose rows are not all archived yet (a job still running, or on hold), or that were busy. */
     kept: string[];
+    /** Of those kept: partitions whose locks were not granted within the drop's lock timeout (a long reader); tried again next run. */
+    busy: string[];
     /** Archived rows deleted from partitions that stay and from the default partition. */
     rowsDeleted: number;
   };
@@ -85,12 +103,14 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
   const dryRun = opts.dryRun ?? false;
   const holder = opts.holder ?? `${hostname()}:${process.pid}`;
   if (!dryRun && !(await tryAcquireMaintenanceLease(db, MAINTENANCE_LEASE, holder, MAINTENANCE_LEASE_MS))) {
+    metrics.recordMaintenance('skipped');
     throw new ConflictError('another maintenance run holds the lease; try again when it has finished', { lease: MAINTENANCE_LEASE });
   }
   // A dry run changes nothing, so it needs no lease and never loses one.
   const lease = dryRun ? null : new HeldMaintenanceLease(db, MAINTENANCE_LEASE, holder, MAINTENANCE_LEASE_MS);
   // Before every batch that writes or deletes: throws MaintenanceLeaseLostError once the lease is gone.
   const renewLease = async (): Promise<void> => {
+    if (opts.signal?.aborted) throw new MaintenanceStoppedError();
     await lease?.renew();
   };
   try {
@@ -113,7 +133,7 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
       onBatch: renewLease,
     });
 
-    const partitions: MaintenanceReport['partitions'] = { dropped: [], kept: [], rowsDeleted: 0 };
+    const partitions: MaintenanceReport['partitions'] = { dropped: [], kept: [], busy: [], rowsDeleted: 0 };
     if (keepBefore) {
       for (const part of await listStreamPartitions(db)) {
         if (part.to > keepBefore) continue;
@@ -122,8 +142,16 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
           continue;
         }
         await renewLease();
-        const r = await db.transaction((tx) => dropArchivedStreamPartition(tx, part.name));
-        (r.dropped ? partitions.dropped : partitions.kept).push(part.name);
+        try {
+          const r = await db.transaction((tx) => dropArchivedStreamPartition(tx, part.name, opts.partitionLockTimeoutMs));
+          (r.dropped ? partitions.dropped : partitions.kept).push(part.name);
+        } catch (err) {
+          // A reader held the stream past the drop's lock timeout: the partition stays for the next run
+          // rather than holding every worker's stream insert behind the waiting DETACH.
+          if (!isLockNotAvailable(err)) throw err;
+          partitions.kept.push(part.name);
+          partitions.busy.push(part.name);
+        }
       }
       if (!dryRun) {
         await renewLease();
@@ -161,7 +189,7 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
     const orphanBlobs = (await sweepOrphanArchiveBlobs(db, blobs, dryRun)).length;
     await renewLease();
     const indexCompaction = await compactReadModelIndexes(db, { holder, dryRun, onIndex: renewLease });
-    return {
+    const report: MaintenanceReport = {
       asOf: asOf.toISOString(),
       dryRun,
       executionLog,
@@ -176,7 +204,29 @@ export async function runMaintenance(db: Db, blobs: BlobStore, opts: Maintenance
       indexCompaction,
       ms: Math.round(performance.now() - started),
     };
+    if (!dryRun) metrics.recordMaintenance('completed', { seconds: (performance.now() - started) / 1000, rows: maintenanceFigures(report) });
+    return report;
+  } catch (err) {
+    if (!dryRun) metrics.recordMaintenance(err instanceof MaintenanceStoppedError ? 'stopped' : 'failed');
+    throw err;
   } finally {
     await lease?.release().catch(() => undefined);
   }
+}
+
+/** What a run did, as the maintenance metrics count it (stepwise_maintenance_rows_total by kind). */
+export function maintenanceFigures(report: MaintenanceReport): Record<MaintenanceRowKind, number> {
+  return {
+    archived_stream_rows: report.executionLog.rows,
+    deleted_stream_rows: report.executionLog.rowsDeleted + report.partitions.rowsDeleted,
+    dropped_partitions: report.partitions.dropped.length,
+    expired_archives: report.expired.archives,
+    expired_jobs: report.expiredRecords.jobs,
+    expired_stream_rows: report.expired.rows + report.expiredRecords.streamRows,
+    expired_phi_audit_rows: report.expiredRecords.phiAuditRows,
+    archived_results: report.jobResults.jobs,
+    deleted_screenshots: report.screenshots?.softDeleted ?? 0,
+    deleted_blobs: report.blobsDeleted + report.orphanBlobs + (report.screenshots?.blobsDeleted ?? 0),
+    deleted_web_sessions: report.webSessions.sessions + report.webSessions.invitations,
+  };
 }

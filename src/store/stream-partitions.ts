@@ -38,14 +38,32 @@ function checkedName(name: string): string {
 }
 
 /**
+ * How long a partition drop waits for its locks before giving up (the
+ * partition then stays until the next maintenance run). The LOCK of the
+ * partition and the DETACH's ACCESS EXCLUSIVE lock on the stream's parent
+ * both wait behind any open reader, and while one waits every new insert
+ * into the stream queues behind it: unbounded, one long analytics read
+ * would stop every worker's flush. Two seconds of queued flushes is the
+ * most a drop may cost them.
+ */
+export const PARTITION_DROP_LOCK_TIMEOUT_MS = 2_000;
+
+/**
  * Drop a month partition if every row in it is covered by an archive, in one
  * transaction that first locks the partition (so no row can arrive between
  * the check and the drop; inserts into other months are not blocked).
  * Returns the number of rows it held when dropped, or null when some row is
- * not archived yet (the partition stays).
+ * not archived yet (the partition stays). Fails with a DatabaseError of
+ * SQLSTATE 55P03 when its locks are not granted within `lockTimeoutMs`
+ * (isLockNotAvailable); nothing has changed then.
  */
-export async function dropArchivedStreamPartition(tx: Queryable, name: string): Promise<{ dropped: boolean; rows: number; uncoveredJobs: number }> {
+export async function dropArchivedStreamPartition(
+  tx: Queryable,
+  name: string,
+  lockTimeoutMs: number = PARTITION_DROP_LOCK_TIMEOUT_MS,
+): Promise<{ dropped: boolean; rows: number; uncoveredJobs: number }> {
   const table = `stepwise.${checkedName(name)}`;
+  await tx.query(`SELECT set_config('lock_timeout', $1, true)`, [`${Math.max(1, Math.round(lockTimeoutMs))}ms`]);
   await tx.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
   // Archives cover a job's seqs 1..max(last_seq) without gaps, so a job's
   // rows here are all archived when its highest seq here is at most that.

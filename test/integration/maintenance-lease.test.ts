@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../src/blob/index.js';
 import type { Db } from '../../src/db/index.js';
-import { MaintenanceLeaseLostError, runMaintenance, setRetentionPolicy, MAINTENANCE_LEASE } from '../../src/lifecycle/index.js';
+import { MaintenanceLeaseLostError, MaintenanceStoppedError, runMaintenance, setRetentionPolicy, MAINTENANCE_LEASE } from '../../src/lifecycle/index.js';
 import { listStreamPartitions } from '../../src/store/index.js';
 import { generateStorageDataset } from '../../bench/storage-data.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
@@ -131,6 +131,30 @@ describe('maintenance that loses its lease', () => {
     await expectOnlyOneBatch(before);
     // Its lease could not be given back either (same broken queries): it stays until it expires.
     expect(await leaseHolders()).toEqual(['me:1']);
+  });
+
+  it('stops before its next batch when the process shuts down (its signal aborts), and gives the lease back', async () => {
+    await t.db.query('DELETE FROM stepwise.maintenance_leases WHERE name = $1', [MAINTENANCE_LEASE]);
+    const before = await state();
+    const stopping = new AbortController();
+    let batches = 0;
+    const err = await runMaintenance(t.db, blobs, {
+      asOf: NOW,
+      holder: 'me:1',
+      batchJobs: BATCH_JOBS,
+      signal: stopping.signal,
+      hooks: {
+        // SIGTERM arrives while the first batch is in flight: that batch commits, no other starts.
+        afterBlobWrite: () => {
+          batches++;
+          stopping.abort();
+        },
+      },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MaintenanceStoppedError);
+    expect(batches).toBe(1);
+    await expectOnlyOneBatch(before);
+    expect(await leaseHolders()).toEqual([]);
   });
 
   it('with the lease held throughout, the same run goes on to archive the rest, drop partitions and expire jobs', async () => {

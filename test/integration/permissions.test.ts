@@ -77,7 +77,7 @@ describe('permission matrix', () => {
     // The dashboard's shell and assets are public (they hold no tenant data; its API calls are authenticated).
     const atlas = ['/', '/assets/:file', ...ATLAS_PAGES];
     expect(app.routeTable.filter((r) => r.public).map((r) => r.url).sort()).toEqual(
-      ['/health', '/openapi.json', '/v1/approval-links/:token', '/v1/approval-links/:token', '/v1/hooks/:workflowId', '/v1/invitations/accept', '/v1/sessions', ...atlas].sort(),
+      ['/health', '/health/live', '/health/ready', '/openapi.json', '/v1/approval-links/:token', '/v1/approval-links/:token', '/v1/hooks/:workflowId', '/v1/invitations/accept', '/v1/sessions', ...atlas].sort(),
     );
   });
 

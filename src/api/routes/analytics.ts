@@ -59,7 +59,7 @@ export function analyticsRoutes(app: FastifyInstance, db: Db): void {
   app.get<{ Querystring: RangeQuery }>(
     '/v1/analytics/workflows',
     {
-      config: { action: 'analytics.read' },
+      config: { action: 'analytics.read', reads: 'replica' },
       schema: {
         tags: ['analytics'],
         summary: 'Execution stats per workflow (totals, success rate, average, median, p95, p99) in one query',
@@ -81,7 +81,7 @@ export function analyticsRoutes(app: FastifyInstance, db: Db): void {
   app.get<{ Querystring: FilterQuery }>(
     '/v1/analytics/durations',
     {
-      config: { action: 'analytics.read' },
+      config: { action: 'analytics.read', reads: 'replica' },
       schema: {
         tags: ['analytics'],
         summary: 'Outcome counts and duration percentiles for a workflow, client, initiator, a combination, or all',
@@ -99,7 +99,7 @@ export function analyticsRoutes(app: FastifyInstance, db: Db): void {
   app.get<{ Querystring: RangeQuery & { workflowId: string } }>(
     '/v1/analytics/steps',
     {
-      config: { action: 'analytics.read' },
+      config: { action: 'analytics.read', reads: 'replica' },
       schema: {
         tags: ['analytics'],
         summary: "Per-step stats of a workflow: executions, successes, failures, average, p50, p95, top errors",
@@ -124,7 +124,7 @@ export function analyticsRoutes(app: FastifyInstance, db: Db): void {
   app.get<{ Querystring: FilterQuery & { granularity: Granularity } }>(
     '/v1/analytics/timeseries',
     {
-      config: { action: 'analytics.read' },
+      config: { action: 'analytics.read', reads: 'replica' },
       schema: {
         tags: ['analytics'],
         summary: 'Outcome counts, average and p95 per hour or per day',

@@ -130,7 +130,7 @@ export function auditRoutes(app: FastifyInstance, db: Db): void {
   app.get<{ Querystring: AuditQuery }>(
     '/v1/audit/phi',
     {
-      config: { action: 'audit.read' },
+      config: { action: 'audit.read', reads: 'replica' },
       schema: {
         tags: ['audit'],
         summary: 'Every API read that returned PHI (actor, key, resource, fields, IP, user agent, time)',
@@ -149,7 +149,7 @@ export function auditRoutes(app: FastifyInstance, db: Db): void {
   app.get<{ Querystring: AuditQuery }>(
     '/v1/audit/credentials',
     {
-      config: { action: 'audit.read' },
+      config: { action: 'audit.read', reads: 'replica' },
       schema: {
         tags: ['audit'],
         summary: 'Every credential create, update, rotate, delete and use (actor, job, step)',

@@ -1,11 +1,11 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { BlobStore } from '../../blob/index.js';
 import type { Db } from '../../db/index.js';
 import { NotFoundError, ValidationError } from '../../errors/index.js';
 import { jobListItemView, jobView, listJobSummaries, pageJobState, pageSteps, replayJobEvents, type IterationPaging } from '../../read/index.js';
 import { countJobs, parseSearchTerms, type JobMatchFilter } from '../../read/index.js';
 import { declaresPhi, maskJobView, maskStreamEntries } from '../../read/index.js';
-import { findJob, INITIATOR_TYPES, JOB_STATUSES, LOG_LEVELS, type InitiatorType, type JobStatus, type LogLevel } from '../../store/index.js';
+import { findJob, INITIATOR_TYPES, JOB_STATUSES, LOG_LEVELS, TERMINAL_STATUSES, type InitiatorType, type Job, type JobStatus, type LogLevel } from '../../store/index.js';
 import { withStatementTimeout } from '../../store/index.js';
 import { decodeJobCursor, encodeJobCursor } from '../cursor.js';
 import { idParams, iterationQuery, pageQuery, responses, uuid, type IterationQuery } from '../schemas.js';
@@ -13,6 +13,7 @@ import { phiMaskedProperty, phiQuery, type PhiQuery } from '../schemas.js';
 import { readJobEvents, readJobStream } from '../../lifecycle/index.js';
 import { withStoredResult } from '../../engine/results.js';
 import { auditJobReads, auditStreamRead, phiPathsOf } from '../phi.js';
+import { requirePrimary } from '../tenancy.js';
 
 type JobFilterQuery = {
   status?: JobStatus[];
@@ -88,11 +89,30 @@ function matchFilterOf(q: JobFilterQuery): JobMatchFilter {
   };
 }
 
+/**
+ * A job's stream, timeline or state may be read on the read replica only
+ * when nothing the replica lacks could change the answer: the job is
+ * finished (the flush that records its outcome writes its last rows in the
+ * same transaction and deletes its queue row, the fence every later write
+ * needs, so a replica that shows it finished has all of its rows; a running
+ * job's newest rows may not have arrived yet), and the read
+ * writes no PHI audit row (a standby refuses it). The second is decided here,
+ * before the stream is read, rather than left to the refused INSERT after it:
+ * the job is already at hand and its workflow's PHI paths are cached.
+ */
+async function requirePrimaryUnlessSettled(db: Db, req: FastifyRequest, job: Job, phi: PhiQuery['phi']): Promise<void> {
+  if (req.readsFrom !== 'replica') return;
+  if (!TERMINAL_STATUSES.includes(job.status)) requirePrimary(req, `job ${job.id} is ${job.status}, not finished`);
+  if (phi !== 'mask' && declaresPhi((await phiPathsOf(db, req.principal.organizationId, [job])).get(job.id))) {
+    requirePrimary(req, 'an unmasked read of a PHI workflow writes its audit row');
+  }
+}
+
 export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore, budgets: QueryBudgets = DEFAULT_QUERY_BUDGETS): void {
   app.get<{ Querystring: JobFilterQuery }>(
     '/v1/jobs/count',
     {
-      config: { action: 'jobs.read' },
+      config: { action: 'jobs.read', reads: 'replica' },
       schema: {
         tags: ['jobs'],
         summary: 'Count the jobs a list filter matches, up to 10,000 (capped: true when more match)',
@@ -113,7 +133,10 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore, budge
   app.get<{ Querystring: JobListQuery & PhiQuery }>(
     '/v1/jobs',
     {
-      config: { action: 'jobs.read' },
+      // An unmasked page holding a PHI workflow's runs writes their audit rows: on the replica that INSERT
+      // is refused (25006) and the request runs again on the primary (api/tenancy.ts). Which runs a page
+      // holds is known only once it is read, so no cheaper decision exists up front; Atlas reads it masked.
+      config: { action: 'jobs.read', reads: 'replica' },
       schema: {
         tags: ['jobs'],
         summary: 'List jobs, newest first, keyset-paginated (served from the execution_metadata read model)',
@@ -192,7 +215,7 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore, budge
   app.get<{ Params: { id: string }; Querystring: { afterSeq: number; level?: LogLevel; limit: number } & PhiQuery }>(
     '/v1/jobs/:id/stream',
     {
-      config: { action: 'jobs.read' },
+      config: { action: 'jobs.read', reads: 'replica' },
       schema: {
         tags: ['jobs'],
         summary: "A job's events and log lines in order; poll with afterSeq = the last seq seen",
@@ -227,6 +250,7 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore, budge
     async (req) => {
       const job = await findJob(db, req.principal.organizationId, req.params.id);
       if (!job) throw new NotFoundError('job', req.params.id);
+      await requirePrimaryUnlessSettled(db, req, job, req.query.phi);
       const { items, archived } = await readJobStream(db, blobs, req.principal.organizationId, job, {
         afterSeq: req.query.afterSeq,
         minLevel: req.query.level ? LOG_LEVELS[req.query.level] : undefined,
@@ -246,7 +270,7 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore, budge
   app.get<{ Params: { id: string }; Querystring: IterationQuery & PhiQuery }>(
     '/v1/jobs/:id/timeline',
     {
-      config: { action: 'jobs.read' },
+      config: { action: 'jobs.read', reads: 'replica' },
       schema: {
         tags: ['jobs'],
         summary: 'The step-by-step view of a job: per step its attempts, start, end, duration, status and error',
@@ -271,6 +295,7 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore, budge
     async (req) => {
       const job = await findJob(db, req.principal.organizationId, req.params.id);
       if (!job) throw new NotFoundError('job', req.params.id);
+      await requirePrimaryUnlessSettled(db, req, job, req.query.phi);
       // Through the lifecycle reader, so an archived job's timeline is rebuilt from its archive.
       const { events, archived } = await readJobEvents(db, blobs, req.principal.organizationId, job);
       if (req.query.phi === 'mask') {
@@ -288,7 +313,7 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore, budge
   app.get<{ Params: { id: string }; Querystring: { at: number } & IterationQuery & PhiQuery }>(
     '/v1/jobs/:id/state',
     {
-      config: { action: 'jobs.read' },
+      config: { action: 'jobs.read', reads: 'replica' },
       schema: {
         tags: ['jobs'],
         summary: "The job's state rebuilt from its stream events up to and including sequence number `at` (event sourcing)",
@@ -306,6 +331,7 @@ export function jobRoutes(app: FastifyInstance, db: Db, blobs?: BlobStore, budge
     async (req) => {
       const job = await findJob(db, req.principal.organizationId, req.params.id);
       if (!job) throw new NotFoundError('job', req.params.id);
+      await requirePrimaryUnlessSettled(db, req, job, req.query.phi);
       const { events } = await readJobEvents(db, blobs, req.principal.organizationId, job, req.query.at);
       if (req.query.phi === 'mask') {
         const phi = (await phiPathsOf(db, req.principal.organizationId, [job])).get(job.id);

@@ -24,7 +24,7 @@ export function usageRoutes(app: FastifyInstance, db: Db): void {
   app.get<{ Querystring: { months: number } }>(
     '/v1/usage',
     {
-      config: { action: 'usage.read' },
+      config: { action: 'usage.read', reads: 'replica' },
       schema: {
         tags: ['organization'],
         summary: 'Usage of the current month (UTC) and earlier months, with the plan and its limits (null: unlimited)',

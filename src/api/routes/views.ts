@@ -55,6 +55,8 @@ export function viewRoutes(app: FastifyInstance, db: Db): void {
   app.get<{ Querystring: { page: SavedViewPage } }>(
     '/v1/views',
     {
+      // On the primary, not the read replica: Atlas lists the views again right after saving or
+      // deleting one, and a replica a few milliseconds behind would show the list before that change.
       config: { action: 'jobs.read' },
       schema: {
         tags: ['views'],
