@@ -268,10 +268,9 @@ describe.skipIf(backend !== 'postgres')('many worker processes (server only: PGl
     expect(srv.aborted).toEqual([]);
 
     // Fenced writes: since no lease was lost (one attempt each, above), the fence may not have dropped
-    // a single write. A warning 'lease lost: dropped …' can still appear with droppedRows 0: a heartbeat
-    // that waited for its own worker's flush to release a job's queue row finds the row deleted (the flush
-    // completed the job) but judges "gone" by the snapshot its statement started with, in which the row
-    // still exists, and so abandons a job that has nothing left to write (store/queue.ts renewLeases).
+    // a single write. (A heartbeat that waited for its own worker's flush to delete a job's queue row
+    // used to call the job lost and log it with droppedRows 0; store/queue.ts renewLeases now checks
+    // such rows again with a fresh snapshot. What matters here is that no write was dropped.)
     const fenced = workers.flatMap((w) => w.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('lease lost: dropped')));
     expect(fenced.map((l) => l.droppedRows ?? 0).filter((n) => n !== 0)).toEqual([]);
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresDb, type Db } from '../../src/db/index.js';
 import { defineWorkflow, startRuns, type Worker } from '../../src/engine/index.js';
 import { claimJobs, findJob, listStream, markJobsRunning, renewLeases } from '../../src/store/index.js';
-import { createTestDb, type TestDb } from '../helpers/db.js';
+import { backend, createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg, startWorker, waitForJob } from '../helpers/fixtures.js';
 
 let t: TestDb;
@@ -148,5 +148,30 @@ describe('workers', () => {
     await t.db.query(`DELETE FROM stepwise.job_queue WHERE job_id = $1`, [ids[1]]);
     expect(await renewLeases(t.db, 'hb-a', ids, 60_000)).toEqual({ held: [ids[0]], cancelled: [], gone: [ids[1]] });
     await t.db.query(`DELETE FROM stepwise.job_queue WHERE job_id = ANY($1::uuid[])`, [claimed]);
+  });
+
+  // Server only: on PGlite's one connection the heartbeat cannot run while a flush holds a row.
+  it.skipIf(backend !== 'postgres')('a heartbeat that waited for its own flush to delete a job\'s row calls the job gone, not lost (server)', async () => {
+    const wf = await defineWorkflow(t.db, orgId, { name: 'heartbeat-race', definition: { steps: [{ id: 'n', type: 'noop' }] } });
+    const [run] = await startRuns(t.db, orgId, wf.id, [{}]);
+    const claimed = (await claimJobs(t.db, 'hb-race', 50, 60_000)).map((c) => c.id);
+    expect(claimed).toContain(run!.id);
+    let heartbeat!: ReturnType<typeof renewLeases>;
+    // The flush that completes the job: its DELETE of the queue row holds the row's lock until COMMIT.
+    await t.db.transaction(async (flush) => {
+      await flush.query('DELETE FROM stepwise.job_queue WHERE job_id = $1', [run!.id]);
+      heartbeat = renewLeases(t.db, 'hb-race', [run!.id], 60_000);
+      // Commit only once the heartbeat's statement waits for that lock: its snapshot then predates the delete.
+      for (let i = 0; ; i++) {
+        const { rows } = await t.db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%WITH mine AS%'`,
+        );
+        if (rows[0]!.n > 0) break;
+        if (i > 2_000) throw new Error('the heartbeat never waited for the row lock');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    });
+    expect(await heartbeat).toEqual({ held: [], cancelled: [], gone: [run!.id] });
   });
 });
