@@ -1,7 +1,4 @@
-import { ConflictError, PayloadTooLargeError, ValidationError } from '../errors/index.js';
 import {
-  LOG_LEVELS,
-  STREAM_KINDS,
   SUCCESSFUL_STATUSES,
   type CheckpointWrite,
   type JobCompletion,
@@ -14,11 +11,12 @@ import {
   type StreamRow,
 } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
-import { isPlainObject, truncate } from '../util/json.js';
 import { metrics } from '../metrics/index.js';
-import { LIMITS } from './limits.js';
+import { emptyBatch, filterBatch, isDataError, isEmpty, refusal, splitByJob, type Batch, type RecorderStart } from './recorder-batch.js';
+import { observeStep } from './recorder-metrics.js';
 import type { RecordSink } from './record-sink.js';
-import type { StepTypeOf } from './step-type-index.js';
+
+export type { RecorderStart } from './recorder-batch.js';
 
 export interface RecorderOptions {
   /** Flush at least this often while anything is buffered. */
@@ -43,81 +41,6 @@ export interface RecorderStats {
   fencedRows: number;
   /** Jobs whose record the database refused (recorded as RECORD_REFUSED instead). */
   refusedJobs: number;
-}
-
-/** A claimed job's start as the worker hands it over: what is written, the claim's token, and what the metrics count. */
-export interface RecorderStart extends JobStart {
-  lease: number;
-  /** The job's organization (the per-run counters' label, when organization labels are on). */
-  organizationId?: string | undefined;
-  /** This claim starts the run's first attempt (it was PENDING and never started): its committed start counts once as a run started. */
-  firstRun?: boolean | undefined;
-  /** The step types of the job's workflow version (labels the step duration metric). */
-  stepType?: StepTypeOf | undefined;
-}
-
-/** A start waiting in a batch: the JobStart written, with the figures the metrics count once it commits. */
-type PendingStart = JobStart & Pick<RecorderStart, 'organizationId' | 'firstRun'>;
-
-interface Batch {
-  /** The fencing token of every job with something in this batch. */
-  leases: Map<string, number>;
-  /** Claimed jobs whose start (RUNNING, attempt) is not written yet. */
-  starts: Map<string, PendingStart>;
-  rows: StreamRow[];
-  /** Step rows only counted into step_metrics, never written. */
-  counted: StreamRow[];
-  completions: JobCompletion[];
-  suspensions: JobSuspension[];
-  checkpoints: Map<string, CheckpointWrite>;
-  /** Newest result per job and path (key `jobId path`). */
-  results: Map<string, StepResultWrite>;
-  signals: SignalConsumption[];
-  /**
-   * A flush of this batch failed without saying whether it committed (the
-   * connection can drop after COMMIT reached the server): the next attempt
-   * skips the stream rows already stored.
-   */
-  uncertain: boolean;
-}
-
-function emptyBatch(): Batch {
-  return {
-    leases: new Map(),
-    starts: new Map(),
-    rows: [],
-    counted: [],
-    completions: [],
-    suspensions: [],
-    checkpoints: new Map(),
-    results: new Map(),
-    signals: [],
-    uncertain: false,
-  };
-}
-
-function isEmpty(b: Batch): boolean {
-  return b.leases.size === 0;
-}
-
-/** Everything of `batch` that belongs to the jobs `keep` admits (the same batch when it admits all). */
-function filterBatch(batch: Batch, keep: (jobId: string) => boolean): Batch {
-  const jobs = [...batch.leases.keys()];
-  if (jobs.every(keep)) return batch;
-  const by = <T extends { jobId: string }>(items: T[]) => items.filter((i) => keep(i.jobId));
-  const map = <V>(m: Map<string, V>) => new Map([...m].filter(([jobId]) => keep(jobId)));
-  return {
-    leases: map(batch.leases),
-    starts: map(batch.starts),
-    rows: by(batch.rows),
-    counted: by(batch.counted),
-    completions: by(batch.completions),
-    suspensions: by(batch.suspensions),
-    checkpoints: map(batch.checkpoints),
-    results: new Map([...batch.results].filter(([, r]) => keep(r.jobId))),
-    signals: by(batch.signals),
-    uncertain: batch.uncertain,
-  };
 }
 
 /**
@@ -186,7 +109,7 @@ export class Recorder implements RecordSink {
   append(row: StreamRow): void {
     const held = this.track(row.jobId);
     if (!held) return;
-    if (row.kind === STEP_COMPLETED || row.kind === STEP_FAILED) observeStep(held, row);
+    observeStep(held, row);
     this.pending.rows.push(row);
     this.schedule();
   }
@@ -194,7 +117,7 @@ export class Recorder implements RecordSink {
   countOnly(row: StreamRow): void {
     const held = this.track(row.jobId);
     if (!held) return;
-    if (row.kind === STEP_COMPLETED || row.kind === STEP_FAILED) observeStep(held, row);
+    observeStep(held, row);
     this.pending.counted.push(row);
   }
 
@@ -504,48 +427,4 @@ export class Recorder implements RecordSink {
     if (!uncertain && kept.starts.size > 0) metrics.recordRunsStarted(kept.starts.values());
     metrics.recordRunsFinished(kept.completions, (jobId) => this.held.get(jobId)?.organizationId);
   }
-}
-
-const STEP_COMPLETED = STREAM_KINDS.STEP_COMPLETED;
-const STEP_FAILED = STREAM_KINDS.STEP_FAILED;
-
-/**
- * A step's result row, into the step duration metric: counted as
- * step_metrics counts it (store/step-metrics.ts): rows with a step index,
- * compensations left out, the duration from data.durationMs (0 when absent).
- */
-function observeStep(held: RecorderStart, row: StreamRow): void {
-  if (row.stepIndex === null) return;
-  const data = isPlainObject(row.data) ? row.data : undefined;
-  if (data?.compensation !== undefined) return;
-  const d = data?.durationMs;
-  const ms = typeof d === 'number' && Number.isFinite(d) ? d : 0;
-  metrics.observeStep(held.stepType?.(row) ?? 'unknown', row.kind === STEP_FAILED, ms / 1000);
-}
-
-/** Errors caused by the data itself (retrying cannot help), as opposed to a lost connection. */
-function isDataError(err: unknown): boolean {
-  return err instanceof ValidationError || err instanceof PayloadTooLargeError || err instanceof ConflictError;
-}
-
-function splitByJob(batch: Batch): Batch[] {
-  return [...batch.leases.keys()].map((jobId) => filterBatch(batch, (id) => id === jobId));
-}
-
-/**
- * What is written instead of a job's refused record: one ERROR row in place
- * of the refused rows (keeping the sequence), and, if the job was finishing,
- * FAILED with RECORD_REFUSED instead of its outcome.
- */
-function refusal(group: Batch, err: unknown): Batch {
-  const reason = truncate(`the database refused this job's record: ${err instanceof Error ? err.message : String(err)}`, LIMITS.errorMessage);
-  const last = group.rows[group.rows.length - 1];
-  const finishing = group.completions[0];
-  const rows: StreamRow[] = last
-    ? [{ ...last, kind: STREAM_KINDS[finishing ? 'JOB_FAILED' : 'LOG'], level: LOG_LEVELS.ERROR, stepIndex: null, message: reason, data: { code: 'RECORD_REFUSED' } }]
-    : [];
-  const completions: JobCompletion[] = finishing
-    ? [{ ...finishing, status: 'FAILED', result: null, resultRef: undefined, errorCode: 'RECORD_REFUSED', errorMessage: reason, errorStep: null }]
-    : [];
-  return { ...emptyBatch(), leases: group.leases, starts: group.starts, rows, completions, suspensions: group.suspensions, uncertain: group.uncertain };
 }

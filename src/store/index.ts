@@ -39,3 +39,4 @@ export * from './search-keys.js';
 export * from './statement-timeout.js';
 export * from './saved-views.js';
 export * from './bulk-operations.js';
+export { countedStepResult, type CountedStepResult } from './step-metrics.js';

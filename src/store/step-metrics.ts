@@ -49,6 +49,27 @@ export function metricStepPath(path: string): string {
   return path.replace(LOOP_INDEX, '[]');
 }
 
+/** A step result row as step_metrics counts it. */
+export interface CountedStepResult {
+  ok: boolean;
+  /** data.durationMs, 0 when absent. */
+  durationMs: number;
+  data: Record<string, unknown> | undefined;
+}
+
+/**
+ * Whether step_metrics counts `r`, and as what: STEP_COMPLETED and
+ * STEP_FAILED rows with a step index, compensations left out. The step
+ * duration metric (engine/recorder-metrics.ts) counts the same rows.
+ */
+export function countedStepResult(r: StreamRow): CountedStepResult | null {
+  if ((r.kind !== STREAM_KINDS.STEP_COMPLETED && r.kind !== STREAM_KINDS.STEP_FAILED) || r.stepIndex === null) return null;
+  const data = isPlainObject(r.data) ? r.data : undefined;
+  if (data && data.compensation !== undefined) return null;
+  const d = data?.durationMs;
+  return { ok: r.kind === STREAM_KINDS.STEP_COMPLETED, durationMs: typeof d === 'number' && Number.isFinite(d) ? d : 0, data };
+}
+
 /**
  * Group a flush's step results (STEP_COMPLETED and STEP_FAILED rows with a
  * step index, compensations excepted) into the DAY and MONTH rows they add
@@ -99,12 +120,9 @@ export function collectStepMetrics(rows: readonly StreamRow[]): StepGroup[] {
     }
   };
   for (const r of rows) {
-    if ((r.kind !== STREAM_KINDS.STEP_COMPLETED && r.kind !== STREAM_KINDS.STEP_FAILED) || r.stepIndex === null) continue;
-    const data = isPlainObject(r.data) ? r.data : undefined;
-    if (data && data.compensation !== undefined) continue;
-    const ok = r.kind === STREAM_KINDS.STEP_COMPLETED;
-    const d = data?.durationMs;
-    const duration = typeof d === 'number' && Number.isFinite(d) ? d : 0;
+    const step = countedStepResult(r);
+    if (!step) continue;
+    const { ok, data, durationMs: duration } = step;
     const bucket = durationBucket(duration);
     const code = ok ? null : (jsonText(data?.code) ?? 'STEP_ERROR');
     const path = r.path ? metricStepPath(r.path) : '';
