@@ -24,7 +24,7 @@ import pg from 'pg';
 import { FsBlobStore } from '../src/blob/index.js';
 import { migrate, PgliteDb } from '../src/db/index.js';
 import { BlobDeletionGate, backupEmbedded, restoreBackup } from '../src/lifecycle/backup/index.js';
-import { BenchUsageError, databaseFlag, eachFlag, intFlag, unknownFlag } from './flags.js';
+import { BenchUsageError, databaseFlag, eachFlag, intFlag, unknownFlag, datasetFlag } from './flags.js';
 import { check, emit, log, nearestRank, now, round, serverUrl, sleep, urlForDatabase } from './lib.js';
 import { generateScaleDataset } from './scale-data.js';
 
@@ -46,6 +46,7 @@ interface BackupBenchOptions {
 function parseOptions(args: string[]): BackupBenchOptions {
   const opts: BackupBenchOptions = { dataDir: null, months: 2, jobsPerMonth: 20_000, rowsPerJob: 30, blobs: 200, compare: false, database: null, restoreJobs: 2 };
   eachFlag(args, (flag, value, arg) => {
+    if (datasetFlag(opts, flag, value, { months: 1, rowsPerJob: 3 })) return;
     switch (flag) {
       case '--data-dir': {
         const dir = value();
@@ -53,15 +54,6 @@ function parseOptions(args: string[]): BackupBenchOptions {
         opts.dataDir = dir;
         break;
       }
-      case '--months':
-        opts.months = intFlag(flag, value(), 1);
-        break;
-      case '--jobs-per-month':
-        opts.jobsPerMonth = intFlag(flag, value(), 1);
-        break;
-      case '--rows-per-job':
-        opts.rowsPerJob = intFlag(flag, value(), 3);
-        break;
       case '--blobs':
         opts.blobs = intFlag(flag, value(), 0);
         break;

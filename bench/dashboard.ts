@@ -16,7 +16,7 @@ import { migrate, PostgresDb } from '../src/db/index.js';
 import { MAINTENANCE_LEASE } from '../src/lifecycle/index.js';
 import { releaseMaintenanceLease, tryAcquireMaintenanceLease } from '../src/store/index.js';
 import { prepareDashboardFixture, LONG_RUN_ROWS, SEARCH_KEY, type DashboardFixture } from './dashboard-data.js';
-import { BenchUsageError, databaseFlag, eachFlag, intFlag, unknownFlag } from './flags.js';
+import { BenchUsageError, databaseFlag, eachFlag, intFlag, unknownFlag, datasetFlag } from './flags.js';
 import { BenchCheckError, check, createScratchDatabase, emit, log, nearestRank, round, serverUrl, sleep, urlForDatabase, type ScratchDatabase } from './lib.js';
 import { generateScaleDataset, SCALE_DEFAULTS } from './scale-data.js';
 
@@ -60,18 +60,10 @@ export function parseDashboardOptions(args: string[]): DashboardOptions {
     only: null,
   };
   eachFlag(args, (flag, value, arg) => {
+    if (datasetFlag(opts, flag, value, { months: 1, rowsPerJob: 3 })) return;
     switch (flag) {
       case '--runs':
         opts.runs = intFlag(flag, value(), 1);
-        break;
-      case '--months':
-        opts.months = intFlag(flag, value(), 1);
-        break;
-      case '--jobs-per-month':
-        opts.jobsPerMonth = intFlag(flag, value(), 1);
-        break;
-      case '--rows-per-job':
-        opts.rowsPerJob = intFlag(flag, value(), 3);
         break;
       case '--keep':
         opts.keep = true;

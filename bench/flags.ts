@@ -35,3 +35,32 @@ export function databaseFlag(flag: string, raw: string | undefined): string {
 export function unknownFlag(arg: string): never {
   throw new BenchUsageError(`unknown option "${arg}"`);
 }
+
+/** The size flags of the scenarios that generate a dataset (bench/scale-data.ts and bench/storage-data.ts). */
+export interface DatasetSize {
+  months?: number | undefined;
+  jobsPerMonth?: number | undefined;
+  rowsPerJob?: number | undefined;
+}
+
+/**
+ * `--months`, `--jobs-per-month` and `--rows-per-job` into `opts`; false for
+ * any other flag. The smallest month count and rows per job are the
+ * scenario's own (a storage dataset needs 2 months to drop one; a job of
+ * fewer than 3 rows has no step).
+ */
+export function datasetFlag(opts: DatasetSize, flag: string, value: () => string | undefined, min: { months: number; rowsPerJob: number }): boolean {
+  switch (flag) {
+    case '--months':
+      opts.months = intFlag(flag, value(), min.months);
+      return true;
+    case '--jobs-per-month':
+      opts.jobsPerMonth = intFlag(flag, value(), 1);
+      return true;
+    case '--rows-per-job':
+      opts.rowsPerJob = intFlag(flag, value(), min.rowsPerJob);
+      return true;
+    default:
+      return false;
+  }
+}

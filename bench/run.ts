@@ -5,7 +5,7 @@
  */
 import { backup, BACKUP_USAGE } from './backup.js';
 import { dashboard, DASHBOARD_USAGE } from './dashboard.js';
-import { BenchUsageError, databaseFlag, eachFlag, intFlag, unknownFlag } from './flags.js';
+import { BenchUsageError, databaseFlag, eachFlag, intFlag, unknownFlag, datasetFlag } from './flags.js';
 import { log, STATS_MODES, type BenchOptions, type StatsMode } from './lib.js';
 import { recordFloor } from './record-floor.js';
 import { scale, SCALE_USAGE } from './scale.js';
@@ -50,6 +50,7 @@ function isStatsMode(value: string | undefined): value is StatsMode {
 function parseOptions(args: string[]): BenchOptions {
   const opts: BenchOptions = { jobs: 20_000, warmup: 500, stats: 'vacuum-analyze' };
   eachFlag(args, (flag, value, arg) => {
+    if (datasetFlag(opts, flag, value, { months: 2, rowsPerJob: 3 })) return;
     switch (flag) {
       case '--jobs':
         opts.jobs = intFlag(flag, value(), 1);
@@ -59,15 +60,6 @@ function parseOptions(args: string[]): BenchOptions {
         break;
       case '--warmup':
         opts.warmup = intFlag(flag, value(), 0);
-        break;
-      case '--months':
-        opts.months = intFlag(flag, value(), 2);
-        break;
-      case '--jobs-per-month':
-        opts.jobsPerMonth = intFlag(flag, value(), 1);
-        break;
-      case '--rows-per-job':
-        opts.rowsPerJob = intFlag(flag, value(), 3);
         break;
       case '--database':
         opts.database = databaseFlag(flag, value());

@@ -7,7 +7,7 @@
 import pg from 'pg';
 import { migrate, PostgresDb, type Db } from '../src/db/index.js';
 import { compactReadModelIndexes } from '../src/lifecycle/index.js';
-import { databaseFlag, eachFlag, intFlag, unknownFlag } from './flags.js';
+import { databaseFlag, eachFlag, intFlag, unknownFlag, datasetFlag } from './flags.js';
 import { check, createScratchDatabase, emit, log, nearestRank, now, round, serverUrl, urlForDatabase, type ScratchDatabase } from './lib.js';
 import { checkScaleDataset, generateScaleDataset, SCALE_DEFAULTS } from './scale-data.js';
 import { Rng, scaleQueries, type ScaleContext, type Variant } from './scale-queries.js';
@@ -50,16 +50,8 @@ export function parseScaleOptions(args: string[]): ScaleOptions {
     database: null,
   };
   eachFlag(args, (flag, value, arg) => {
+    if (datasetFlag(opts, flag, value, { months: 1, rowsPerJob: 1 })) return;
     switch (flag) {
-      case '--months':
-        opts.months = intFlag(flag, value(), 1);
-        break;
-      case '--jobs-per-month':
-        opts.jobsPerMonth = intFlag(flag, value(), 1);
-        break;
-      case '--rows-per-job':
-        opts.rowsPerJob = intFlag(flag, value(), 1);
-        break;
       case '--runs':
         opts.runs = intFlag(flag, value(), 1);
         break;
