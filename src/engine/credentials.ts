@@ -20,7 +20,7 @@ export interface CredentialResolver {
   resolve(
     use: { organizationId: string; jobId: string; stepId: string; actor: string },
     names: readonly string[],
-  ): Promise<{ values: Record<string, Record<string, unknown>>; missing: string[]; unreadable: string[] }>;
+  ): Promise<{ values: Record<string, Record<string, unknown>>; providers: Record<string, string>; missing: string[]; unreadable: string[] }>;
 }
 
 export interface StepUse {
@@ -117,6 +117,13 @@ export class Redactor {
   }
 }
 
+/** The credentials one attempt of a step opened: secrets and providers by name, and the redactor of everything it produces. */
+export interface OpenedCredentials {
+  values: Record<string, Record<string, unknown>>;
+  providers: Record<string, string>;
+  redactor: Redactor;
+}
+
 /**
  * Decrypt the credentials `names` for one attempt of one step. A missing
  * or unreadable credential fails the step with CREDENTIAL_NOT_FOUND /
@@ -127,7 +134,7 @@ export async function openStepCredentials(
   open: StepCredentialOpener | undefined,
   use: StepUse,
   names: readonly string[],
-): Promise<{ values: Record<string, Record<string, unknown>>; redactor: Redactor }> {
+): Promise<OpenedCredentials> {
   if (!open) {
     throw new StepError('CREDENTIALS_UNAVAILABLE', `step uses credentials (${names.join(', ')}) but this worker has no encryption key ring`);
   }
@@ -144,5 +151,5 @@ export async function openStepCredentials(
       { credentials: opened.unreadable },
     );
   }
-  return { values: opened.values, redactor: new Redactor(opened.values) };
+  return { values: opened.values, providers: opened.providers, redactor: new Redactor(opened.values) };
 }

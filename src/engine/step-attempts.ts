@@ -8,7 +8,7 @@ import { truncate } from '../util/json.js';
 import { StepRunContext } from './step-context.js';
 import { LIMITS } from './limits.js';
 import type { ArtifactSink } from './artifacts.js';
-import { credentialRefs, openStepCredentials, type Redactor, type StepCredentialOpener } from './credentials.js';
+import { credentialRefs, openStepCredentials, type OpenedCredentials, type StepCredentialOpener } from './credentials.js';
 import { afterFailedAttempt, StepFailed } from './rules.js';
 import type { Frame } from './frame.js';
 import type { StepServices } from './services.js';
@@ -103,16 +103,16 @@ export async function runAttempts(
     const t0 = performance.now();
     const timer = type.abortable ? attemptSignal(job, type.attemptTimeoutMs(step) ?? options.stepTimeoutMs) : undefined;
     // Only steps that reference credentials open any (decrypted for this attempt, redacted from all it produces).
-    let redactor: Redactor | undefined;
+    let opened: OpenedCredentials | undefined;
     try {
       let scope: StepContext['scope'] = frame.scope();
       if (credentialNames.length > 0) {
-        const opened = await openStepCredentials(options.credentials, { organizationId: run.job.organizationId, jobId: run.job.id, stepId: step.id }, credentialNames);
-        redactor = opened.redactor;
+        opened = await openStepCredentials(options.credentials, { organizationId: run.job.organizationId, jobId: run.job.id, stepId: step.id }, credentialNames);
         scope = { ...scope, credentials: opened.values };
       }
+      const redactor = opened?.redactor;
       // A step that never asks for the signal costs no AbortSignal (the job's is made lazily).
-      const ctx = new StepRunContext(frame, step, scope, timer?.signal ?? job, redactor, resuming ? resumed.state : undefined, undefined, { attempt, since });
+      const ctx = new StepRunContext(frame, step, scope, timer?.signal ?? job, opened, resuming ? resumed.state : undefined, undefined, { attempt, since });
       const value = await (type as StepType<StepBase>).run(step, ctx);
       if (value instanceof Suspend) {
         if (label === 'compensation') throw new StepError('STEP_ERROR', `a ${step.type} step cannot serve as a compensation`);
@@ -127,7 +127,7 @@ export async function runAttempts(
     } catch (err) {
       if (job.aborted) throw job.reason;
       const described = describe(err, timer?.signal);
-      const failure = redactor ? redactor.value(described) : described;
+      const failure = opened ? opened.redactor.value(described) : described;
       const durationMs = resuming ? Date.now() - since : elapsedMs(t0);
       const verdict = afterFailedAttempt(step.retry, failure.code, attempt);
       frame.emit(step.id, 'STEP_FAILED', 'ERROR', truncate(failure.message, LIMITS.errorMessage), {

@@ -3,7 +3,7 @@ import type { LogLevel, StreamKind } from '../store/index.js';
 import { jsonByteLength, truncate } from '../util/json.js';
 import type { JobAbort } from './aborts.js';
 import { captureArtifact, captureUnavailable, type CaptureInput } from './artifacts.js';
-import type { Redactor } from './credentials.js';
+import type { OpenedCredentials, Redactor } from './credentials.js';
 import type { Frame } from './frame.js';
 import { LIMITS } from './limits.js';
 import type { StepServices } from './services.js';
@@ -58,13 +58,25 @@ export class StepRunContext implements StepContext {
     readonly scope: StepContext['scope'],
     /** The attempt's own signal (an abortable step), or the abort whose signal is made only when asked for. */
     private readonly abort: AbortSignal | JobAbort,
-    private readonly redactor: Redactor | undefined,
+    private readonly opened: OpenedCredentials | undefined,
     readonly resumed: Readonly<Record<string, unknown>> | undefined,
     readonly block: BlockHost = NO_BLOCK,
     /** The attempt running and when it began: kept with the progress, so a resumed job continues this attempt. */
     private readonly attempt: { attempt: number; since: number } = { attempt: 1, since: Date.now() },
   ) {
     this.limits = { httpMaxResponseBytes: frame.options.httpMaxResponseBytes };
+  }
+
+  private get redactor(): Redactor | undefined {
+    return this.opened?.redactor;
+  }
+
+  credential(name: string): { provider: string; secret: Readonly<Record<string, unknown>> } {
+    const secret = this.opened?.values[name];
+    const provider = this.opened?.providers[name];
+    // credentialRefs opens every name a type's `credentials(step)` lists before the step runs; reaching here means the type forgot to list it.
+    if (!secret || provider === undefined) throw new StepError('CREDENTIAL_NOT_FOUND', `credential "${name}" was not opened for this step`, { credential: name });
+    return { provider, secret };
   }
 
   get signal(): AbortSignal {

@@ -143,6 +143,8 @@ export async function getCredential(db: Queryable, organizationId: string, id: s
 /** The decrypted credentials one step uses, and the names that did not resolve. */
 export interface ResolvedCredentials {
   values: Record<string, Record<string, unknown>>;
+  /** Each opened credential's provider (`openai`, `smtp`, `postgres`, …), by name. */
+  providers: Record<string, string>;
   /** Names with no credential in the organization. */
   missing: string[];
   /** Names whose ciphertext did not open (key not in the ring, or tampered). */
@@ -162,18 +164,22 @@ export async function resolveCredentials(
   use: { organizationId: string; jobId: string; stepId: string; actor: string },
   names: readonly string[],
 ): Promise<ResolvedCredentials> {
-  if (!ring) return { values: {}, missing: [], unreadable: [...names] };
+  if (!ring) return { values: {}, providers: {}, missing: [], unreadable: [...names] };
   const rows = await findCredentialsForUse(db, use.organizationId, names, names.map(() => uuidv7()), {
     actor: use.actor,
     jobId: use.jobId,
     stepId: use.stepId,
   });
   const values: Record<string, Record<string, unknown>> = {};
+  const providers: Record<string, string> = {};
   const unreadable: string[] = [];
   for (const row of rows) {
     try {
       const secret = ring.openJson(row.sealed, credentialAad(row.id, row.organizationId));
-      if (isPlainObject(secret)) values[row.name] = secret;
+      if (isPlainObject(secret)) {
+        values[row.name] = secret;
+        providers[row.name] = row.provider;
+      }
       else unreadable.push(row.name);
     } catch (err) {
       if (!(err instanceof DecryptError)) throw err;
@@ -181,7 +187,7 @@ export async function resolveCredentials(
     }
   }
   const found = new Set(rows.map((r) => r.name));
-  return { values, missing: names.filter((n) => !found.has(n)), unreadable };
+  return { values, providers, missing: names.filter((n) => !found.has(n)), unreadable };
 }
 
 /** The engine's CredentialResolver (engine/credentials.ts) over this database and key ring. */

@@ -35,6 +35,12 @@ export interface StepContext {
   readonly scope: StepScope;
   /** Aborted on step timeout, cancellation, job deadline, lost lease or shutdown (only for abortable step types). */
   readonly signal: AbortSignal;
+  /**
+   * A credential the step's type opens directly (listed by its
+   * `credentials(step)`): its provider and decrypted secret, for this attempt
+   * only. Everything the step produces is redacted of the secret's values.
+   */
+  credential(name: string): { provider: string; secret: Readonly<Record<string, unknown>> };
   /** Append a log line to the job's stream, attributed to this step. */
   log(level: LogLevel, message: string, data?: unknown): void;
   readonly limits: { readonly httpMaxResponseBytes: number };
