@@ -17,6 +17,76 @@ export interface StepServices {
   approvals?: ApprovalService | undefined;
   children?: ChildJobService | undefined;
   rateLimits?: RateLimitService | undefined;
+  /** Knowledge collections and the job's retrieval record (retrieve and markUsed steps, an llm step's usedDocuments). */
+  knowledge?: KnowledgeService | undefined;
+  /** AI token usage against the organization's plan (llm steps). */
+  aiUsage?: AiUsageService | undefined;
+}
+
+/** One document a retrieval returned, in rank order. */
+export interface RetrievedDocument {
+  /** The knowledge document's id. */
+  id: string;
+  externalId: string;
+  type: string;
+  title: string;
+  text: string;
+  condition: string | null;
+  action: string | null;
+  tags: string[];
+  metadata: Record<string, unknown>;
+  /** Relevance, higher is better; rank 1 is the best. */
+  score: number;
+  rank: number;
+}
+
+export interface RetrievalRequest {
+  organizationId: string;
+  jobId: string;
+  workflowId: string;
+  /** The retrieve step's path in its job; one retrieval per (job, path). */
+  stepPath: string;
+  collection: string;
+  query: string;
+  topK: number;
+  /** Every tag must be on a document for it to be returned. */
+  tags: readonly string[];
+}
+
+export interface Retrieval {
+  id: string;
+  /** Newly made, or the one a run of this step recorded before (a resumed job gets the same documents). */
+  created: boolean;
+  query: string;
+  tookMs: number;
+  averageScore: number | null;
+  documents: RetrievedDocument[];
+}
+
+export interface MarkUsedRequest {
+  organizationId: string;
+  jobId: string;
+  /** The step that used them (a markUsed step, or the llm step whose output named them). */
+  usedByPath: string;
+  /** Only the retrieval of this retrieve step path; null: every retrieval of the job. */
+  retrievalPath: string | null;
+  /** Document external ids or ids, as the step names them. */
+  documents: readonly string[];
+  reason: string | null;
+}
+
+export interface KnowledgeService {
+  /** Run the query and record the retrieval, or return the one recorded before for (job, stepPath). */
+  retrieve(request: RetrievalRequest): Promise<Retrieval>;
+  /** Mark retrieved documents used; a document already marked keeps its first mark. Returns how many retrieved documents matched. */
+  markUsed(request: MarkUsedRequest): Promise<{ marked: number; unknown: string[] }>;
+}
+
+export interface AiUsageService {
+  /** Throws a StepError (PLAN_LIMIT_EXCEEDED) when the organization's plan has no AI tokens left this month. */
+  assertTokensLeft(organizationId: string): Promise<void>;
+  /** Count tokens a call used into this month's usage (counted as they are spent, a failed or repeated call included). */
+  record(organizationId: string, usage: { inputTokens: number; outputTokens: number; costMicros: number }): Promise<void>;
 }
 
 /**
