@@ -8,6 +8,7 @@ import { dashboard, DASHBOARD_USAGE } from './dashboard.js';
 import { BenchUsageError, databaseFlag, eachFlag, intFlag, unknownFlag, datasetFlag } from './flags.js';
 import { log, STATS_MODES, type BenchOptions, type StatsMode } from './lib.js';
 import { recordFloor } from './record-floor.js';
+import { retrievalBytes } from './retrieval-bytes.js';
 import { scale, SCALE_USAGE } from './scale.js';
 import { scaleOut, SCALE_OUT_USAGE } from './scale-out.js';
 import { steps } from './steps.js';
@@ -22,6 +23,7 @@ const SCENARIOS = new Map<string, (opts: BenchOptions) => Promise<void>>([
   ['steps', steps],
   ['foreach', foreach],
   ['storage', storage],
+  ['retrieval-bytes', retrievalBytes],
   // Loaded on use: playwright-core stays out of the other scenarios' process.
   ['browser', async (opts) => (await import('./browser.js')).browser(opts)],
 ]);

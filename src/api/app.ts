@@ -26,6 +26,7 @@ import { organizationRoutes } from './routes/organization.js';
 import { scheduleRoutes } from './routes/schedules.js';
 import { retentionRoutes } from './routes/retention.js';
 import { screenshotRoutes } from './routes/screenshots.js';
+import { knowledgeRoutes } from './routes/knowledge.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import {
   clientSchema,
@@ -58,6 +59,7 @@ import { DEFAULT_LIVE_OPTIONS, LiveHub, type LiveOptions } from './live/index.js
 import { bulkRoutes } from './routes/bulk.js';
 import type { BulkRunner } from '../engine/bulk.js';
 import { viewRoutes } from './routes/views.js';
+import { templateRoutes } from './routes/templates.js';
 import { atlasRoutes } from './atlas.js';
 
 /**
@@ -173,6 +175,7 @@ export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimi
   analyticsRoutes(app, db);
   retentionRoutes(app, db);
   screenshotRoutes(app, db, blobs, keyRing ?? null);
+  knowledgeRoutes(app, db, blobs);
   credentialRoutes(app, db, keyRing ?? null);
   auditRoutes(app, db);
   userRoutes(app, db);
@@ -187,6 +190,7 @@ export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimi
   app.addHook('preClose', () => liveHub.close());
   liveRoutes(app, db, liveHub, liveOptions);
   viewRoutes(app, db);
+  templateRoutes(app, db);
   if (atlasDir !== null) atlasRoutes(app, atlasDir);
   await app.ready();
   return app;

@@ -98,6 +98,7 @@ export async function runWorkflow(config: Config, workflowId: string, opts: RunO
       credentials: credentialResolver(db, keyRing),
       sealer: keyRing ? keyRingSealer(keyRing) : undefined,
       browser,
+      llmPrices: config.llmPrices,
     });
     await worker.start();
     let job: Job | null;

@@ -3,6 +3,7 @@ import type { Config } from '../config/index.js';
 import { analyzeStreamParent, ensurePhiAuditPartitions, ensureStreamPartitions, migrate, openDb, type Db, type ProcessRole } from '../db/index.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { deleteExpiredCheckpoints } from '../store/index.js';
+import { syncOfficialTemplates } from '../templates/index.js';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -36,6 +37,8 @@ export async function openRuntime(config: Config, opts: OpenRuntimeOptions = {})
       if (applied.length > 0) logger.info({ applied }, 'migrations applied');
       await ensureStreamPartitions(db);
       await ensurePhiAuditPartitions(db);
+      // Official templates are code: the table follows it at every start (templates/sync.ts says why).
+      await syncOfficialTemplates(db);
     }
   } catch (err) {
     await db.close().catch(() => undefined);

@@ -67,6 +67,7 @@ export async function serve(config: Config, opts: { worker: boolean }): Promise<
         credentials: credentialResolver(db, keyRing),
         sealer: keyRing ? keyRingSealer(keyRing) : undefined,
         browser,
+        llmPrices: config.llmPrices,
       })
     : undefined;
   const stopMetrics = watchProcessMetrics(config, db, readReplica);

@@ -28,6 +28,7 @@ export async function runWorker(config: Config): Promise<void> {
     credentials: credentialResolver(db, keyRing),
     sealer: keyRing ? keyRingSealer(keyRing) : undefined,
     browser,
+    llmPrices: config.llmPrices,
   });
   // Every process runs a scheduler; an advisory lock makes one of them the leader per tick.
   const scheduler = new Scheduler(db, {}, logger);

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { ValidationError } from '../errors/index.js';
 import { parseEgressAllow, type EgressAllowEntry } from '../net/address-policy.js';
+import { parsePriceTable, type PriceTable } from '../ai/prices.js';
 
 /** Everything Stepwise reads from its environment, validated once and frozen. */
 export interface Config {
@@ -54,6 +55,11 @@ export interface Config {
   readonly metricsOrganizationLabels: boolean;
   /** STEPWISE_METRICS_PORT: also serve /metrics and /health/* on this port (how `stepwise worker` exposes them); undefined: not. */
   readonly metricsPort: number | undefined;
+  /**
+   * STEPWISE_LLM_PRICES: USD per 1M input/output tokens by model (`{"model":{"input":x,"output":y}}`)
+   * over the built-in table (ai/prices.ts), for llm steps' costUsd and usage; unknown models cost 0.
+   */
+  readonly llmPrices: PriceTable;
 }
 
 /** A read replica for replica-eligible API reads (run lists, analytics, finished jobs' streams, audit reads). */
@@ -196,6 +202,7 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
       burst: int(env, 'STEPWISE_RATE_LIMIT_BURST', 500, 1, 10_000_000),
     }),
     ...loadMetricsConfig(env),
+    llmPrices: parsePriceTable(env.STEPWISE_LLM_PRICES),
   });
 }
 

@@ -127,6 +127,21 @@ CREATE FUNCTION stepwise.add_to_aggregates(p_org uuid[], p_workflow uuid[], p_cl
 $$;
 
 --
+-- Name: count_template_use(uuid, uuid); Type: FUNCTION; Schema: stepwise; Owner: -
+--
+
+CREATE FUNCTION stepwise.count_template_use(p_template uuid, p_org uuid) RETURNS bigint
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  UPDATE stepwise.templates SET popularity = popularity + 1
+   WHERE id = p_template
+     AND (owner_organization_id IS NULL OR is_public OR owner_organization_id = p_org)
+     AND p_org = coalesce(nullif(current_setting('stepwise.organization_id', true), ''), p_org::text)::uuid
+  RETURNING popularity
+$$;
+
+--
 -- Name: duration_bucket(double precision); Type: FUNCTION; Schema: stepwise; Owner: -
 --
 
@@ -327,6 +342,14 @@ BEGIN
 END $_$;
 
 --
+-- Name: knowledge_tags_text(text[]); Type: FUNCTION; Schema: stepwise; Owner: -
+--
+
+CREATE FUNCTION stepwise.knowledge_tags_text(tags text[]) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT array_to_string(tags, ' ') $$;
+
+--
 -- Name: phi_audit_guard(); Type: FUNCTION; Schema: stepwise; Owner: -
 --
 
@@ -408,6 +431,37 @@ BEGIN
    HAVING count(*) > 0;
   RETURN NULL;
 END $$;
+
+--
+-- Name: template_ratings_rollup(); Type: FUNCTION; Schema: stepwise; Owner: -
+--
+
+CREATE FUNCTION stepwise.template_ratings_rollup() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    UPDATE stepwise.templates SET rating_sum = rating_sum + NEW.rating, rating_count = rating_count + 1 WHERE id = NEW.template_id;
+  ELSIF TG_OP = 'UPDATE' THEN
+    UPDATE stepwise.templates SET rating_sum = rating_sum + NEW.rating - OLD.rating WHERE id = NEW.template_id;
+  ELSE
+    UPDATE stepwise.templates SET rating_sum = rating_sum - OLD.rating, rating_count = rating_count - 1 WHERE id = OLD.template_id;
+  END IF;
+  RETURN NULL;
+END $$;
+
+--
+-- Name: template_search_vector(text, text, text[]); Type: FUNCTION; Schema: stepwise; Owner: -
+--
+
+CREATE FUNCTION stepwise.template_search_vector(p_name text, p_description text, p_tags text[]) RETURNS tsvector
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  SELECT setweight(to_tsvector('english', p_name), 'A')
+      || setweight(to_tsvector('english', coalesce(array_to_string(p_tags, ' '), '')), 'A')
+      || setweight(to_tsvector('english', p_description), 'B')
+$$;
 
 --
 -- Name: top_errors_merge(jsonb, jsonb); Type: FUNCTION; Schema: stepwise; Owner: -
@@ -1057,6 +1111,56 @@ WITH (fillfactor='50');
 ALTER TABLE ONLY stepwise.jobs FORCE ROW LEVEL SECURITY;
 
 --
+-- Name: knowledge_documents; Type: TABLE; Schema: stepwise; Owner: -
+--
+
+CREATE TABLE stepwise.knowledge_documents (
+    id uuid NOT NULL,
+    organization_id uuid NOT NULL,
+    collection character varying(64) NOT NULL,
+    external_id character varying(200) NOT NULL,
+    type character varying(64) NOT NULL,
+    title character varying(500) NOT NULL,
+    text text NOT NULL,
+    condition text,
+    action text,
+    tags text[] DEFAULT '{}'::text[] NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    search tsvector GENERATED ALWAYS AS (((((setweight(to_tsvector('english'::regconfig, (title)::text), 'A'::"char") || setweight(to_tsvector('english'::regconfig, stepwise.knowledge_tags_text(tags)), 'A'::"char")) || setweight(to_tsvector('english'::regconfig, COALESCE(condition, ''::text)), 'B'::"char")) || setweight(to_tsvector('english'::regconfig, text), 'C'::"char")) || setweight(to_tsvector('english'::regconfig, COALESCE(action, ''::text)), 'C'::"char"))) STORED,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT knowledge_documents_action_check CHECK ((length(action) <= 4000)),
+    CONSTRAINT knowledge_documents_collection_check CHECK (((collection)::text ~ '^[a-z0-9][a-z0-9_-]{0,63}$'::text)),
+    CONSTRAINT knowledge_documents_condition_check CHECK ((length(condition) <= 4000)),
+    CONSTRAINT knowledge_documents_external_id_check CHECK ((length((external_id)::text) >= 1)),
+    CONSTRAINT knowledge_documents_metadata_check CHECK (((jsonb_typeof(metadata) = 'object'::text) AND (octet_length((metadata)::text) <= 65536))),
+    CONSTRAINT knowledge_documents_tags_check CHECK ((cardinality(tags) <= 32)),
+    CONSTRAINT knowledge_documents_text_check CHECK (((length(text) >= 1) AND (length(text) <= 20000))),
+    CONSTRAINT knowledge_documents_title_check CHECK ((length((title)::text) >= 1)),
+    CONSTRAINT knowledge_documents_type_check CHECK ((length((type)::text) >= 1))
+);
+
+ALTER TABLE ONLY stepwise.knowledge_documents FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: knowledge_usage_daily; Type: TABLE; Schema: stepwise; Owner: -
+--
+
+CREATE TABLE stepwise.knowledge_usage_daily (
+    organization_id uuid NOT NULL,
+    collection character varying(64) NOT NULL,
+    day date NOT NULL,
+    workflow_id uuid NOT NULL,
+    document_id uuid NOT NULL,
+    retrieved integer DEFAULT 0 NOT NULL,
+    used integer DEFAULT 0 NOT NULL,
+    CONSTRAINT knowledge_usage_daily_retrieved_check CHECK ((retrieved >= 0)),
+    CONSTRAINT knowledge_usage_daily_used_check CHECK ((used >= 0))
+);
+
+ALTER TABLE ONLY stepwise.knowledge_usage_daily FORCE ROW LEVEL SECURITY;
+
+--
 -- Name: log_levels; Type: TABLE; Schema: stepwise; Owner: -
 --
 
@@ -1206,6 +1310,49 @@ CREATE TABLE stepwise.retention_policies (
 ALTER TABLE ONLY stepwise.retention_policies FORCE ROW LEVEL SECURITY;
 
 --
+-- Name: retrieval_documents; Type: TABLE; Schema: stepwise; Owner: -
+--
+
+CREATE TABLE stepwise.retrieval_documents (
+    retrieval_id uuid NOT NULL,
+    document_id uuid NOT NULL,
+    score real NOT NULL,
+    rank smallint NOT NULL,
+    used_at timestamp with time zone,
+    used_by_path text,
+    used_reason character varying(500),
+    CONSTRAINT retrieval_documents_check CHECK (((used_at IS NULL) = (used_by_path IS NULL))),
+    CONSTRAINT retrieval_documents_rank_check CHECK (((rank >= 1) AND (rank <= 50))),
+    CONSTRAINT retrieval_documents_used_by_path_check CHECK ((length(used_by_path) <= 1000))
+);
+
+ALTER TABLE ONLY stepwise.retrieval_documents FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: retrievals; Type: TABLE; Schema: stepwise; Owner: -
+--
+
+CREATE TABLE stepwise.retrievals (
+    id uuid NOT NULL,
+    organization_id uuid NOT NULL,
+    job_id uuid NOT NULL,
+    workflow_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    took_ms integer NOT NULL,
+    average_score real,
+    count smallint NOT NULL,
+    collection character varying(64) NOT NULL,
+    step_path text NOT NULL,
+    query text NOT NULL,
+    CONSTRAINT retrievals_count_check CHECK (((count >= 0) AND (count <= 50))),
+    CONSTRAINT retrievals_query_check CHECK ((length(query) <= 2000)),
+    CONSTRAINT retrievals_step_path_check CHECK (((length(step_path) >= 1) AND (length(step_path) <= 1000))),
+    CONSTRAINT retrievals_took_ms_check CHECK ((took_ms >= 0))
+);
+
+ALTER TABLE ONLY stepwise.retrievals FORCE ROW LEVEL SECURITY;
+
+--
 -- Name: saved_views; Type: TABLE; Schema: stepwise; Owner: -
 --
 
@@ -1342,6 +1489,75 @@ CREATE TABLE stepwise.stream_kinds (
 );
 
 --
+-- Name: template_ratings; Type: TABLE; Schema: stepwise; Owner: -
+--
+
+CREATE TABLE stepwise.template_ratings (
+    template_id uuid NOT NULL,
+    organization_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    rating smallint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT template_ratings_rating_check CHECK (((rating >= 1) AND (rating <= 5)))
+);
+
+ALTER TABLE ONLY stepwise.template_ratings FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: templates; Type: TABLE; Schema: stepwise; Owner: -
+--
+
+CREATE TABLE stepwise.templates (
+    id uuid NOT NULL,
+    owner_organization_id uuid,
+    slug character varying(100),
+    name character varying(200) NOT NULL,
+    description character varying(4000) DEFAULT ''::character varying NOT NULL,
+    category character varying(20) NOT NULL,
+    tags text[] DEFAULT '{}'::text[] NOT NULL,
+    difficulty character varying(12) DEFAULT 'BEGINNER'::character varying NOT NULL,
+    estimated_minutes_saved integer DEFAULT 0 NOT NULL,
+    definition jsonb NOT NULL,
+    required_integrations text[] DEFAULT '{}'::text[] NOT NULL,
+    optional_integrations text[] DEFAULT '{}'::text[] NOT NULL,
+    settings_schema jsonb DEFAULT '{"type": "object"}'::jsonb NOT NULL,
+    author character varying(10) NOT NULL,
+    is_public boolean DEFAULT false NOT NULL,
+    popularity bigint DEFAULT 0 NOT NULL,
+    rating_sum bigint DEFAULT 0 NOT NULL,
+    rating_count integer DEFAULT 0 NOT NULL,
+    rating double precision GENERATED ALWAYS AS (
+CASE
+    WHEN (rating_count = 0) THEN (0)::double precision
+    ELSE ((rating_sum)::double precision / (rating_count)::double precision)
+END) STORED,
+    created_by uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    search tsvector GENERATED ALWAYS AS (stepwise.template_search_vector((name)::text, (description)::text, tags)) STORED,
+    CONSTRAINT templates_author_check CHECK (((author)::text = ANY ((ARRAY['OFFICIAL'::character varying, 'COMMUNITY'::character varying])::text[]))),
+    CONSTRAINT templates_category_check CHECK (((category)::text = ANY ((ARRAY['MARKETING'::character varying, 'SALES'::character varying, 'OPERATIONS'::character varying, 'CUSTOMER_SUPPORT'::character varying, 'ADMIN'::character varying, 'CUSTOM'::character varying])::text[]))),
+    CONSTRAINT templates_check CHECK ((((author)::text = 'OFFICIAL'::text) = (owner_organization_id IS NULL))),
+    CONSTRAINT templates_check1 CHECK ((((author)::text = 'OFFICIAL'::text) = (slug IS NOT NULL))),
+    CONSTRAINT templates_check2 CHECK ((((author)::text = 'COMMUNITY'::text) OR is_public)),
+    CONSTRAINT templates_definition_check CHECK (((jsonb_typeof(definition) = 'object'::text) AND (octet_length((definition)::text) <= 1048576))),
+    CONSTRAINT templates_difficulty_check CHECK (((difficulty)::text = ANY ((ARRAY['BEGINNER'::character varying, 'INTERMEDIATE'::character varying, 'ADVANCED'::character varying])::text[]))),
+    CONSTRAINT templates_estimated_minutes_saved_check CHECK (((estimated_minutes_saved >= 0) AND (estimated_minutes_saved <= 100000))),
+    CONSTRAINT templates_name_check CHECK ((length(btrim((name)::text)) > 0)),
+    CONSTRAINT templates_optional_integrations_check CHECK ((cardinality(optional_integrations) <= 20)),
+    CONSTRAINT templates_popularity_check CHECK ((popularity >= 0)),
+    CONSTRAINT templates_rating_count_check CHECK ((rating_count >= 0)),
+    CONSTRAINT templates_rating_sum_check CHECK ((rating_sum >= 0)),
+    CONSTRAINT templates_required_integrations_check CHECK ((cardinality(required_integrations) <= 20)),
+    CONSTRAINT templates_settings_schema_check CHECK (((jsonb_typeof(settings_schema) = 'object'::text) AND (octet_length((settings_schema)::text) <= 65536))),
+    CONSTRAINT templates_slug_check CHECK (((slug)::text ~ '^[a-z0-9][a-z0-9-]{0,99}$'::text)),
+    CONSTRAINT templates_tags_check CHECK ((cardinality(tags) <= 20))
+);
+
+ALTER TABLE ONLY stepwise.templates FORCE ROW LEVEL SECURITY;
+
+--
 -- Name: usage_records; Type: TABLE; Schema: stepwise; Owner: -
 --
 
@@ -1352,6 +1568,12 @@ CREATE TABLE stepwise.usage_records (
     steps bigint DEFAULT 0 NOT NULL,
     storage_bytes bigint DEFAULT 0 NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    ai_input_tokens bigint DEFAULT 0 NOT NULL,
+    ai_output_tokens bigint DEFAULT 0 NOT NULL,
+    ai_cost_micros bigint DEFAULT 0 NOT NULL,
+    CONSTRAINT usage_records_ai_cost_micros_check CHECK ((ai_cost_micros >= 0)),
+    CONSTRAINT usage_records_ai_input_tokens_check CHECK ((ai_input_tokens >= 0)),
+    CONSTRAINT usage_records_ai_output_tokens_check CHECK ((ai_output_tokens >= 0)),
     CONSTRAINT usage_records_period_start_check CHECK ((EXTRACT(day FROM period_start) = (1)::numeric))
 );
 
@@ -1761,6 +1983,27 @@ ALTER TABLE ONLY stepwise.jobs
     ADD CONSTRAINT jobs_pkey PRIMARY KEY (id);
 
 --
+-- Name: knowledge_documents knowledge_documents_organization_id_collection_external_id_key; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.knowledge_documents
+    ADD CONSTRAINT knowledge_documents_organization_id_collection_external_id_key UNIQUE (organization_id, collection, external_id);
+
+--
+-- Name: knowledge_documents knowledge_documents_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.knowledge_documents
+    ADD CONSTRAINT knowledge_documents_pkey PRIMARY KEY (id);
+
+--
+-- Name: knowledge_usage_daily knowledge_usage_daily_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.knowledge_usage_daily
+    ADD CONSTRAINT knowledge_usage_daily_pkey PRIMARY KEY (organization_id, collection, day, workflow_id, document_id);
+
+--
 -- Name: log_levels log_levels_name_key; Type: CONSTRAINT; Schema: stepwise; Owner: -
 --
 
@@ -1822,6 +2065,27 @@ ALTER TABLE ONLY stepwise.read_model_failures
 
 ALTER TABLE ONLY stepwise.retention_policies
     ADD CONSTRAINT retention_policies_pkey PRIMARY KEY (organization_id, resource_type);
+
+--
+-- Name: retrieval_documents retrieval_documents_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.retrieval_documents
+    ADD CONSTRAINT retrieval_documents_pkey PRIMARY KEY (retrieval_id, rank);
+
+--
+-- Name: retrievals retrievals_organization_id_job_id_step_path_key; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.retrievals
+    ADD CONSTRAINT retrievals_organization_id_job_id_step_path_key UNIQUE (organization_id, job_id, step_path);
+
+--
+-- Name: retrievals retrievals_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.retrievals
+    ADD CONSTRAINT retrievals_pkey PRIMARY KEY (id);
 
 --
 -- Name: saved_views saved_views_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
@@ -1892,6 +2156,27 @@ ALTER TABLE ONLY stepwise.stream_kinds
 
 ALTER TABLE ONLY stepwise.stream_kinds
     ADD CONSTRAINT stream_kinds_pkey PRIMARY KEY (kind);
+
+--
+-- Name: template_ratings template_ratings_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.template_ratings
+    ADD CONSTRAINT template_ratings_pkey PRIMARY KEY (template_id, user_id);
+
+--
+-- Name: templates templates_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.templates
+    ADD CONSTRAINT templates_pkey PRIMARY KEY (id);
+
+--
+-- Name: templates templates_slug_key; Type: CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.templates
+    ADD CONSTRAINT templates_slug_key UNIQUE (slug);
 
 --
 -- Name: usage_records usage_records_pkey; Type: CONSTRAINT; Schema: stepwise; Owner: -
@@ -2194,6 +2479,12 @@ CREATE INDEX jobs_org_workflow_idx ON stepwise.jobs USING btree (organization_id
 CREATE UNIQUE INDEX jobs_parent_step_idx ON stepwise.jobs USING btree (parent_job_id, parent_step_path) WHERE (parent_job_id IS NOT NULL);
 
 --
+-- Name: knowledge_documents_search_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX knowledge_documents_search_idx ON stepwise.knowledge_documents USING gin (search);
+
+--
 -- Name: phi_audit_log_org_idx; Type: INDEX; Schema: stepwise; Owner: -
 --
 
@@ -2246,6 +2537,48 @@ CREATE INDEX schedules_org_idx ON stepwise.schedules USING btree (organization_i
 --
 
 CREATE INDEX schedules_workflow_idx ON stepwise.schedules USING btree (organization_id, workflow_id);
+
+--
+-- Name: template_ratings_user_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX template_ratings_user_idx ON stepwise.template_ratings USING btree (organization_id, user_id);
+
+--
+-- Name: templates_category_popularity_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX templates_category_popularity_idx ON stepwise.templates USING btree (category, popularity DESC, id);
+
+--
+-- Name: templates_category_rating_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX templates_category_rating_idx ON stepwise.templates USING btree (category, rating DESC, id);
+
+--
+-- Name: templates_owner_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX templates_owner_idx ON stepwise.templates USING btree (owner_organization_id) WHERE (owner_organization_id IS NOT NULL);
+
+--
+-- Name: templates_popularity_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX templates_popularity_idx ON stepwise.templates USING btree (popularity DESC, id);
+
+--
+-- Name: templates_rating_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX templates_rating_idx ON stepwise.templates USING btree (rating DESC, id);
+
+--
+-- Name: templates_search_idx; Type: INDEX; Schema: stepwise; Owner: -
+--
+
+CREATE INDEX templates_search_idx ON stepwise.templates USING gin (search);
 
 --
 -- Name: user_invitations_user_idx; Type: INDEX; Schema: stepwise; Owner: -
@@ -2378,6 +2711,12 @@ CREATE TRIGGER phi_audit_log_retention BEFORE DELETE OR UPDATE ON stepwise.phi_a
 --
 
 CREATE TRIGGER schedule_audit_log_immutable BEFORE UPDATE ON stepwise.schedule_audit_log FOR EACH ROW EXECUTE FUNCTION stepwise.forbid_update();
+
+--
+-- Name: template_ratings template_ratings_rollup; Type: TRIGGER; Schema: stepwise; Owner: -
+--
+
+CREATE TRIGGER template_ratings_rollup AFTER INSERT OR DELETE OR UPDATE OF rating ON stepwise.template_ratings FOR EACH ROW EXECUTE FUNCTION stepwise.template_ratings_rollup();
 
 --
 -- Name: workflow_versions workflow_versions_immutable; Type: TRIGGER; Schema: stepwise; Owner: -
@@ -2526,6 +2865,20 @@ ALTER TABLE ONLY stepwise.jobs
     ADD CONSTRAINT jobs_organization_id_workflow_id_workflow_version_fkey FOREIGN KEY (organization_id, workflow_id, workflow_version) REFERENCES stepwise.workflow_versions(organization_id, workflow_id, version);
 
 --
+-- Name: knowledge_documents knowledge_documents_organization_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.knowledge_documents
+    ADD CONSTRAINT knowledge_documents_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES stepwise.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: knowledge_usage_daily knowledge_usage_daily_organization_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.knowledge_usage_daily
+    ADD CONSTRAINT knowledge_usage_daily_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES stepwise.organizations(id) ON DELETE CASCADE;
+
+--
 -- Name: rate_limit_buckets rate_limit_buckets_organization_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
 --
 
@@ -2538,6 +2891,20 @@ ALTER TABLE ONLY stepwise.rate_limit_buckets
 
 ALTER TABLE ONLY stepwise.retention_policies
     ADD CONSTRAINT retention_policies_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES stepwise.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: retrieval_documents retrieval_documents_retrieval_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.retrieval_documents
+    ADD CONSTRAINT retrieval_documents_retrieval_id_fkey FOREIGN KEY (retrieval_id) REFERENCES stepwise.retrievals(id) ON DELETE CASCADE;
+
+--
+-- Name: retrievals retrievals_organization_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.retrievals
+    ADD CONSTRAINT retrievals_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES stepwise.organizations(id) ON DELETE CASCADE;
 
 --
 -- Name: saved_views saved_views_organization_id_owner_user_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
@@ -2580,6 +2947,27 @@ ALTER TABLE ONLY stepwise.schedules
 
 ALTER TABLE ONLY stepwise.screenshot_blobs
     ADD CONSTRAINT screenshot_blobs_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES stepwise.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: template_ratings template_ratings_organization_id_user_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.template_ratings
+    ADD CONSTRAINT template_ratings_organization_id_user_id_fkey FOREIGN KEY (organization_id, user_id) REFERENCES stepwise.users(organization_id, id) ON DELETE CASCADE;
+
+--
+-- Name: template_ratings template_ratings_template_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.template_ratings
+    ADD CONSTRAINT template_ratings_template_id_fkey FOREIGN KEY (template_id) REFERENCES stepwise.templates(id) ON DELETE CASCADE;
+
+--
+-- Name: templates templates_owner_organization_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE ONLY stepwise.templates
+    ADD CONSTRAINT templates_owner_organization_id_fkey FOREIGN KEY (owner_organization_id) REFERENCES stepwise.organizations(id) ON DELETE CASCADE;
 
 --
 -- Name: usage_records usage_records_organization_id_fkey; Type: FK CONSTRAINT; Schema: stepwise; Owner: -
@@ -2809,6 +3197,18 @@ ALTER TABLE stepwise.job_signals ENABLE ROW LEVEL SECURITY;
 ALTER TABLE stepwise.jobs ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: knowledge_documents; Type: ROW SECURITY; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE stepwise.knowledge_documents ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: knowledge_usage_daily; Type: ROW SECURITY; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE stepwise.knowledge_usage_daily ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: organizations; Type: ROW SECURITY; Schema: stepwise; Owner: -
 --
 
@@ -2831,6 +3231,18 @@ ALTER TABLE stepwise.rate_limit_buckets ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE stepwise.retention_policies ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: retrieval_documents; Type: ROW SECURITY; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE stepwise.retrieval_documents ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: retrievals; Type: ROW SECURITY; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE stepwise.retrievals ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: saved_views; Type: ROW SECURITY; Schema: stepwise; Owner: -
@@ -3007,6 +3419,18 @@ CREATE POLICY service_all ON stepwise.job_signals TO stepwise_service USING (tru
 CREATE POLICY service_all ON stepwise.jobs TO stepwise_service USING (true) WITH CHECK (true);
 
 --
+-- Name: knowledge_documents service_all; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY service_all ON stepwise.knowledge_documents TO stepwise_service USING (true) WITH CHECK (true);
+
+--
+-- Name: knowledge_usage_daily service_all; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY service_all ON stepwise.knowledge_usage_daily TO stepwise_service USING (true) WITH CHECK (true);
+
+--
 -- Name: organizations service_all; Type: POLICY; Schema: stepwise; Owner: -
 --
 
@@ -3029,6 +3453,18 @@ CREATE POLICY service_all ON stepwise.rate_limit_buckets TO stepwise_service USI
 --
 
 CREATE POLICY service_all ON stepwise.retention_policies TO stepwise_service USING (true) WITH CHECK (true);
+
+--
+-- Name: retrieval_documents service_all; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY service_all ON stepwise.retrieval_documents TO stepwise_service USING (true) WITH CHECK (true);
+
+--
+-- Name: retrievals service_all; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY service_all ON stepwise.retrievals TO stepwise_service USING (true) WITH CHECK (true);
 
 --
 -- Name: saved_views service_all; Type: POLICY; Schema: stepwise; Owner: -
@@ -3059,6 +3495,18 @@ CREATE POLICY service_all ON stepwise.screenshot_blobs TO stepwise_service USING
 --
 
 CREATE POLICY service_all ON stepwise.step_metrics TO stepwise_service USING (true) WITH CHECK (true);
+
+--
+-- Name: template_ratings service_all; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY service_all ON stepwise.template_ratings TO stepwise_service USING (true) WITH CHECK (true);
+
+--
+-- Name: templates service_all; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY service_all ON stepwise.templates TO stepwise_service USING (true) WITH CHECK (true);
 
 --
 -- Name: usage_records service_all; Type: POLICY; Schema: stepwise; Owner: -
@@ -3113,6 +3561,42 @@ CREATE POLICY service_all ON stepwise.workflows TO stepwise_service USING (true)
 --
 
 ALTER TABLE stepwise.step_metrics ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: templates template_delete; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY template_delete ON stepwise.templates FOR DELETE TO stepwise_tenant USING ((owner_organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
+
+--
+-- Name: templates template_insert; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY template_insert ON stepwise.templates FOR INSERT TO stepwise_tenant WITH CHECK ((owner_organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
+
+--
+-- Name: template_ratings; Type: ROW SECURITY; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE stepwise.template_ratings ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: templates template_read; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY template_read ON stepwise.templates FOR SELECT TO stepwise_tenant USING (((owner_organization_id IS NULL) OR is_public OR (owner_organization_id = (current_setting('stepwise.organization_id'::text))::uuid)));
+
+--
+-- Name: templates template_update; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY template_update ON stepwise.templates FOR UPDATE TO stepwise_tenant USING ((owner_organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((owner_organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
+
+--
+-- Name: templates; Type: ROW SECURITY; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE stepwise.templates ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: aggregate_metrics tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
@@ -3265,6 +3749,18 @@ CREATE POLICY tenant_isolation ON stepwise.job_signals TO stepwise_tenant USING 
 CREATE POLICY tenant_isolation ON stepwise.jobs TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
 
 --
+-- Name: knowledge_documents tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON stepwise.knowledge_documents TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
+
+--
+-- Name: knowledge_usage_daily tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON stepwise.knowledge_usage_daily TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
+
+--
 -- Name: organizations tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
 --
 
@@ -3287,6 +3783,22 @@ CREATE POLICY tenant_isolation ON stepwise.rate_limit_buckets TO stepwise_tenant
 --
 
 CREATE POLICY tenant_isolation ON stepwise.retention_policies TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
+
+--
+-- Name: retrieval_documents tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON stepwise.retrieval_documents TO stepwise_tenant USING ((EXISTS ( SELECT 1
+   FROM stepwise.retrievals r
+  WHERE (r.id = retrieval_documents.retrieval_id)))) WITH CHECK ((EXISTS ( SELECT 1
+   FROM stepwise.retrievals r
+  WHERE (r.id = retrieval_documents.retrieval_id))));
+
+--
+-- Name: retrievals tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON stepwise.retrievals TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
 
 --
 -- Name: saved_views tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
@@ -3317,6 +3829,12 @@ CREATE POLICY tenant_isolation ON stepwise.screenshot_blobs TO stepwise_tenant U
 --
 
 CREATE POLICY tenant_isolation ON stepwise.step_metrics TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
+
+--
+-- Name: template_ratings tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON stepwise.template_ratings TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
 
 --
 -- Name: usage_records tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
@@ -3571,6 +4089,18 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.job_signals TO stepwise_tena
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.jobs TO stepwise_tenant;
 
 --
+-- Name: TABLE knowledge_documents; Type: ACL; Schema: stepwise; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.knowledge_documents TO stepwise_tenant;
+
+--
+-- Name: TABLE knowledge_usage_daily; Type: ACL; Schema: stepwise; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.knowledge_usage_daily TO stepwise_tenant;
+
+--
 -- Name: TABLE log_levels; Type: ACL; Schema: stepwise; Owner: -
 --
 
@@ -3613,6 +4143,18 @@ GRANT SELECT ON TABLE stepwise.read_model_failures TO stepwise_tenant;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.retention_policies TO stepwise_tenant;
 
 --
+-- Name: TABLE retrieval_documents; Type: ACL; Schema: stepwise; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.retrieval_documents TO stepwise_tenant;
+
+--
+-- Name: TABLE retrievals; Type: ACL; Schema: stepwise; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.retrievals TO stepwise_tenant;
+
+--
 -- Name: TABLE saved_views; Type: ACL; Schema: stepwise; Owner: -
 --
 
@@ -3647,6 +4189,18 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.step_metrics TO stepwise_ten
 --
 
 GRANT SELECT ON TABLE stepwise.stream_kinds TO stepwise_tenant;
+
+--
+-- Name: TABLE template_ratings; Type: ACL; Schema: stepwise; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.template_ratings TO stepwise_tenant;
+
+--
+-- Name: TABLE templates; Type: ACL; Schema: stepwise; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.templates TO stepwise_tenant;
 
 --
 -- Name: TABLE usage_records; Type: ACL; Schema: stepwise; Owner: -

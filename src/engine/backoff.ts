@@ -17,9 +17,16 @@ export function retryDelayMs(policy: RetryPolicy, attempt: number, random: () =>
   return Math.round(jitter ? base / 2 + random() * (base / 2) : base);
 }
 
+/**
+ * Failures another attempt cannot cure, whatever the policy says: the plan's
+ * AI tokens are spent until the month turns or the plan changes, and each
+ * attempt would only ask again.
+ */
+export const NEVER_RETRIED_CODES: ReadonlySet<string> = new Set(['PLAN_LIMIT_EXCEEDED']);
+
 /** Whether a failure with this code may be retried under the policy. */
 export function isRetryable(policy: RetryPolicy | undefined, code: string, attempt: number): boolean {
-  if (!policy || attempt >= policy.maxAttempts) return false;
+  if (!policy || attempt >= policy.maxAttempts || NEVER_RETRIED_CODES.has(code)) return false;
   return policy.on === undefined || policy.on.includes(code);
 }
 

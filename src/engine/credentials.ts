@@ -77,14 +77,32 @@ export function credentialRefs(step: StepBase): string[] {
   return refs;
 }
 
+/**
+ * Fields of a known provider's secret that address a service rather than
+ * unlock it: not redacted, so an error can name the SMTP host a step could
+ * not reach and a sent message's `accepted` list keeps the sender's own
+ * address (redacting every value turned "smtp.example.com:2525" into
+ * "[REDACTED]:[REDACTED]", and any 2525 in an output with it). Every field
+ * of any other provider, and every other field of these, stays secret.
+ */
+const PUBLIC_FIELDS: Readonly<Record<string, ReadonlySet<string>>> = {
+  smtp: new Set(['host', 'port', 'secure', 'from']),
+  openai: new Set(['baseUrl', 'apiVersion']),
+  anthropic: new Set(['baseUrl']),
+};
+
 /** Replaces every occurrence of the given secret values in strings, deep. */
 export class Redactor {
   private readonly secrets: string[];
 
-  constructor(values: Record<string, Record<string, unknown>>) {
+  /** `providers` by credential name: fields a provider lists in PUBLIC_FIELDS are left as they are. */
+  constructor(values: Record<string, Record<string, unknown>>, providers: Readonly<Record<string, string>> = {}) {
     const found = new Set<string>();
-    for (const fields of Object.values(values)) {
-      for (const v of Object.values(fields)) {
+    for (const [name, fields] of Object.entries(values)) {
+      const provider = providers[name];
+      const open = provider !== undefined && Object.hasOwn(PUBLIC_FIELDS, provider) ? PUBLIC_FIELDS[provider] : undefined;
+      for (const [field, v] of Object.entries(fields)) {
+        if (open?.has(field)) continue;
         const text = typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '';
         if (text.length >= MIN_REDACT_LENGTH) found.add(text);
       }
@@ -110,7 +128,8 @@ export class Redactor {
     if (Array.isArray(v)) return v.map((x) => this.walk(x));
     if (isPlainObject(v)) {
       const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) out[this.text(k)] = this.walk(x);
+      // defineProperty: assigning a key named __proto__ would set the prototype and drop the key (a SQL column may be called that).
+      for (const [k, x] of Object.entries(v)) Object.defineProperty(out, this.text(k), { value: this.walk(x), enumerable: true, writable: true, configurable: true });
       return out;
     }
     return v;
@@ -151,5 +170,5 @@ export async function openStepCredentials(
       { credentials: opened.unreadable },
     );
   }
-  return { values: opened.values, providers: opened.providers, redactor: new Redactor(opened.values) };
+  return { values: opened.values, providers: opened.providers, redactor: new Redactor(opened.values, opened.providers) };
 }

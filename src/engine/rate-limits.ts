@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Db } from '../db/index.js';
-import { createBuckets, takeTokens, type TokenTake } from '../store/index.js';
+import { createBuckets, holdBucket, takeTokens, type TokenTake } from '../store/index.js';
 import type { BucketTake, RateLimitService } from './services.js';
 
 /** Key values longer than this are stored as their hash (the bucket table keeps keys short). */
@@ -28,6 +28,9 @@ export function rateLimitService(db: Db): RateLimitService {
       if (result.taken) return 0;
       // Still missing after creating them cannot happen (rows are never deleted); count it as a short wait.
       return 'waitMs' in result ? result.waitMs : 1;
+    },
+    async hold(organizationId: string, take: BucketTake, untilMs: number): Promise<void> {
+      await holdBucket(db, organizationId, { bucket: take.bucket, key: storedKey(take.key), limit: take.limit, perMs: take.perMs }, untilMs);
     },
   };
 }

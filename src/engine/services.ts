@@ -61,6 +61,8 @@ export interface Retrieval {
   tookMs: number;
   averageScore: number | null;
   documents: RetrievedDocument[];
+  /** A retrieval read back (created false) whose documents were deleted since: how many are left out. */
+  missingDocuments?: number;
 }
 
 export interface MarkUsedRequest {
@@ -70,6 +72,8 @@ export interface MarkUsedRequest {
   usedByPath: string;
   /** Only the retrieval of this retrieve step path; null: every retrieval of the job. */
   retrievalPath: string | null;
+  /** Candidate retrieve step paths, innermost frame first (a markUsed step's `retrieval`): the first the job has a retrieval for is used; overrides retrievalPath. */
+  retrievalPaths?: readonly string[];
   /** Document external ids or ids, as the step names them. */
   documents: readonly string[];
   reason: string | null;
@@ -79,7 +83,7 @@ export interface KnowledgeService {
   /** Run the query and record the retrieval, or return the one recorded before for (job, stepPath). */
   retrieve(request: RetrievalRequest): Promise<Retrieval>;
   /** Mark retrieved documents used; a document already marked keeps its first mark. Returns how many retrieved documents matched. */
-  markUsed(request: MarkUsedRequest): Promise<{ marked: number; unknown: string[] }>;
+  markUsed(request: MarkUsedRequest): Promise<{ marked: number; unknown: string[]; retrievals?: number }>;
 }
 
 export interface AiUsageService {
@@ -87,6 +91,8 @@ export interface AiUsageService {
   assertTokensLeft(organizationId: string): Promise<void>;
   /** Count tokens a call used into this month's usage (counted as they are spent, a failed or repeated call included). */
   record(organizationId: string, usage: { inputTokens: number; outputTokens: number; costMicros: number }): Promise<void>;
+  /** USD per 1M input/output tokens of a model (the worker's price table: defaults and STEPWISE_LLM_PRICES); null: unknown, costs 0. */
+  priceOf(model: string): { input: number; output: number } | null;
 }
 
 /**
@@ -202,6 +208,12 @@ export interface RateLimitService {
    * else the milliseconds until every bucket could give one.
    */
   take(organizationId: string, takes: readonly BucketTake[]): Promise<number>;
+  /**
+   * Hold one bucket empty until `untilMs` (epoch ms; a provider's 429
+   * Retry-After), so every taker of it waits until then; a longer hold in
+   * place stays.
+   */
+  hold(organizationId: string, take: BucketTake, untilMs: number): Promise<void>;
 }
 
 /**

@@ -27,10 +27,13 @@ import type { BlobStore } from '../blob/index.js';
 import { policyRetainUntil, readArtifact, type RetainUntil } from './artifacts.js';
 import { credentialOpener, type CredentialResolver } from './credentials.js';
 import { rateLimitService } from './rate-limits.js';
+import { aiUsageService } from './ai-usage.js';
+import type { PriceTable } from '../ai/prices.js';
 import { claimRound, newClaimState, type ClaimState } from './claim.js';
 import { stepTypeIndex, type StepTypeOf } from './step-type-index.js';
 import { approvalService } from './approvals.js';
 import { childJobService } from './children.js';
+import { knowledgeService } from './knowledge.js';
 import type { BrowserSessions, Sealer } from './services.js';
 
 /** What a worker needs besides the database, when configured. */
@@ -45,6 +48,8 @@ export interface WorkerOptions {
   sealer?: Sealer | undefined;
   /** The browser sessions of browser steps (src/browser/sessions.ts); without it browser steps fail BROWSER_UNAVAILABLE. */
   browser?: BrowserSessions | undefined;
+  /** USD per 1M tokens by model for llm steps' cost (config STEPWISE_LLM_PRICES); default: the built-in table. */
+  llmPrices?: PriceTable | undefined;
 }
 
 /** How long a worker trusts its copy of the concurrency limits (a NOTIFY on change clears it sooner). */
@@ -129,6 +134,8 @@ export class Worker {
         children: childJobService(db),
         approvals: approvalService(db),
         rateLimits: rateLimitService(db),
+        knowledge: knowledgeService(db),
+        aiUsage: aiUsageService(db, options.llmPrices),
         sealer: options.sealer,
         browser: options.browser,
         artifacts: options.blobs ? { read: (org, id) => readArtifact({ db, blobs: options.blobs!, retainUntil: policyRetainUntil(db) }, org, id) } : undefined,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
-import type { RestoredRow } from '../store/index.js';
+import type { RestoredRow, StoredRetrieval } from '../store/index.js';
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -15,6 +15,11 @@ const gunzipAsync = promisify(gunzip);
  *   {"seq":1,"ts":"2026-01-05T10:00:00.123456Z","stepIndex":null,"kind":1,"level":3,"message":"…","data":null}
  * A row of a step inside a block adds "path":"inv[17].call" at the end.
  * kind and level are the codes of stepwise.stream_kinds / stepwise.log_levels.
+ * A job whose run retrieved knowledge documents has "retrievals":n in its
+ * header and n lines after its rows, one per retrieval with its documents:
+ *   {"retrieval":{"id":"…","stepPath":"rules","collection":"payer-rules","query":"…","documents":[{"rank":1,"documentId":"…","score":0.5,"usedAt":null,…}],…}}
+ * (store/retrievals.ts StoredRetrieval). Headers without the field (every
+ * archive written before it) have none.
  * Members let a reader inflate only a few jobs out of a blob of thousands.
  */
 
@@ -32,15 +37,23 @@ export interface MemberHeader {
   firstSeq: number;
   lastSeq: number;
   records: number;
+  /** Retrieval lines after the rows (absent: none). */
+  retrievals?: number;
 }
 
 /** Level 6 (zlib's default): level 1 saved ~30 % CPU here but lost ~25 % of the ratio, and the ratio is the point. */
 const GZIP_LEVEL = 6;
 
 /** Compress one member of jobs (runs on libuv's thread pool, so members compress in parallel). */
-export async function encodeMember(jobs: { header: MemberHeader; lines: string }[]): Promise<Buffer> {
+export async function encodeMember(jobs: { header: MemberHeader; lines: string; retrievals?: readonly StoredRetrieval[] }[]): Promise<Buffer> {
   let text = '';
-  for (const j of jobs) text += `${JSON.stringify(j.header)}\n${j.lines}\n`;
+  for (const j of jobs) {
+    const retrievals = j.retrievals ?? [];
+    // The field only when there are some: a job without retrievals archives byte for byte as before.
+    const header = retrievals.length > 0 ? { ...j.header, retrievals: retrievals.length } : j.header;
+    text += `${JSON.stringify(header)}\n${j.lines}\n`;
+    for (const r of retrievals) text += `${JSON.stringify({ retrieval: r })}\n`;
+  }
   return gzipAsync(text, { level: GZIP_LEVEL });
 }
 
@@ -65,7 +78,7 @@ export async function decodeJobRows(member: Buffer, jobId: string): Promise<Rest
   while (i < lines.length && lines[i] !== '') {
     const header = JSON.parse(lines[i]!) as MemberHeader;
     if (header.jobId !== jobId) {
-      i += header.records + 1;
+      i += header.records + (header.retrievals ?? 0) + 1;
       continue;
     }
     for (let k = i + 1; k <= i + header.records; k++) {
@@ -76,4 +89,22 @@ export async function decodeJobRows(member: Buffer, jobId: string): Promise<Rest
     break;
   }
   return rows;
+}
+
+/** One job's retrievals out of a member (none when the job is not in it, or its header has no retrievals). */
+export async function decodeJobRetrievals(member: Buffer, jobId: string): Promise<StoredRetrieval[]> {
+  const lines = (await gunzipAsync(member)).toString('utf8').split('\n');
+  let i = 0;
+  while (i < lines.length && lines[i] !== '') {
+    const header = JSON.parse(lines[i]!) as MemberHeader;
+    const count = header.retrievals ?? 0;
+    if (header.jobId !== jobId) {
+      i += header.records + count + 1;
+      continue;
+    }
+    const out: StoredRetrieval[] = [];
+    for (let k = i + header.records + 1; k <= i + header.records + count; k++) out.push((JSON.parse(lines[k]!) as { retrieval: StoredRetrieval }).retrieval);
+    return out;
+  }
+  return [];
 }

@@ -1,7 +1,9 @@
 import type { BlobStore } from '../blob/index.js';
 import type { Db } from '../db/index.js';
 import {
+  deleteRetrievals,
   findArchiveCandidates,
+  readRetrievalsForArchive,
   readStreamForArchive,
   recordStreamArchive,
   STREAM_CLOCK_SKEW_MS,
@@ -10,6 +12,7 @@ import {
   type ArchiveWindow,
   type ArchiveMember,
   type RetentionPolicy,
+  type StoredRetrieval,
 } from '../store/index.js';
 import { countBlobLines, encodeMember, MEMBER_JOBS, sha256Hex } from './archive-format.js';
 import { hotCutoff } from './retention.js';
@@ -52,6 +55,8 @@ export interface ArchiveReport {
   compressedBytes: number;
   /** Hot rows deleted at once (the rest go with their month partition). */
   rowsDeleted: number;
+  /** Knowledge retrievals moved into the archives with their jobs' streams (and deleted from their tables). */
+  retrievals: number;
   ms: number;
   rowsPerSecond: number;
 }
@@ -86,7 +91,7 @@ export async function archiveExecutionLogs(
 ): Promise<ArchiveReport> {
   const started = performance.now();
   const report: ArchiveReport = {
-    organizations: 0, jobs: 0, rows: 0, blobs: 0, rawBytes: 0, compressedBytes: 0, rowsDeleted: 0, ms: 0, rowsPerSecond: 0,
+    organizations: 0, jobs: 0, rows: 0, blobs: 0, rawBytes: 0, compressedBytes: 0, rowsDeleted: 0, retrievals: 0, ms: 0, rowsPerSecond: 0,
   };
   for (const policy of policies) {
     const cutoff = hotCutoff(policy, opts.asOf);
@@ -147,6 +152,8 @@ interface ReadBatch {
   window: ArchiveWindow;
   oldest: Date;
   jobs: ArchiveJobRows[];
+  /** The knowledge retrievals of those jobs, which go into the same archive. */
+  retrievals: Map<string, StoredRetrieval[]>;
 }
 
 async function readBatch(db: Db, organizationId: string, batch: DueJob[]): Promise<ReadBatch> {
@@ -161,7 +168,9 @@ async function readBatch(db: Db, organizationId: string, batch: DueJob[]): Promi
     notAfter: new Date(latest.getTime() + STREAM_CLOCK_SKEW_MS),
   };
   const jobs = await readStreamForArchive(db, organizationId, batch.map((j) => ({ jobId: j.jobId, afterSeq: j.archivedSeq })), window);
-  return { window, oldest, jobs };
+  // Only jobs with rows to archive get a member to carry their retrievals (a job has rows from its first claim on).
+  const retrievals = await readRetrievalsForArchive(db, organizationId, jobs.map((j) => j.jobId));
+  return { window, oldest, jobs, retrievals };
 }
 
 /** Archive one read batch; false when it had no rows. */
@@ -169,7 +178,7 @@ async function archiveBatch(
   db: Db,
   blobs: BlobStore,
   organizationId: string,
-  { window, oldest, jobs }: ReadBatch,
+  { window, oldest, jobs, retrievals }: ReadBatch,
   opts: ArchiveOptions,
   report: ArchiveReport,
 ): Promise<boolean> {
@@ -182,6 +191,7 @@ async function archiveBatch(
         chunk.map((j) => ({
           header: { jobId: j.jobId, organizationId, firstSeq: j.firstSeq, lastSeq: j.lastSeq, records: j.records },
           lines: j.lines,
+          retrievals: retrievals.get(j.jobId) ?? [],
         })),
       ),
     ),
@@ -189,6 +199,8 @@ async function archiveBatch(
   const members: ArchiveMember[] = [];
   let offset = 0;
   let records = 0;
+  const retrievalIds: string[] = [];
+  for (const j of jobs) for (const r of retrievals.get(j.jobId) ?? []) retrievalIds.push(r.id);
   for (let i = 0; i < chunks.length; i++) {
     const bytes = encoded[i]!;
     const hash = sha256Hex(bytes);
@@ -216,13 +228,14 @@ async function archiveBatch(
   report.rows += records;
   report.blobs++;
   report.compressedBytes += body.length;
+  report.retrievals += retrievalIds.length;
   if (opts.dryRun) return true;
   await opts.onBatch?.();
 
   // A content-addressed name: a rerun of the same batch after a crash writes the same key again.
   const put = await blobs.put(blobKey, body, { contentType: 'application/gzip' });
   const readBack = await blobs.get(blobKey);
-  const expectedLines = records + jobs.length;
+  const expectedLines = records + jobs.length + retrievalIds.length;
   if (put.sha256 !== hash || readBack.length !== body.length || sha256Hex(readBack) !== hash || (await countBlobLines(readBack)) !== expectedLines) {
     throw new ArchiveVerificationError(blobKey);
   }
@@ -235,6 +248,8 @@ async function archiveBatch(
       window,
       opts.keepBefore,
     );
+    // Retrievals follow the stream: archived in the blob just recorded, gone from their tables in the same commit.
+    await deleteRetrievals(tx, organizationId, retrievalIds);
     await opts.hooks?.beforeCommit?.(blobKey);
     return r;
   });

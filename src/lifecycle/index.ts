@@ -1,7 +1,8 @@
 export * from './reconcile.js';
 export * from './retention.js';
 export { archiveExecutionLogs, ArchiveVerificationError, type ArchiveHooks, type ArchiveOptions, type ArchiveReport } from './archiver.js';
-export { readJobStream, readJobEvents, readArchiveRows, type JobStreamPage } from './stream-reader.js';
+export { readJobStream, readJobEvents, readArchiveRows, readArchiveRetrievals, type JobStreamPage } from './stream-reader.js';
+export { readJobRetrievals } from './retrieval-reader.js';
 export { restoreJob, restoreRange, type RestoreOptions, type RestoreReport } from './restore.js';
 export { runMaintenance, MaintenanceStoppedError, MAINTENANCE_LEASE, type MaintenanceOptions, type MaintenanceReport } from './maintain.js';
 export { MaintenanceLoop, DEFAULT_MAINTENANCE_LOOP, type MaintenanceLoopOptions } from './loop.js';

@@ -5,13 +5,15 @@ import {
   deleteJobArchives,
   findArchivedJobsInRange,
   findJobOrganization,
+  insertRestoredRetrievals,
   insertRestoredRows,
   listJobArchives,
   upsertArchiveHold,
   type RestoredRow,
+  type StoredRetrieval,
 } from '../store/index.js';
 import { collectUnreferencedBlobs } from './blob-gc.js';
-import { readArchiveRows } from './stream-reader.js';
+import { readArchiveRetrievals, readArchiveRows } from './stream-reader.js';
 import { DAY_MS } from '../util/clock.js';
 
 export interface RestoreOptions {
@@ -28,18 +30,23 @@ export interface RestoreReport {
 
 /**
  * Bring one job's archived rows back into hot storage, in one transaction:
- * hold the job hot, put the rows back (replacing any hot copy), delete its
- * archive records. Idempotent: a job with no archive records is left alone.
+ * hold the job hot, put the rows and its knowledge retrievals back
+ * (replacing any hot copy of the rows), delete its archive records. Idempotent: a job with no archive records is left alone.
  * Blobs no record points into any more are deleted afterwards.
  */
 async function restoreOne(db: Db, blobs: BlobStore, organizationId: string, jobId: string, holdUntil: Date): Promise<number> {
   const archives = await listJobArchives(db, organizationId, jobId);
   if (archives.length === 0) return 0;
   const rows: RestoredRow[] = [];
-  for (const a of archives) rows.push(...(await readArchiveRows(blobs, a)));
+  const retrievals: StoredRetrieval[] = [];
+  for (const a of archives) {
+    rows.push(...(await readArchiveRows(blobs, a)));
+    retrievals.push(...(await readArchiveRetrievals(blobs, a)));
+  }
   await db.transaction(async (tx) => {
     await upsertArchiveHold(tx, organizationId, jobId, holdUntil);
     await insertRestoredRows(tx, organizationId, jobId, rows);
+    await insertRestoredRetrievals(tx, organizationId, retrievals);
     await deleteJobArchives(tx, organizationId, jobId);
   });
   return rows.length;

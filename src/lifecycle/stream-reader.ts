@@ -11,8 +11,9 @@ import {
   type StreamArchive,
   type StreamEntry,
   type StreamQuery,
+  type StoredRetrieval,
 } from '../store/index.js';
-import { decodeJobRows, sha256Hex } from './archive-format.js';
+import { decodeJobRetrievals, decodeJobRows, sha256Hex } from './archive-format.js';
 import { LruCache } from './lru.js';
 
 /**
@@ -40,6 +41,20 @@ export interface JobStreamPage {
 
 /** A job's archived stretch as rows, checked against the hash recorded when it was archived. */
 export async function readArchiveRows(blobs: BlobStore, archive: StreamArchive): Promise<RestoredRow[]> {
+  const rows = await decodeJobRows(await archiveMember(blobs, archive), archive.jobId);
+  if (rows.length !== archive.recordCount) {
+    throw new UnavailableError(`the archive of job ${archive.jobId} holds ${rows.length} rows, ${archive.recordCount} recorded`, { jobId: archive.jobId, blobKey: archive.blobKey });
+  }
+  return rows;
+}
+
+/** The knowledge retrievals archived with a job's stretch (none in archives written before they were). */
+export async function readArchiveRetrievals(blobs: BlobStore, archive: StreamArchive): Promise<StoredRetrieval[]> {
+  return decodeJobRetrievals(await archiveMember(blobs, archive), archive.jobId);
+}
+
+/** The gzip member holding a job's archived stretch, from the cache or the store, checked against its recorded hash. */
+async function archiveMember(blobs: BlobStore, archive: StreamArchive): Promise<Buffer> {
   const cache = cacheFor(blobs);
   let blob = cache.get(archive.blobKey);
   if (!blob) {
@@ -58,11 +73,7 @@ export async function readArchiveRows(blobs: BlobStore, archive: StreamArchive):
     cache.delete(archive.blobKey);
     throw new UnavailableError(`the archive of job ${archive.jobId} does not match its recorded hash`, { jobId: archive.jobId, blobKey: archive.blobKey });
   }
-  const rows = await decodeJobRows(member, archive.jobId);
-  if (rows.length !== archive.recordCount) {
-    throw new UnavailableError(`the archive of job ${archive.jobId} holds ${rows.length} rows, ${archive.recordCount} recorded`, { jobId: archive.jobId, blobKey: archive.blobKey });
-  }
-  return rows;
+  return member;
 }
 
 function toEntry(r: RestoredRow): StreamEntry {

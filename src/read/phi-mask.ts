@@ -53,6 +53,8 @@ const SAFE_MESSAGE_KINDS: ReadonlySet<string> = new Set([
   'CHILD_JOB_STARTED',
   'CHILD_JOB_COMPLETED',
   'APPROVAL_DECIDED',
+  'RETRIEVED',
+  'DOCUMENTS_USED',
 ]);
 
 /** Per kind, the data keys the engine fills with identifiers and counters. A kind not listed has its data masked whole. */
@@ -82,6 +84,8 @@ const SAFE_DATA_KEYS: Readonly<Record<string, ReadonlySet<string>>> = {
   APPROVAL_DECIDED: new Set(['approvalId', 'userId', 'decision', 'decidedAt', 'timedOut']),
   CHILD_JOB_STARTED: new Set(['jobId', 'runNumber', 'workflowId']),
   CHILD_JOB_COMPLETED: new Set(['jobId', 'status']),
+  RETRIEVED: new Set(['retrievalId', 'collection', 'count', 'averageScore', 'tookMs', 'recorded']),
+  DOCUMENTS_USED: new Set(['marked', 'unknown', 'retrieval']),
 };
 
 /** The fields of a stream row the mask reads (the store's StreamEntry and the reducer's JobEvent fit). */

@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/index.js';
 import { TERMINAL_STATUSES } from './jobs.js';
+import { deleteRetrievalsOfJobs } from './retrievals.js';
 import { deleteSearchKeysOf } from './search-keys.js';
 
 /**
@@ -24,7 +25,8 @@ export interface ExpiredJobsDeleted {
  * before `before`, oldest run first, with everything kept per job: hot
  * stream rows (every partition: a row stamped by a clock far off is not
  * left behind), archive records (their blobs go with the last record, by
- * the blob collector), the read-model row, search keys, and through ON DELETE CASCADE
+ * the blob collector), the read-model row, search keys, knowledge retrievals,
+ * and through ON DELETE CASCADE
  * checkpoints, signals, screenshots and archived results. Jobs under a
  * restore hold are kept. Run in one transaction: all of a job or none.
  */
@@ -47,6 +49,8 @@ export async function deleteExpiredJobs(tx: Queryable, organizationId: string, b
   await tx.query(`DELETE FROM stepwise.execution_metadata WHERE organization_id = $1 AND job_id = ANY($2::uuid[])`, [organizationId, ids]);
   // Search keys have no foreign key to cascade from (migration 0022): they go here, by their primary key.
   await deleteSearchKeysOf(tx, organizationId, ids);
+  // So have knowledge retrievals (migration 0024); their documents go by cascade.
+  await deleteRetrievalsOfJobs(tx, organizationId, ids);
   const jobs = await tx.query(`DELETE FROM stepwise.jobs WHERE organization_id = $1 AND id = ANY($2::uuid[])`, [organizationId, ids]);
   return { jobs: jobs.rowCount, streamRows: stream.rowCount, archiveRecords: archives.rowCount };
 }

@@ -13,21 +13,37 @@ export interface PlanLimits {
   executionsPerMonth: number | null;
   /** Jobs running at once across the organization (enforced by the limited claim, store/queue.ts). */
   concurrentRuns: number | null;
+  /** AI tokens (input + output of llm steps) per calendar month (UTC); checked before each provider call. */
+  aiTokensPerMonth: number | null;
 }
 
 /**
  * What each plan allows: STARTER 5 workflows and 3 integrations (credentials),
  * PROFESSIONAL 25 and 10, ENTERPRISE unlimited; executions per month and runs at
- * once grow with the plan the same way.
+ * once grow with the plan the same way. AI tokens: STARTER 2M a month (about
+ * 2,000 short drafts of 1k tokens), PROFESSIONAL 20M, ENTERPRISE unlimited.
  */
-export const STARTER_LIMITS: PlanLimits = Object.freeze({ workflows: 5, credentials: 3, executionsPerMonth: 10_000, concurrentRuns: 5 });
+export const STARTER_LIMITS: PlanLimits = Object.freeze({
+  workflows: 5,
+  credentials: 3,
+  executionsPerMonth: 10_000,
+  concurrentRuns: 5,
+  aiTokensPerMonth: 2_000_000,
+});
 export const PROFESSIONAL_LIMITS: PlanLimits = Object.freeze({
   workflows: 25,
   credentials: 10,
   executionsPerMonth: 100_000,
   concurrentRuns: 25,
+  aiTokensPerMonth: 20_000_000,
 });
-export const ENTERPRISE_LIMITS: PlanLimits = Object.freeze({ workflows: null, credentials: null, executionsPerMonth: null, concurrentRuns: null });
+export const ENTERPRISE_LIMITS: PlanLimits = Object.freeze({
+  workflows: null,
+  credentials: null,
+  executionsPerMonth: null,
+  concurrentRuns: null,
+  aiTokensPerMonth: null,
+});
 
 export const PLAN_LIMITS: Readonly<Record<Plan, PlanLimits>> = Object.freeze({
   STARTER: STARTER_LIMITS,

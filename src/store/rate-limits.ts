@@ -81,3 +81,27 @@ export async function createBuckets(db: Queryable, organizationId: string, takes
     [organizationId, takes.map((t) => t.bucket), takes.map((t) => t.key), takes.map((t) => t.limit)],
   );
 }
+
+/**
+ * Hold a bucket empty until `untilMs` (epoch ms): its tokens are set so the
+ * continuous refill (tokens + elapsed × limit / perMs) reaches 1 exactly
+ * then, i.e. 1 − (until − now) × limit / perMs, negative for any hold longer
+ * than one token's refill. Takers meanwhile get a wait that ends at `until`.
+ * A hold never shortens one already in place (the lower of the two stays),
+ * and a bucket seen for the first time is created held.
+ */
+export async function holdBucket(db: Queryable, organizationId: string, take: TokenTake, untilMs: number): Promise<void> {
+  await db.query(
+    `WITH held AS (
+       SELECT 1 - greatest(0, extract(epoch FROM to_timestamp($6::float8 / 1000) - now()) * 1000) * $4::float8 / $5::float8 AS tokens
+     )
+     INSERT INTO stepwise.rate_limit_buckets AS b (organization_id, bucket, key, tokens, updated_at)
+     SELECT $1, $2, $3, least($4::float8, held.tokens), now() FROM held
+     ON CONFLICT (organization_id, bucket, key) DO UPDATE
+        SET tokens = least(
+              least($4::float8, b.tokens + greatest(0, extract(epoch FROM now() - b.updated_at) * 1000) * $4::float8 / $5::float8),
+              excluded.tokens),
+            updated_at = greatest(b.updated_at, now())`,
+    [organizationId, take.bucket, take.key, take.limit, take.perMs, untilMs],
+  );
+}

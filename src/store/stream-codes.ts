@@ -32,6 +32,8 @@ export const STREAM_KINDS = {
   APPROVAL_DECIDED: 32,
   CHILD_JOB_STARTED: 33,
   CHILD_JOB_COMPLETED: 34,
+  RETRIEVED: 35,
+  DOCUMENTS_USED: 36,
 } as const;
 export type StreamKind = keyof typeof STREAM_KINDS;
 

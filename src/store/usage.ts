@@ -7,6 +7,10 @@ export interface UsageRecord {
   executions: number;
   steps: number;
   storageBytes: number;
+  /** Tokens llm steps sent and received, and their cost in micro-USD (models without a price count 0). */
+  aiInputTokens: number;
+  aiOutputTokens: number;
+  aiCostMicros: number;
   updatedAt: Date;
 }
 
@@ -15,6 +19,9 @@ interface UsageRow {
   executions: string;
   steps: string;
   storage_bytes: string;
+  ai_input_tokens: string;
+  ai_output_tokens: string;
+  ai_cost_micros: string;
   updated_at: Date;
 }
 
@@ -24,7 +31,8 @@ interface UsageRow {
  */
 export async function listUsage(db: Queryable, organizationId: string, months: number): Promise<UsageRecord[]> {
   const { rows } = await db.query<UsageRow>(
-    `SELECT to_char(period_start, 'YYYY-MM-DD') AS period, executions::text, steps::text, storage_bytes::text, updated_at
+    `SELECT to_char(period_start, 'YYYY-MM-DD') AS period, executions::text, steps::text, storage_bytes::text,
+            ai_input_tokens::text, ai_output_tokens::text, ai_cost_micros::text, updated_at
        FROM stepwise.usage_records WHERE organization_id = $1
       ORDER BY period_start DESC LIMIT $2`,
     [organizationId, months],
@@ -34,6 +42,9 @@ export async function listUsage(db: Queryable, organizationId: string, months: n
     executions: Number(r.executions),
     steps: Number(r.steps),
     storageBytes: Number(r.storage_bytes),
+    aiInputTokens: Number(r.ai_input_tokens),
+    aiOutputTokens: Number(r.ai_output_tokens),
+    aiCostMicros: Number(r.ai_cost_micros),
     updatedAt: r.updated_at,
   }));
 }

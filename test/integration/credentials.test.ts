@@ -138,7 +138,7 @@ describe('credentials API', () => {
     );
     const use = { organizationId: orgB, jobId: mine.id, stepId: 's', actor: 'test' };
     const opened = await resolveCredentials(t.db, ring, use, ['moved_to']);
-    expect(opened).toEqual({ values: {}, missing: [], unreadable: ['moved_to'] });
+    expect(opened).toEqual({ values: {}, providers: {}, missing: [], unreadable: ['moved_to'] });
     // Same row, right tenant: opens.
     const ok = await resolveCredentials(t.db, ring, { ...use, organizationId: orgA }, ['moved_from']);
     expect(ok.values.moved_from).toEqual({ token: TOKEN, password: PASSWORD });

@@ -45,6 +45,9 @@ function validBody(route: RouteEntry): unknown {
     'PATCH /v1/users/:id': { role: 'VIEWER' },
     'PUT /v1/credentials/:id': { provider: 'acme', name: 'stolen', secret: { token: 'x' } },
     'POST /v1/approvals/:id/decision': { decision: 'approve' },
+    'PATCH /v1/templates/:id': { name: 'renamed by a stranger' },
+    'PUT /v1/templates/:id/rating': { rating: 1 },
+    'POST /v1/templates/:id/instantiate': { name: 'from a stranger', config: {} },
   };
   return bodies[`${route.method} ${route.url}`];
 }
@@ -154,6 +157,10 @@ beforeAll(async () => {
   ids.set('users', roleKeys.MEMBER.userId);
   ids.set('api-keys', roleKeys.MEMBER.keyId);
   expect((await owner.post('/v1/clients', { name: 'customer' })).status).toBe(201);
+  // A private community template of A: another organization must not find it.
+  const template = await owner.post('/v1/templates', { name: 'target template', definition: simpleDefinition() });
+  expect(template.status, JSON.stringify(template.body)).toBe(201);
+  ids.set('templates', template.body.id);
   if (app.routeTable.some((r) => r.url === '/v1/credentials')) {
     const credential = await owner.post('/v1/credentials', { provider: 'acme', name: 'api', secret: { token: 't0ps3cret' } });
     expect(credential.status, JSON.stringify(credential.body)).toBe(201);

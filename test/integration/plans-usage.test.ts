@@ -72,7 +72,7 @@ describe('plan limits', () => {
     expect(await jobs()).toBe(before + 1);
     const usage = (await api.get('/v1/usage')).body;
     expect(usage.current.executions).toBe(10_000);
-    expect(usage.limits).toEqual({ workflows: 5, credentials: 3, executionsPerMonth: 10_000, concurrentRuns: 5 });
+    expect(usage.limits).toEqual({ workflows: 5, credentials: 3, executionsPerMonth: 10_000, concurrentRuns: 5, aiTokensPerMonth: 2_000_000 });
   });
 
   it('assertWithinPlan refuses credentials past the plan (for the credentials API)', async () => {
@@ -140,7 +140,9 @@ describe('usage records', () => {
     expect(done.current.executions).toBe(3);
     expect(done.current.steps).toBe(6);
     expect(done.current.storageBytes).toBeGreaterThan(afterEnqueue.storageBytes);
-    expect(done.history).toEqual([{ period: done.current.period, executions: 3, steps: 6, storageBytes: done.current.storageBytes }]);
+    expect(done.history).toEqual([
+      { period: done.current.period, executions: 3, steps: 6, storageBytes: done.current.storageBytes, aiInputTokens: 0, aiOutputTokens: 0, aiCostUsd: 0 },
+    ]);
 
     // A further update of an ended job counts nothing again.
     await t.db.query(`UPDATE stepwise.jobs SET error_message = 'x' WHERE organization_id = $1`, [organizationId]);

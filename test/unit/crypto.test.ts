@@ -97,6 +97,21 @@ describe('credential references and redaction', () => {
       ab: 'ab',
     });
   });
+
+  it('keeps a key named __proto__ as a key', () => {
+    const r = new Redactor({ api: { token: 'abcd1234' } });
+    const out = r.value(JSON.parse('{"__proto__": "abcd1234", "a": 1}') as Record<string, unknown>);
+    expect(Object.keys(out)).toEqual(['__proto__', 'a']);
+    expect(JSON.stringify(out)).toBe(`{"__proto__":"${REDACTED}","a":1}`);
+  });
+
+  it("leaves the fields that only address a known provider's service, and redacts the rest of its secret", () => {
+    const secret = { host: 'smtp.example.com', port: 2525, from: 'ops@example.com', user: 'mailer-user', password: 'hunter22' };
+    const r = new Redactor({ mail: secret, other: { host: 'db.internal' } }, { mail: 'smtp', other: 'custom' });
+    expect(r.text('smtp.example.com:2525 as mailer-user/hunter22 from ops@example.com via db.internal')).toBe(
+      `smtp.example.com:2525 as ${REDACTED}/${REDACTED} from ops@example.com via ${REDACTED}`,
+    );
+  });
 });
 
 describe('CSV', () => {

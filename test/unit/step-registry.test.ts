@@ -40,7 +40,7 @@ describe('the step-type registry', () => {
     const variants = definitionSchema.$defs.step.oneOf.map((v: { properties?: unknown }) => (v.properties as { type: { const: string } }).type.const);
     expect(variants).toEqual(STEP_TYPE_NAMES);
     const compensations = STEP_TYPE_NAMES.filter((t) => stepTypeOf({ id: 'x', type: t })!.compensation);
-    expect(compensations).toEqual(['transform', 'http', 'log', 'noop']);
+    expect(compensations).toEqual(['transform', 'http', 'log', 'noop', 'email']);
   });
 
   it('refuses an unknown type naming every registered one, and a suspending compensation', () => {

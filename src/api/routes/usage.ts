@@ -12,11 +12,23 @@ const month = {
     executions: { type: 'integer' },
     steps: { type: 'integer' },
     storageBytes: { type: 'integer' },
+    aiInputTokens: { type: 'integer' },
+    aiOutputTokens: { type: 'integer' },
+    /** Micro-USD summed in the table, shown in USD. */
+    aiCostUsd: { type: 'number' },
   },
 } as const;
 
 function monthView(r: UsageRecord) {
-  return { period: r.period, executions: r.executions, steps: r.steps, storageBytes: r.storageBytes };
+  return {
+    period: r.period,
+    executions: r.executions,
+    steps: r.steps,
+    storageBytes: r.storageBytes,
+    aiInputTokens: r.aiInputTokens,
+    aiOutputTokens: r.aiOutputTokens,
+    aiCostUsd: r.aiCostMicros / 1_000_000,
+  };
 }
 
 /** Usage this month and before, with the plan's limits. */
@@ -40,7 +52,7 @@ export function usageRoutes(app: FastifyInstance, db: Db): void {
               plan: { type: 'string' },
               limits: {
                 type: 'object',
-                properties: { workflows: limit, credentials: limit, executionsPerMonth: limit, concurrentRuns: limit },
+                properties: { workflows: limit, credentials: limit, executionsPerMonth: limit, concurrentRuns: limit, aiTokensPerMonth: limit },
               },
               current: {
                 type: 'object',
@@ -66,7 +78,7 @@ export function usageRoutes(app: FastifyInstance, db: Db): void {
       return {
         plan: org.plan,
         limits: limitsOf(org.plan),
-        current: { ...(thisMonth ? monthView(thisMonth) : { period, executions: 0, steps: 0, storageBytes: 0 }), workflows, credentials },
+        current: { ...(thisMonth ? monthView(thisMonth) : { period, executions: 0, steps: 0, storageBytes: 0, aiInputTokens: 0, aiOutputTokens: 0, aiCostUsd: 0 }), workflows, credentials },
         history: months.map(monthView),
       };
     },

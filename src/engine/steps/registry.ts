@@ -2,8 +2,13 @@ import type { StepBase, WorkflowDefinition } from '../../model/definition.js';
 import { approvalStep } from './approval.js';
 import { browserStep } from './browser.js';
 import { delayStep } from './delay.js';
+import { emailStep } from './email.js';
 import { httpStep } from './http.js';
+import { llmStep } from './llm.js';
 import { logStep } from './log.js';
+import { markUsedStep } from './mark-used.js';
+import { retrieveStep } from './retrieve.js';
+import { sqlStep } from './sql.js';
 import { noopStep } from './noop.js';
 import { transformStep } from './transform.js';
 import type { StepType } from './types.js';
@@ -30,6 +35,11 @@ const ENTRIES = {
   approval: approvalStep,
   workflow: workflowStep,
   browser: browserStep,
+  retrieve: retrieveStep,
+  markUsed: markUsedStep,
+  llm: llmStep,
+  email: emailStep,
+  sql: sqlStep,
   if: ifStep,
   switch: switchStep,
   forEach: forEachStep,
