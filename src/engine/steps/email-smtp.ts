@@ -1,4 +1,4 @@
-import nodemailer, { type SMTPSentMessageInfo, type SMTPTransportOptions, type Transporter } from 'nodemailer';
+import type { SMTPSentMessageInfo, SMTPTransportOptions, Transporter } from 'nodemailer';
 import { truncate } from '../../util/json.js';
 import { StepError } from './types.js';
 
@@ -67,8 +67,13 @@ const CONNECTION_TIMEOUT_MS = 15_000;
 const GREETING_TIMEOUT_MS = 15_000;
 const SOCKET_TIMEOUT_MS = 60_000;
 
-/** A transport for one send, closed by the caller. Never reads files or URLs: every attachment is handed in as bytes. */
-export function smtpTransport(settings: SmtpSettings): Transporter<SMTPSentMessageInfo, SMTPTransportOptions> {
+/**
+ * A transport for one send, closed by the caller. Never reads files or URLs: every attachment is handed in as bytes.
+ * nodemailer is loaded with the first send, not with the step registry: every CLI command and worker imports the
+ * registry, and most never send mail (nodemailer takes ~0.2 s to load here).
+ */
+export async function smtpTransport(settings: SmtpSettings): Promise<Transporter<SMTPSentMessageInfo, SMTPTransportOptions>> {
+  const { default: nodemailer } = await import('nodemailer');
   const options: SMTPTransportOptions = {
     host: settings.host,
     port: settings.port,

@@ -160,7 +160,7 @@ async function runEmail(step: EmailStep, ctx: StepContext): Promise<EmailOutput>
   const attachments = await resolveAttachments(step.attachments ?? [], ctx, where, budget);
 
   const messageId = emailMessageId(ctx.job.id, ctx.path, sender.address);
-  const transport = smtpTransport(settings);
+  const transport = await smtpTransport(settings);
   const server = `SMTP server ${settings.host}:${settings.port}`;
   try {
     const info = await transport.sendMail({
