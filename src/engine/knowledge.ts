@@ -43,6 +43,7 @@ async function retrieve(db: Queryable, r: RetrievalRequest): Promise<Retrieval> 
     query: r.query,
     topK: r.topK,
     tags: r.tags,
+    match: r.match ?? 'all',
   });
   if (made) {
     return { id: made.id, created: true, query: r.query, tookMs: made.tookMs, averageScore: made.averageScore, documents: made.documents.map(toRetrieved) };

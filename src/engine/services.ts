@@ -51,6 +51,8 @@ export interface RetrievalRequest {
   topK: number;
   /** Every tag must be on a document for it to be returned. */
   tags: readonly string[];
+  /** `all` (default): every word, or the query's search syntax; `any`: any word, more words ranking higher. */
+  match?: 'all' | 'any';
 }
 
 export interface Retrieval {

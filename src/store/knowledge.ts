@@ -70,13 +70,25 @@ export function toDocument(r: DocumentRow): KnowledgeDocument {
  * more) normalised by 32 into [0, 1), every tag in `tags` required, ties
  * broken by id (the older document first). The retrieve step records what
  * this returns and the search route shows it, so both rank alike.
- * Placeholders: organization, collection, query text, tags (text[]), limit.
+ * Placeholders: organization, collection, query text, tags (text[]), limit,
+ * match (`all` or `any`).
+ *
+ * `any` matches documents holding any word of the query (its words joined
+ * by OR, search syntax ignored), still ranked by cover density, so documents
+ * with more of the words rank higher: for a query rendered from a run's
+ * input (a whole letter, a claim's fields), which almost never has every
+ * word in one rule, so that `all` finds nothing.
  */
-export function rankedDocumentsSql(p: { org: string; collection: string; query: string; tags: string; limit: string }): string {
+export type RetrievalMatch = 'all' | 'any';
+
+export function rankedDocumentsSql(p: { org: string; collection: string; query: string; tags: string; limit: string; match: string }): string {
   return `SELECT h.id, h.score, row_number() OVER (ORDER BY h.score DESC, h.id)::smallint AS rank
     FROM (SELECT d.id, ts_rank_cd(d.search, q.query, 32)::real AS score
             FROM stepwise.knowledge_documents d,
-                 (SELECT websearch_to_tsquery('${KNOWLEDGE_TS_CONFIG}', ${p.query}) AS query) q
+                 (SELECT CASE WHEN ${p.match}::text = 'any'
+                              -- plainto_tsquery joins its lexemes with ' & ' (each lexeme quoted, so the text has no other)
+                              THEN replace(plainto_tsquery('${KNOWLEDGE_TS_CONFIG}', ${p.query})::text, ' & ', ' | ')::tsquery
+                              ELSE websearch_to_tsquery('${KNOWLEDGE_TS_CONFIG}', ${p.query}) END AS query) q
            WHERE d.organization_id = ${p.org} AND d.collection = ${p.collection}
              AND d.search @@ q.query AND d.tags @> ${p.tags}::text[]
            ORDER BY score DESC, d.id
@@ -187,14 +199,14 @@ export async function searchDocuments(
   db: Queryable,
   organizationId: string,
   collection: string,
-  q: { query: string; tags: readonly string[]; limit: number },
+  q: { query: string; tags: readonly string[]; limit: number; match: RetrievalMatch },
 ): Promise<SearchHit[]> {
   const { rows } = await db.query<DocumentRow & { score: number; rank: number }>(
     `SELECT ${DOCUMENT_COLUMNS}, h.score, h.rank
-       FROM (${rankedDocumentsSql({ org: '$1', collection: '$2', query: '$3', tags: '$4', limit: '$5' })}) h
+       FROM (${rankedDocumentsSql({ org: '$1', collection: '$2', query: '$3', tags: '$4', limit: '$5', match: '$6' })}) h
        JOIN stepwise.knowledge_documents d ON d.id = h.id
       ORDER BY h.rank`,
-    [organizationId, collection, q.query, pgArray(q.tags), q.limit],
+    [organizationId, collection, q.query, pgArray(q.tags), q.limit, q.match],
   );
   return rows.map((r) => ({ ...toDocument(r), score: r.score, rank: r.rank }));
 }

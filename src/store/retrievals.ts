@@ -1,5 +1,5 @@
 import { pgArray, type Queryable } from '../db/index.js';
-import { DOCUMENT_COLUMNS, rankedDocumentsSql, toDocument, type DocumentRow, type KnowledgeDocument } from './knowledge.js';
+import { DOCUMENT_COLUMNS, rankedDocumentsSql, toDocument, type DocumentRow, type KnowledgeDocument, type RetrievalMatch } from './knowledge.js';
 
 /**
  * SQL of the retrieval record: what a retrieve step returned (one row per
@@ -47,6 +47,7 @@ export interface NewRetrieval {
   query: string;
   topK: number;
   tags: readonly string[];
+  match: RetrievalMatch;
 }
 
 /** A document as a retrieval returns it. */
@@ -75,7 +76,7 @@ export async function recordRetrieval(db: Queryable, r: NewRetrieval): Promise<R
   const { rows } = await db.query<
     Partial<DocumentRow> & { retrieval_id: string; took_ms: number; average_score: number | null; score: number | null; rank: number | null }
   >(
-    `WITH hits AS (${rankedDocumentsSql({ org: '$1', collection: '$2', query: '$3', tags: '$4', limit: '$5' })}),
+    `WITH hits AS (${rankedDocumentsSql({ org: '$1', collection: '$2', query: '$3', tags: '$4', limit: '$5', match: '$10' })}),
      r AS (
        INSERT INTO stepwise.retrievals (id, organization_id, job_id, workflow_id, took_ms, average_score, count, collection, step_path, query)
        SELECT $6, $1, $7, $8, (extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::int,
@@ -95,7 +96,7 @@ export async function recordRetrieval(db: Queryable, r: NewRetrieval): Promise<R
        LEFT JOIN hits h ON true
        LEFT JOIN stepwise.knowledge_documents d ON d.id = h.id
       ORDER BY h.rank`,
-    [r.organizationId, r.collection, r.query, pgArray(r.tags), r.topK, r.id, r.jobId, r.workflowId, r.stepPath],
+    [r.organizationId, r.collection, r.query, pgArray(r.tags), r.topK, r.id, r.jobId, r.workflowId, r.stepPath, r.match],
   );
   const first = rows[0];
   if (!first) return null;

@@ -181,6 +181,21 @@ describe('search', () => {
     expect(expectError(await as.VIEWER.get('/v1/knowledge/payer-rules/search?q=aetna&tags=a%20b'), 400, 'VALIDATION').details.path).toBe('/querystring/tags');
   });
 
+  it('match=any finds documents with any of the words, those with more of them first; match=all none', async () => {
+    const q = encodeURIComponent('aetna prior authorization MRI bitewing');
+    expect((await as.VIEWER.get(`/v1/knowledge/payer-rules/search?q=${q}`)).body.items).toEqual([]);
+    const any = (await as.VIEWER.get(`/v1/knowledge/payer-rules/search?q=${q}&match=any&limit=10`)).body.items as Json[];
+    const ids = any.map((d) => d.externalId);
+    // aetna-mri-pa holds four of the words, dental-xray one of them (bitewing).
+    expect(ids[0]).toBe('aetna-mri-pa');
+    expect(ids).toContain('dental-xray');
+    expect(ids).not.toContain('modifier-25');
+    expect(ids.indexOf('dental-xray')).toBeGreaterThan(0);
+    expect(any.map((d) => d.rank)).toEqual(any.map((_, i) => i + 1));
+    for (let i = 1; i < any.length; i++) expect(any[i].score).toBeLessThanOrEqual(any[i - 1].score);
+    expect(expectError(await as.VIEWER.get(`/v1/knowledge/payer-rules/search?q=${q}&match=some`), 400, 'VALIDATION').details.path).toBe('/querystring/match');
+  });
+
   it('another organization sees none of it', async () => {
     expect((await other.get('/v1/knowledge')).body.items).toEqual([]);
     expect((await other.get('/v1/knowledge/payer-rules/documents')).body.items).toEqual([]);
@@ -248,6 +263,21 @@ describe('a workflow: retrieve → decision → markUsed', () => {
     const job = await waitForJob(t.db, orgId, jobId);
     expect(job.status).toBe('FAILED');
     expect(job.errorCode).toBe('RETRIEVAL_NOT_FOUND');
+  });
+});
+
+describe('a retrieve step with match: any', () => {
+  it('ranks by the words of a whole letter, where requiring every word finds nothing', async () => {
+    const letter = 'Dear team, please check whether Aetna needs prior authorization for the MRI we scheduled next week. Thanks!';
+    const step = (match?: string) => ({ id: 'rules', type: 'retrieve', collection: 'payer-rules', query: '{{ input.letter }}', topK: 3, ...(match ? { match } : {}) });
+    const any = await runToEnd([step('any')], { letter });
+    const found = (any.result as Json).documents as Json[];
+    expect(found[0].externalId).toBe('aetna-mri-pa');
+    expect(found.map((d) => d.rank)).toEqual(found.map((_, i) => i + 1));
+    const all = await runToEnd([step()], { letter });
+    expect((all.result as Json).count).toBe(0);
+    const bad = await as.ADMIN.post('/v1/workflows', { name: 'bad match', definition: { steps: [step('some')] } });
+    expect(expectError(bad, 400, 'VALIDATION').details.path).toBe('/definition/steps/0/match');
   });
 });
 

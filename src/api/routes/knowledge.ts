@@ -296,7 +296,7 @@ export function knowledgeRoutes(app: FastifyInstance, db: Db, blobs: BlobStore |
     async (req) => ({ items: await listCollections(db, req.principal.organizationId) }),
   );
 
-  app.get<{ Params: { collection: string }; Querystring: { q: string; tags?: string; limit: number } }>(
+  app.get<{ Params: { collection: string }; Querystring: { q: string; tags?: string; limit: number; match: 'all' | 'any' } }>(
     '/v1/knowledge/:collection/search',
     {
       config: { action: 'knowledge.read' },
@@ -312,6 +312,7 @@ export function knowledgeRoutes(app: FastifyInstance, db: Db, blobs: BlobStore |
             q: { type: 'string', minLength: 1, maxLength: L.queryChars, description: 'websearch syntax: "quoted phrase", or, -word' },
             tags: { type: 'string', maxLength: 2_200, description: 'comma-separated; every tag must be on a document' },
             limit: { type: 'integer', minimum: 1, maximum: L.maxTopK, default: L.defaultTopK },
+            match: { enum: ['all', 'any'], default: 'all', description: 'all: every word (or the search syntax); any: any word, more words ranking higher' },
           },
         },
         response: responses({
@@ -332,6 +333,7 @@ export function knowledgeRoutes(app: FastifyInstance, db: Db, blobs: BlobStore |
         query: req.query.q,
         tags: parseTags(req.query.tags),
         limit: req.query.limit,
+        match: req.query.match,
       });
       return { items: hits.map((h) => ({ ...documentView(h), score: h.score, rank: h.rank })) };
     },

@@ -14,8 +14,10 @@ import { noChildren, noDirectCredentials, noExtraChecks, StepError, stepTimeout,
 export interface RetrieveStep extends StepBase {
   type: 'retrieve';
   collection: string;
-  /** A `{{ }}` template; websearch syntax: "quoted phrase", or, -word. */
+  /** A `{{ }}` template; websearch syntax: "quoted phrase", or, -word (with `match: all`). */
   query: string;
+  /** `all` (default): documents with every word (or as the search syntax says); `any`: documents with any word, more of them ranking higher. */
+  match?: 'all' | 'any';
   /** Most documents returned (default 5, at most 50). */
   topK?: number;
   /** Only documents carrying every one of these tags. */
@@ -28,6 +30,7 @@ export const retrieveStep: StepType<RetrieveStep> = {
     collection: { type: 'string', pattern: COLLECTION_PATTERN },
     query: { type: 'string', minLength: 1, maxLength: 10_000 },
     topK: { type: 'integer', minimum: 1, maximum: KNOWLEDGE_LIMITS.maxTopK },
+    match: { enum: ['all', 'any'] },
     tags: { type: 'array', maxItems: KNOWLEDGE_LIMITS.tags, uniqueItems: true, items: { type: 'string', pattern: TAG_PATTERN } },
   },
   required: ['collection', 'query'],
@@ -61,6 +64,7 @@ export const retrieveStep: StepType<RetrieveStep> = {
       query,
       topK: step.topK ?? KNOWLEDGE_LIMITS.defaultTopK,
       tags: step.tags ?? [],
+      match: step.match ?? 'all',
     });
     const count = retrieval.documents.length;
     // Written on a re-run too: a crash before the flush lost the first run's row with its outcome.

@@ -38,11 +38,9 @@ export const documentTriage: OfficialTemplate = {
         id: 'rules',
         type: 'retrieve',
         collection: '[[config.collection]]',
-        // Any of the document's words (4 letters or more, the first 30): retrieval ANDs plain words, and a whole
-        // letter never matches a rule in full; "or" makes it rank the rules by how much of them the document touches.
-        query:
-          '{{ $join($distinct($filter($split($lowercase(input.document.title & " " & input.document.text), /[^a-z0-9]+/), ' +
-          'function($w) { $length($w) > 3 }))[[0..29]], " or ") }}',
+        // A whole letter never holds every word of a rule: match any of its words, the rules touching more of them first.
+        query: '{{ $substring(input.document.title & " " & input.document.text, 0, 2000) }}',
+        match: 'any',
         topK: { $config: 'topK' },
       },
       {
