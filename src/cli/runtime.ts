@@ -3,7 +3,8 @@ import type { Config } from '../config/index.js';
 import { analyzeStreamParent, ensurePhiAuditPartitions, ensureStreamPartitions, migrate, openDb, type Db, type ProcessRole } from '../db/index.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { deleteExpiredCheckpoints } from '../store/index.js';
-import { syncOfficialTemplates } from '../templates/index.js';
+// sync.js, not the templates index: that one loads the engine (instantiate), ~1 s of every CLI command's start.
+import { syncOfficialTemplates } from '../templates/sync.js';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
