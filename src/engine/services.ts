@@ -1,5 +1,5 @@
 import type { BrowserSession, BrowserState } from '../browser/types.js';
-import type { JobStatus } from '../store/index.js';
+import type { JobStatus, KnowledgeDocumentInput } from '../store/index.js';
 
 /**
  * Ports to Stepwise's own records that some step types need: approvals,
@@ -23,18 +23,10 @@ export interface StepServices {
   aiUsage?: AiUsageService | undefined;
 }
 
-/** One document a retrieval returned, in rank order. */
-export interface RetrievedDocument {
+/** One document a retrieval returned, in rank order: its fields as the API wrote them, its id, score and rank. */
+export interface RetrievedDocument extends KnowledgeDocumentInput {
   /** The knowledge document's id. */
   id: string;
-  externalId: string;
-  type: string;
-  title: string;
-  text: string;
-  condition: string | null;
-  action: string | null;
-  tags: string[];
-  metadata: Record<string, unknown>;
   /** Relevance, higher is better; rank 1 is the best. */
   score: number;
   rank: number;
