@@ -25,6 +25,12 @@ export const LOCK_KEYS = {
   partitionMaintenance: 727_004,
   /** Starts of runs with a dedupe or debounce key: the class of the per-key locks (two-int form), so two starts of one key cannot both create a run. */
   runKeys: 727_005,
+  /**
+   * Rolling finished jobs from aggregate_outbox into aggregate_metrics: one
+   * roll-up at a time (workers try and skip; a repair waits), so the rows
+   * shared by every flush are written by one transaction, never contended.
+   */
+  aggregateRollup: 727_006,
 } as const;
 
 /** Name of an advisory lock in the registry. */

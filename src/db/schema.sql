@@ -64,11 +64,36 @@ END $$;
 CREATE FUNCTION stepwise.add_to_aggregates(p_org uuid[], p_workflow uuid[], p_client uuid[], p_initiator text[], p_status text[], p_completed_at timestamp with time zone[], p_duration integer[]) RETURNS void
     LANGUAGE sql
     AS $$
-  -- First collapse the jobs to one row per (dimensions, hour, bucket): the
-  -- jobs of one flush mostly finish in the same hour with similar
-  -- durations, so 500 jobs become tens of rows before the 3 periods × 5
-  -- keys expansion (measured: the expansion of raw jobs cost ~2/3 of the
-  -- trigger's time).
+  INSERT INTO stepwise.aggregate_metrics AS a
+    (organization_id, period, workflow_id, client_id, initiator_type, period_start, total_count, completed_count,
+     partial_success_count, failed_count, cancelled_count, timed_out_count, duration_count, total_duration_ms,
+     min_duration_ms, max_duration_ms, duration_histogram)
+  SELECT r.* FROM stepwise.aggregate_rows(p_org, p_workflow, p_client, p_initiator, p_status, p_completed_at, p_duration) r
+   -- Rows are locked in key order, the same in every transaction: a roll-up
+   -- and a repair that meet wait for each other instead of deadlocking.
+   ORDER BY r.organization_id, r.period, r.client_id, r.initiator_type, r.workflow_id, r.period_start
+  ON CONFLICT (organization_id, period, client_id, initiator_type, workflow_id, period_start) DO UPDATE SET
+    total_count = a.total_count + EXCLUDED.total_count,
+    completed_count = a.completed_count + EXCLUDED.completed_count,
+    partial_success_count = a.partial_success_count + EXCLUDED.partial_success_count,
+    failed_count = a.failed_count + EXCLUDED.failed_count,
+    cancelled_count = a.cancelled_count + EXCLUDED.cancelled_count,
+    timed_out_count = a.timed_out_count + EXCLUDED.timed_out_count,
+    duration_count = a.duration_count + EXCLUDED.duration_count,
+    total_duration_ms = a.total_duration_ms + EXCLUDED.total_duration_ms,
+    min_duration_ms = least(a.min_duration_ms, EXCLUDED.min_duration_ms),
+    max_duration_ms = greatest(a.max_duration_ms, EXCLUDED.max_duration_ms),
+    duration_histogram = stepwise.histogram_merge(a.duration_histogram, EXCLUDED.duration_histogram),
+    updated_at = now()
+$$;
+
+--
+-- Name: aggregate_rows(uuid[], uuid[], uuid[], text[], text[], timestamp with time zone[], integer[]); Type: FUNCTION; Schema: stepwise; Owner: -
+--
+
+CREATE FUNCTION stepwise.aggregate_rows(p_org uuid[], p_workflow uuid[], p_client uuid[], p_initiator text[], p_status text[], p_completed_at timestamp with time zone[], p_duration integer[]) RETURNS TABLE(organization_id uuid, period character varying, workflow_id uuid, client_id uuid, initiator_type character varying, period_start timestamp with time zone, total_count integer, completed_count integer, partial_success_count integer, failed_count integer, cancelled_count integer, timed_out_count integer, duration_count integer, total_duration_ms bigint, min_duration_ms integer, max_duration_ms integer, duration_histogram jsonb)
+    LANGUAGE sql STABLE
+    AS $$
   WITH j AS (
     SELECT u.org, u.wf, coalesce(u.cl, '00000000-0000-0000-0000-000000000001'::uuid) AS cl, u.ini,
            date_trunc('hour', u.completed_at, 'UTC') AS hour, stepwise.duration_bucket(u.duration) AS bucket,
@@ -97,33 +122,11 @@ CREATE FUNCTION stepwise.add_to_aggregates(p_org uuid[], p_workflow uuid[], p_cl
      ) AS d(wf, cl, ini)
      GROUP BY 1, 2, 3, 4, 5, 6, 7
   )
-  INSERT INTO stepwise.aggregate_metrics AS a
-    (organization_id, period, workflow_id, client_id, initiator_type, period_start, total_count, completed_count,
-     partial_success_count, failed_count, cancelled_count, timed_out_count, duration_count, total_duration_ms,
-     min_duration_ms, max_duration_ms, duration_histogram)
-  SELECT org, period, wf, cl, ini, ps, sum(n)::int, sum(c)::int, sum(ps_n)::int, sum(f)::int, sum(x)::int, sum(t)::int,
-         sum(dn)::int, sum(dsum)::bigint, min(dmin), max(dmax),
-         coalesce(jsonb_object_agg(bucket, dn) FILTER (WHERE bucket IS NOT NULL), '{}'::jsonb)
+  SELECT k.org, k.period::varchar(5), k.wf, k.cl, k.ini::varchar(10), k.ps, sum(k.n)::int, sum(k.c)::int, sum(k.ps_n)::int,
+         sum(k.f)::int, sum(k.x)::int, sum(k.t)::int, sum(k.dn)::int, sum(k.dsum)::bigint, min(k.dmin)::int, max(k.dmax)::int,
+         coalesce(jsonb_object_agg(k.bucket, k.dn) FILTER (WHERE k.bucket IS NOT NULL), '{}'::jsonb)
     FROM k
-   GROUP BY org, period, wf, cl, ini, ps
-   -- Rows are locked in key order, the same in every transaction: two
-   -- workers flushing at once then wait for each other on the shared
-   -- rollup rows instead of deadlocking (a deadlock here cost the loser's
-   -- aggregate update and a 1 s deadlock_timeout).
-   ORDER BY org, period, cl, ini, wf, ps
-  ON CONFLICT (organization_id, period, client_id, initiator_type, workflow_id, period_start) DO UPDATE SET
-    total_count = a.total_count + EXCLUDED.total_count,
-    completed_count = a.completed_count + EXCLUDED.completed_count,
-    partial_success_count = a.partial_success_count + EXCLUDED.partial_success_count,
-    failed_count = a.failed_count + EXCLUDED.failed_count,
-    cancelled_count = a.cancelled_count + EXCLUDED.cancelled_count,
-    timed_out_count = a.timed_out_count + EXCLUDED.timed_out_count,
-    duration_count = a.duration_count + EXCLUDED.duration_count,
-    total_duration_ms = a.total_duration_ms + EXCLUDED.total_duration_ms,
-    min_duration_ms = least(a.min_duration_ms, EXCLUDED.min_duration_ms),
-    max_duration_ms = greatest(a.max_duration_ms, EXCLUDED.max_duration_ms),
-    duration_histogram = stepwise.histogram_merge(a.duration_histogram, EXCLUDED.duration_histogram),
-    updated_at = now()
+   GROUP BY k.org, k.period, k.wf, k.cl, k.ini, k.ps
 $$;
 
 --
@@ -239,12 +242,16 @@ END $$;
 
 CREATE FUNCTION stepwise.jobs_read_model_insert() RETURNS trigger
     LANGUAGE plpgsql
-    AS $_$
+    AS $$
 BEGIN
+  -- Every enqueue comes here with jobs that are not finished: leave before
+  -- the blocks below, each a subtransaction.
+  IF NOT EXISTS (SELECT 1 FROM new_jobs WHERE status IN ('COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT')) THEN
+    RETURN NULL;
+  END IF;
   -- A job inserted already finished (an import, the scale benchmark) enters
   -- the read model and the aggregates here.
   BEGIN
-    EXECUTE $q$
     INSERT INTO stepwise.execution_metadata
       (job_id, organization_id, workflow_id, client_id, run_number, status, initiator_type, steps_total, steps_completed,
        attempts, retry_count, created_at, started_at, completed_at, duration_ms, error_code, error_message, error_step,
@@ -254,25 +261,22 @@ BEGIN
            parent_job_id
       FROM new_jobs
      WHERE status IN ('COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT')
-    ON CONFLICT (job_id) DO NOTHING $q$;
+    ON CONFLICT (job_id) DO NOTHING;
   EXCEPTION WHEN OTHERS THEN
     INSERT INTO stepwise.read_model_failures (source, sqlstate, message, row_count)
     VALUES ('execution_metadata', SQLSTATE, SQLERRM, (SELECT count(*) FROM new_jobs));
   END;
   BEGIN
-    EXECUTE $q$
-    SELECT stepwise.add_to_aggregates(
-      array_agg(n.organization_id), array_agg(n.workflow_id), array_agg(n.client_id), array_agg(n.initiator_type::text),
-      array_agg(n.status::text), array_agg(n.completed_at), array_agg(n.duration_ms))
+    INSERT INTO stepwise.aggregate_outbox (organization_id, workflow_id, client_id, initiator_type, status, completed_at, duration_ms)
+    SELECT n.organization_id, n.workflow_id, n.client_id, n.initiator_type::text, n.status::text, n.completed_at, n.duration_ms
       FROM new_jobs n
-     WHERE n.status IN ('COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT') AND n.completed_at IS NOT NULL
-    HAVING count(*) > 0 $q$;
+     WHERE n.status IN ('COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT') AND n.completed_at IS NOT NULL;
   EXCEPTION WHEN OTHERS THEN
     INSERT INTO stepwise.read_model_failures (source, sqlstate, message, row_count)
     VALUES ('aggregate_metrics', SQLSTATE, SQLERRM, (SELECT count(*) FROM new_jobs));
   END;
   RETURN NULL;
-END $_$;
+END $$;
 
 --
 -- Name: jobs_read_model_update(); Type: FUNCTION; Schema: stepwise; Owner: -
@@ -280,14 +284,19 @@ END $_$;
 
 CREATE FUNCTION stepwise.jobs_read_model_update() RETURNS trigger
     LANGUAGE plpgsql
-    AS $_$
+    AS $$
 BEGIN
+  -- A start (RUNNING), a suspension or a retry neither is nor was finished:
+  -- leave before the blocks below, each a subtransaction.
+  IF NOT EXISTS (SELECT 1 FROM new_jobs WHERE status IN ('COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT'))
+     AND NOT EXISTS (SELECT 1 FROM old_jobs WHERE status IN ('COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT')) THEN
+    RETURN NULL;
+  END IF;
   BEGIN
     -- A claim or a lease statement has no finished row, and this is a scan
     -- of its transition table that finds nothing. A completion writes the
     -- finished rows once; a later change to a finished job's compared
     -- fields (rare: an operator's fix) rewrites its row.
-    EXECUTE $q$
     INSERT INTO stepwise.execution_metadata AS m
       (job_id, organization_id, workflow_id, client_id, run_number, status, initiator_type, steps_total, steps_completed,
        attempts, retry_count, created_at, started_at, completed_at, duration_ms, error_code, error_message, error_step,
@@ -309,15 +318,14 @@ BEGIN
       status = EXCLUDED.status, steps_completed = EXCLUDED.steps_completed, attempts = EXCLUDED.attempts,
       retry_count = EXCLUDED.retry_count, started_at = EXCLUDED.started_at, completed_at = EXCLUDED.completed_at,
       duration_ms = EXCLUDED.duration_ms, error_code = EXCLUDED.error_code, error_message = EXCLUDED.error_message,
-      error_step = EXCLUDED.error_step, last_synced_at = now() $q$;
+      error_step = EXCLUDED.error_step, last_synced_at = now();
     -- A finished job made live again (an operator's requeue) leaves the
     -- read model; the job list shows it from the queue.
-    EXECUTE $q$
     DELETE FROM stepwise.execution_metadata m
      WHERE m.job_id = ANY(ARRAY(
              SELECT n.id FROM new_jobs n JOIN old_jobs o ON o.id = n.id
               WHERE n.status NOT IN ('COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT')
-                AND o.status IN ('COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT'))) $q$;
+                AND o.status IN ('COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT')));
   EXCEPTION WHEN OTHERS THEN
     INSERT INTO stepwise.read_model_failures (source, sqlstate, message, row_count)
     VALUES ('execution_metadata', SQLSTATE, SQLERRM, (SELECT count(*) FROM new_jobs));
@@ -325,21 +333,18 @@ BEGIN
   -- Aggregates count a job once: on the update that moves it from a
   -- non-terminal status INTO a terminal one (unchanged from 0006).
   BEGIN
-    EXECUTE $q$
-    SELECT stepwise.add_to_aggregates(
-      array_agg(n.organization_id), array_agg(n.workflow_id), array_agg(n.client_id), array_agg(n.initiator_type::text),
-      array_agg(n.status::text), array_agg(n.completed_at), array_agg(n.duration_ms))
+    INSERT INTO stepwise.aggregate_outbox (organization_id, workflow_id, client_id, initiator_type, status, completed_at, duration_ms)
+    SELECT n.organization_id, n.workflow_id, n.client_id, n.initiator_type::text, n.status::text, n.completed_at, n.duration_ms
       FROM new_jobs n JOIN old_jobs o ON o.id = n.id
      WHERE n.status IN ('COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT')
        AND o.status NOT IN ('COMPLETED', 'PARTIAL_SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT')
-       AND n.completed_at IS NOT NULL
-    HAVING count(*) > 0 $q$;
+       AND n.completed_at IS NOT NULL;
   EXCEPTION WHEN OTHERS THEN
     INSERT INTO stepwise.read_model_failures (source, sqlstate, message, row_count)
     VALUES ('aggregate_metrics', SQLSTATE, SQLERRM, (SELECT count(*) FROM new_jobs));
   END;
   RETURN NULL;
-END $_$;
+END $$;
 
 --
 -- Name: knowledge_tags_text(text[]); Type: FUNCTION; Schema: stepwise; Owner: -
@@ -542,6 +547,75 @@ END) STORED,
 WITH (fillfactor='70');
 
 ALTER TABLE ONLY stepwise.aggregate_metrics FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: aggregate_outbox; Type: TABLE; Schema: stepwise; Owner: -
+--
+
+CREATE TABLE stepwise.aggregate_outbox (
+    organization_id uuid NOT NULL,
+    workflow_id uuid NOT NULL,
+    client_id uuid,
+    initiator_type text NOT NULL,
+    status text NOT NULL,
+    completed_at timestamp with time zone NOT NULL,
+    duration_ms integer
+);
+
+ALTER TABLE ONLY stepwise.aggregate_outbox FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: aggregate_metrics_live; Type: VIEW; Schema: stepwise; Owner: -
+--
+
+CREATE VIEW stepwise.aggregate_metrics_live WITH (security_invoker='true') AS
+ SELECT a.organization_id,
+    a.period,
+    a.workflow_id,
+    a.client_id,
+    a.initiator_type,
+    a.period_start,
+    a.total_count,
+    a.completed_count,
+    a.partial_success_count,
+    a.failed_count,
+    a.cancelled_count,
+    a.timed_out_count,
+    a.duration_count,
+    a.total_duration_ms,
+    a.min_duration_ms,
+    a.max_duration_ms,
+    a.duration_histogram
+   FROM stepwise.aggregate_metrics a
+UNION ALL
+ SELECT o.organization_id,
+    r.period,
+    r.workflow_id,
+    r.client_id,
+    r.initiator_type,
+    r.period_start,
+    r.total_count,
+    r.completed_count,
+    r.partial_success_count,
+    r.failed_count,
+    r.cancelled_count,
+    r.timed_out_count,
+    r.duration_count,
+    r.total_duration_ms,
+    r.min_duration_ms,
+    r.max_duration_ms,
+    r.duration_histogram
+   FROM (( SELECT b.organization_id,
+            array_agg(b.organization_id) AS orgs,
+            array_agg(b.workflow_id) AS wfs,
+            array_agg(b.client_id) AS cls,
+            array_agg(b.initiator_type) AS inis,
+            array_agg(b.status) AS sts,
+            array_agg(b.completed_at) AS cas,
+            array_agg(b.duration_ms) AS durs
+           FROM stepwise.aggregate_outbox b
+          GROUP BY b.organization_id) o
+     CROSS JOIN LATERAL stepwise.aggregate_rows(o.orgs, o.wfs, o.cls, o.inis, o.sts, o.cas, o.durs) r(organization_id, period, workflow_id, client_id, initiator_type, period_start, total_count, completed_count, partial_success_count, failed_count, cancelled_count, timed_out_count, duration_count, total_duration_ms, min_duration_ms, max_duration_ms, duration_histogram));
 
 --
 -- Name: api_keys; Type: TABLE; Schema: stepwise; Owner: -
@@ -3053,6 +3127,12 @@ ALTER TABLE ONLY stepwise.workflows
 ALTER TABLE stepwise.aggregate_metrics ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: aggregate_outbox; Type: ROW SECURITY; Schema: stepwise; Owner: -
+--
+
+ALTER TABLE stepwise.aggregate_outbox ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: api_keys; Type: ROW SECURITY; Schema: stepwise; Owner: -
 --
 
@@ -3273,6 +3353,12 @@ ALTER TABLE stepwise.screenshot_blobs ENABLE ROW LEVEL SECURITY;
 --
 
 CREATE POLICY service_all ON stepwise.aggregate_metrics TO stepwise_service USING (true) WITH CHECK (true);
+
+--
+-- Name: aggregate_outbox service_all; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY service_all ON stepwise.aggregate_outbox TO stepwise_service USING (true) WITH CHECK (true);
 
 --
 -- Name: api_keys service_all; Type: POLICY; Schema: stepwise; Owner: -
@@ -3603,6 +3689,12 @@ ALTER TABLE stepwise.templates ENABLE ROW LEVEL SECURITY;
 --
 
 CREATE POLICY tenant_isolation ON stepwise.aggregate_metrics TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
+
+--
+-- Name: aggregate_outbox tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON stepwise.aggregate_outbox TO stepwise_tenant USING ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid)) WITH CHECK ((organization_id = (current_setting('stepwise.organization_id'::text))::uuid));
 
 --
 -- Name: api_keys tenant_isolation; Type: POLICY; Schema: stepwise; Owner: -
@@ -3943,6 +4035,18 @@ GRANT USAGE ON SCHEMA stepwise TO stepwise_tenant;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.aggregate_metrics TO stepwise_tenant;
+
+--
+-- Name: TABLE aggregate_outbox; Type: ACL; Schema: stepwise; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE stepwise.aggregate_outbox TO stepwise_tenant;
+
+--
+-- Name: TABLE aggregate_metrics_live; Type: ACL; Schema: stepwise; Owner: -
+--
+
+GRANT SELECT ON TABLE stepwise.aggregate_metrics_live TO stepwise_tenant;
 
 --
 -- Name: TABLE api_keys; Type: ACL; Schema: stepwise; Owner: -

@@ -146,7 +146,7 @@ export async function getWorkflowStats(db: Queryable, organizationId: string, ra
   const { rows } = await db.query<SummedRow & { workflow_id: string; workflow_name: string }>(
     `WITH seg AS (SELECT * FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[]) AS s(period, f, t)),
      sel AS (
-       SELECT a.* FROM seg JOIN stepwise.aggregate_metrics a
+       SELECT a.* FROM seg JOIN stepwise.aggregate_metrics_live a
            ON a.organization_id = $1 AND a.period = seg.period
           AND a.client_id = '${AGGREGATE_ALL_CLIENTS}' AND a.initiator_type = '${AGGREGATE_ALL_INITIATORS}'
           AND a.workflow_id <> '${AGGREGATE_ALL_WORKFLOWS}'
@@ -179,7 +179,7 @@ export async function getDurationStats(
   const { rows } = await db.query<SummedRow>(
     `WITH seg AS (SELECT * FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[]) AS s(period, f, t)),
      sel AS (
-       SELECT a.* FROM seg JOIN stepwise.aggregate_metrics a
+       SELECT a.* FROM seg JOIN stepwise.aggregate_metrics_live a
            ON a.organization_id = $1 AND a.period = seg.period AND a.period_start >= seg.f AND a.period_start < seg.t
         WHERE ${dim.sql}
      )
@@ -206,7 +206,7 @@ export async function getTimeSeries(
   const dim = dimensionCondition(filter, 6);
   const { rows } = await db.query<SummedRow & { period_start: Date }>(
     `WITH sel AS (
-       SELECT a.* FROM stepwise.aggregate_metrics a
+       SELECT a.* FROM stepwise.aggregate_metrics_live a
         WHERE a.organization_id = $1 AND a.period = $2
           AND a.period_start >= date_trunc($4, $3::timestamptz, 'UTC') AND a.period_start < $5::timestamptz
           AND ${dim.sql}

@@ -14,6 +14,7 @@ export * from './stream.js';
 export * from './stream-codes.js';
 export * from './aggregates.js';
 export * from './read-model.js';
+export * from './aggregate-outbox.js';
 export * from './schedules.js';
 export * from './webhooks.js';
 export * from './retention.js';

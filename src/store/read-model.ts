@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/index.js';
+import { LOCK_KEYS, type Queryable } from '../db/index.js';
 import { AGGREGATE_ALL_CLIENTS, AGGREGATE_ALL_INITIATORS, AGGREGATE_ALL_WORKFLOWS } from './aggregates.js';
 import { TERMINAL_STATUSES } from './jobs.js';
 
@@ -119,12 +119,14 @@ export async function findAggregateDrift(db: Queryable, organizationId: string |
           AND ($1::uuid IS NULL OR organization_id = $1)
         GROUP BY 1, 2
      ), stored AS (
-       SELECT organization_id, period_start AS ps, total_count AS n, completed_count AS c, failed_count AS f,
-              duration_count AS dn, total_duration_ms AS ds
-         FROM stepwise.aggregate_metrics
+       -- Rolled up or still in the outbox (migration 0027): a job counts once either way.
+       SELECT organization_id, period_start AS ps, sum(total_count) AS n, sum(completed_count) AS c, sum(failed_count) AS f,
+              sum(duration_count) AS dn, sum(total_duration_ms) AS ds
+         FROM stepwise.aggregate_metrics_live
         WHERE period = 'DAY' AND workflow_id = '${AGGREGATE_ALL_WORKFLOWS}'
           AND client_id = '${AGGREGATE_ALL_CLIENTS}' AND initiator_type = '${AGGREGATE_ALL_INITIATORS}'
           AND ($1::uuid IS NULL OR organization_id = $1)
+        GROUP BY 1, 2
      )
      SELECT DISTINCT coalesce(r.organization_id, s.organization_id) AS id
        FROM recount r FULL JOIN stored s ON s.organization_id = r.organization_id AND s.ps = r.ps
@@ -133,8 +135,15 @@ export async function findAggregateDrift(db: Queryable, organizationId: string |
   );
 }
 
-/** Rebuild one organization's aggregate_metrics from its finished jobs (delete, then one batched add). */
+/**
+ * Rebuild one organization's aggregate_metrics from its finished jobs
+ * (delete, then one batched add). Its jobs still in aggregate_outbox are
+ * recounted from jobs too, so they leave the outbox; the roll-up's lock
+ * keeps a roll-up from adding them a second time meanwhile.
+ */
 export async function rebuildAggregates(tx: Queryable, organizationId: string): Promise<number> {
+  await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEYS.aggregateRollup]);
+  await tx.query(`DELETE FROM stepwise.aggregate_outbox WHERE organization_id = $1`, [organizationId]);
   await tx.query(`DELETE FROM stepwise.aggregate_metrics WHERE organization_id = $1`, [organizationId]);
   const { rows } = await tx.query<{ n: number }>(
     `WITH added AS (

@@ -7,6 +7,8 @@ import {
   AGGREGATE_NO_CLIENT,
   completeJobs,
   createClient,
+  pendingAggregateRows,
+  rollUpAggregates,
   enqueueJobs,
   INITIATOR_TYPES,
   TERMINAL_STATUSES,
@@ -39,6 +41,8 @@ const SPAN_MS = 75 * 24 * 3600 * 1000;
 const JOBS = 3000;
 
 const def = { steps: [{ id: 'a', type: 'noop' }] };
+const created: { id: string; workflowId: string }[] = [];
+const completions: JobCompletion[] = [];
 
 beforeAll(async () => {
   t = await createTestDb();
@@ -50,7 +54,7 @@ beforeAll(async () => {
   const random = rng(42);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   // Enqueue in batches of mixed clients and initiators per workflow.
-  const created: { id: string; workflowId: string }[] = [];
+  created.length = 0;
   for (let b = 0; b < JOBS / 100; b++) {
     const wf = pick(workflows);
     const runs = Array.from({ length: 100 }, () => ({ clientId: pick(clients), initiatorType: pick(INITIATOR_TYPES) as InitiatorType }));
@@ -63,24 +67,12 @@ beforeAll(async () => {
   await t.db.query(`UPDATE stepwise.jobs SET status = 'RUNNING' WHERE id = ANY($1::uuid[])`, [retried]);
   await t.db.query(`UPDATE stepwise.jobs SET status = 'PENDING', retry_count = 1 WHERE id = ANY($1::uuid[])`, [retried]);
   // Finish all but ~5 % in flushes of up to 500, with log-normal-ish durations.
-  const completions: JobCompletion[] = [];
   for (const job of created) {
     if (random() < 0.05) continue;
     const status = pick(TERMINAL_STATUSES) as JobStatus;
-    const completedAt = new Date(BASE + Math.floor(random() * SPAN_MS));
+    const completedMs = BASE + Math.floor(random() * SPAN_MS);
     const duration = Math.floor(Math.exp(random() * 12)); // 1 ms … ~160 s
-    completions.push({
-      jobId: job.id,
-      status,
-      completedAt,
-      result: null,
-      errorCode: status === 'COMPLETED' ? null : 'E_TEST',
-      errorMessage: status === 'COMPLETED' ? null : 'failed',
-      errorStep: null,
-      stepsCompleted: 1,
-      lastSeq: 3,
-      start: { jobId: job.id, attempts: 1, startedAt: new Date(completedAt.getTime() - duration), deadlineAt: null },
-    });
+    completions.push(finish(job.id, status, completedMs, duration));
   }
   for (let i = 0; i < completions.length; i += 500) {
     await t.db.transaction((tx) => completeJobs(tx, completions.slice(i, i + 500)));
@@ -90,6 +82,22 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(() => t?.close());
+
+function finish(jobId: string, status: JobStatus, completedMs: number, duration: number): JobCompletion {
+  const completedAt = new Date(completedMs);
+  return {
+    jobId,
+    status,
+    completedAt,
+    result: null,
+    errorCode: status === 'COMPLETED' ? null : 'E_TEST',
+    errorMessage: status === 'COMPLETED' ? null : 'failed',
+    errorStep: null,
+    stepsCompleted: 1,
+    lastSeq: 3,
+    start: { jobId, attempts: 1, startedAt: new Date(completedAt.getTime() - duration), deadlineAt: null },
+  };
+}
 
 interface Recount {
   period: string;
@@ -128,16 +136,36 @@ describe('aggregate_metrics', () => {
              count(*) FILTER (WHERE status = 'TIMED_OUT')::int AS timed_out, count(duration_ms)::int AS dur_n,
              coalesce(sum(duration_ms), 0)::text AS dur_sum, min(duration_ms) AS dur_min, max(duration_ms) AS dur_max
         FROM k GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5`;
-    const stored = `
-      SELECT period, workflow_id::text, client_id::text, initiator_type, period_start, total_count AS total, completed_count AS completed,
-             partial_success_count AS partial, failed_count AS failed, cancelled_count AS cancelled, timed_out_count AS timed_out,
-             duration_count AS dur_n, total_duration_ms::text AS dur_sum, min_duration_ms AS dur_min, max_duration_ms AS dur_max
-        FROM stepwise.aggregate_metrics WHERE organization_id = $1 ORDER BY 1, 2, 3, 4, 5`;
+    // Summed per key: in the live view a key can have a rolled-up row and a row still in the outbox.
+    const stored = (relation: string) => `
+      SELECT period, workflow_id::text, client_id::text, initiator_type, period_start, sum(total_count)::int AS total,
+             sum(completed_count)::int AS completed, sum(partial_success_count)::int AS partial, sum(failed_count)::int AS failed,
+             sum(cancelled_count)::int AS cancelled, sum(timed_out_count)::int AS timed_out, sum(duration_count)::int AS dur_n,
+             sum(total_duration_ms)::text AS dur_sum, min(min_duration_ms) AS dur_min, max(max_duration_ms) AS dur_max
+        FROM stepwise.${relation} WHERE organization_id = $1 GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5`;
     const sentinels = [AGGREGATE_ALL_WORKFLOWS, AGGREGATE_ALL_CLIENTS, AGGREGATE_NO_CLIENT, AGGREGATE_ALL_INITIATORS];
-    const expected = (await t.db.query<Recount>(recount, [orgId, TERMINAL_STATUSES, ...sentinels])).rows;
-    const actual = (await t.db.query<Recount>(stored, [orgId])).rows;
+    const recounted = async () => (await t.db.query<Recount>(recount, [orgId, TERMINAL_STATUSES, ...sentinels])).rows;
+    const expected = await recounted();
     expect(expected.length).toBeGreaterThan(1000);
-    expect(actual).toEqual(expected);
+    // Nothing rolled up yet: every finished job is in the outbox once (the 50 written twice too), and the live view counts them.
+    expect(await pendingAggregateRows(t.db)).toBe(completions.length);
+    expect((await t.db.query(`SELECT 1 FROM stepwise.aggregate_metrics WHERE organization_id = $1`, [orgId])).rows).toEqual([]);
+    expect((await t.db.query<Recount>(stored('aggregate_metrics_live'), [orgId])).rows).toEqual(expected);
+    // Rolled up in batches of 1,000: the table alone now holds the same, and the outbox is empty.
+    expect(await rollUpAggregates(t.db, { wait: true, batch: 1_000 })).toBe(completions.length);
+    expect(await pendingAggregateRows(t.db)).toBe(0);
+    expect((await t.db.query<Recount>(stored('aggregate_metrics'), [orgId])).rows).toEqual(expected);
+    // The jobs left unfinished end now: their keys are in both the table and the outbox, and the live view adds them up.
+    const rest = created.filter((j) => !completions.some((c) => c.jobId === j.id)).map((j): JobCompletion => finish(j.id, 'FAILED', BASE + SPAN_MS / 2, 700));
+    expect(rest.length).toBeGreaterThan(0);
+    await t.db.transaction((tx) => completeJobs(tx, rest));
+    completions.push(...rest);
+    const after = await recounted();
+    expect(after).not.toEqual(expected);
+    expect((await t.db.query<Recount>(stored('aggregate_metrics_live'), [orgId])).rows).toEqual(after);
+    await rollUpAggregates(t.db, { wait: true });
+    const actual = (await t.db.query<Recount>(stored('aggregate_metrics'), [orgId])).rows;
+    expect(actual).toEqual(after);
     const { rows } = await t.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM stepwise.jobs WHERE organization_id = $1 AND status = ANY($2::text[])`, [orgId, TERMINAL_STATUSES]);
     const all = actual.filter(
       (r) => r.period === 'MONTH' && r.workflow_id === AGGREGATE_ALL_WORKFLOWS && r.client_id === AGGREGATE_ALL_CLIENTS && r.initiator_type === AGGREGATE_ALL_INITIATORS,

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeStreamParent, ensureStreamPartitions } from '../../src/db/index.js';
 import type { Worker } from '../../src/engine/index.js';
 import { reconcileReadModel } from '../../src/lifecycle/index.js';
-import { AGGREGATE_ALL_CLIENTS, AGGREGATE_ALL_INITIATORS, AGGREGATE_ALL_WORKFLOWS } from '../../src/store/index.js';
+import { AGGREGATE_ALL_CLIENTS, AGGREGATE_ALL_INITIATORS, AGGREGATE_ALL_WORKFLOWS, rollUpAggregates } from '../../src/store/index.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg, startWorker, waitForJob } from '../helpers/fixtures.js';
 import { client, createTestApp, expectError, type ApiClient, type Json } from '../helpers/api.js';
@@ -181,6 +181,8 @@ describe('a failing trigger never loses the job write; reconcile finds and repai
        VALUES ($1, $2, $3, 999999, 'COMPLETED', 'API', 1, 1, 1, 0, now())`,
       [orphan, orgA, wf.id],
     );
+    // Rolled up first, so the DAY row exists to be damaged (finished jobs wait in the outbox until then).
+    await rollUpAggregates(t.db, { wait: true });
     await t.db.query(
       `UPDATE stepwise.aggregate_metrics SET total_count = total_count + 5
         WHERE organization_id = $1 AND period = 'DAY' AND workflow_id = $2 AND client_id = $3 AND initiator_type = $4`,

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimFloorBatch, recordFloorBatch } from '../../bench/record-floor.js';
 import { DEFINITION } from '../../bench/throughput.js';
 import { defineWorkflow, startRuns } from '../../src/engine/index.js';
+import { rollUpAggregates } from '../../src/store/index.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg, startWorker, waitForJob } from '../helpers/fixtures.js';
 
@@ -86,6 +87,8 @@ describe('bench record-floor', () => {
                                total_count, completed_count, duration_count
                           FROM stepwise.aggregate_metrics WHERE organization_id = $1
                          ORDER BY period, all_workflows, initiator_type, client_id`;
+    // Both orgs' finished jobs rolled up from the outbox first (the engine's worker rolls up on a timer).
+    await rollUpAggregates(t.db, { wait: true });
     for (const sql of [usage, steps, metadata, aggregates]) {
       const engine = await rowsOf(sql, engineOrg);
       expect(engine.length).toBeGreaterThan(0);
