@@ -30,6 +30,7 @@ import { rateLimitService } from './rate-limits.js';
 import { aiUsageService } from './ai-usage.js';
 import type { PriceTable } from '../ai/prices.js';
 import { claimRound, newClaimState, type ClaimState } from './claim.js';
+import { AggregateRoller } from './aggregate-roller.js';
 import { stepTypeIndex, type StepTypeOf } from './step-type-index.js';
 import { approvalService } from './approvals.js';
 import { childJobService } from './children.js';
@@ -102,9 +103,20 @@ export class Worker {
   private readonly stepTypes = new Map<string, StepTypeOf>();
   private lastRoundAt = 0;
   private readonly recorder: Recorder;
+  /** Rolls the jobs this worker ended into aggregate_metrics, off the flush (engine/aggregate-roller.ts). */
+  private readonly roller: AggregateRoller;
   private running = false;
   private loopDone: Promise<void> | undefined;
   private wakePending = false;
+  /**
+   * The loop waits for a free slot or for the record to catch up, not for
+   * work. Only then (or while concurrency limits may hold runs back) does a
+   * run ending or a flush wake it: a loop whose last
+   * claim found the queue drained waits for a NOTIFY (or the poll), so a run
+   * ending costs no claim that finds nothing. Waking on every end and every
+   * flush made three claims per run at 50 runs/s, two of them empty.
+   */
+  private waitingForRoom = false;
   private wakeUp: (() => void) | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private unlisten: (() => Promise<void>)[] = [];
@@ -141,6 +153,7 @@ export class Worker {
         artifacts: options.blobs ? { read: (org, id) => readArtifact({ db, blobs: options.blobs!, retainUntil: policyRetainUntil(db) }, org, id) } : undefined,
       },
     };
+    this.roller = new AggregateRoller(db, logger);
     this.recorder = new Recorder(
       sqlRecordStore(db),
       this.id,
@@ -168,7 +181,12 @@ export class Worker {
     if (this.running) return;
     this.running = true;
     this.unsubscribe.push(
-      this.recorder.onFlushed(() => this.wake()),
+      // A flush that handed jobs back to the queue may have made work; one that
+      // recorded outcomes matters only to a loop held back for room (below).
+      this.recorder.onFlushed(({ suspensions, completions }) => {
+        if (suspensions > 0 || this.waitingForRoom || this.holdsBackRuns()) this.wake();
+        if (completions > 0) this.roller.soon();
+      }),
       // A flush found jobs taken over by another worker: their runs here stop.
       this.recorder.onLost((jobIds) => {
         for (const id of jobIds) this.inFlight.get(id)?.abort.markLost();
@@ -193,6 +211,7 @@ export class Worker {
     } catch (err) {
       this.logger.warn({ err }, 'LISTEN failed; relying on polling and heartbeats');
     }
+    this.roller.start();
     const beatMs = Math.max(250, Math.floor(this.config.leaseMs / 3));
     this.heartbeat = setInterval(() => void this.renew(), beatMs);
     this.loopDone = this.loop();
@@ -214,6 +233,7 @@ export class Worker {
     ]);
     const flushed = await this.recorder.drain(10_000);
     if (!flushed) this.logger.error('could not record every outcome before stopping; leases will expire and the jobs rerun');
+    await this.roller.stop();
     clearInterval(this.heartbeat);
     for (const u of this.unsubscribe.splice(0)) u();
   }
@@ -251,7 +271,9 @@ export class Worker {
       const free = this.config.concurrency - this.inFlight.size;
       // Back-pressure: do not run further ahead of the record than one concurrency's worth.
       if (free <= 0 || this.recorder.pendingCompletions() >= this.config.concurrency) {
+        this.waitingForRoom = true;
         await this.waitForWake(this.config.pollIntervalMs);
+        this.waitingForRoom = false;
         continue;
       }
       const want = Math.min(free, this.config.claimBatchSize);
@@ -354,14 +376,23 @@ export class Worker {
     }
   }
 
-  /** A run ended: close its browser sessions, free its slot (unless a newer run of the same job has taken it) and look for work. */
+  /** A run ended: close its browser sessions, free its slot (unless a newer run of the same job has taken it), and look for work if the loop waits for room. */
   private finished(jobId: string, abort: JobAbort): void {
     if (this.inFlight.get(jobId)?.abort === abort) {
       this.inFlight.delete(jobId);
       // A job suspended or ended here keeps nothing open: a resumed run restores its sessions from the checkpoint.
       this.executorOptions.services?.browser?.release(jobId).catch((err: unknown) => this.logger.warn({ err, jobId }, 'closing browser sessions failed'));
     }
-    this.wake();
+    if (this.waitingForRoom || this.holdsBackRuns()) this.wake();
+  }
+
+  /**
+   * Concurrency limits or keys exist: a claim may have left runs queued that
+   * a run ending here lets through, and nothing else announces that.
+   */
+  private holdsBackRuns(): boolean {
+    const limits = this.limits?.value;
+    return limits !== undefined && (limits.keyed || limits.organizations.size > 0 || limits.workflows.size > 0);
   }
 
   private async renew(): Promise<void> {
