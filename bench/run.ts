@@ -4,6 +4,7 @@
  * Results are JSON lines on stdout; progress goes to stderr.
  */
 import { backup, BACKUP_USAGE } from './backup.js';
+import { bytes } from './bytes.js';
 import { dashboard, DASHBOARD_USAGE } from './dashboard.js';
 import { BenchUsageError, databaseFlag, eachFlag, intFlag, unknownFlag, datasetFlag } from './flags.js';
 import { log, STATS_MODES, type BenchOptions, type StatsMode } from './lib.js';
@@ -13,6 +14,7 @@ import { scale, SCALE_USAGE } from './scale.js';
 import { scaleOut, SCALE_OUT_USAGE } from './scale-out.js';
 import { steps } from './steps.js';
 import { foreach } from './foreach.js';
+import { latency, LATENCY_USAGE } from './latency.js';
 import { storage } from './storage.js';
 import { throughput } from './throughput.js';
 
@@ -24,6 +26,7 @@ const SCENARIOS = new Map<string, (opts: BenchOptions) => Promise<void>>([
   ['foreach', foreach],
   ['storage', storage],
   ['retrieval-bytes', retrievalBytes],
+  ['bytes', bytes],
   // Loaded on use: playwright-core stays out of the other scenarios' process.
   ['browser', async (opts) => (await import('./browser.js')).browser(opts)],
 ]);
@@ -34,6 +37,7 @@ const OWN_OPTION_SCENARIOS = new Map<string, (args: string[]) => Promise<void>>(
   ['scale-out', scaleOut],
   ['dashboard', dashboard],
   ['backup', backup],
+  ['latency', latency],
 ]);
 
 const USAGE = `usage: npm run -s bench -- <scenario> [--jobs N] [--warmup N] [--stats ${STATS_MODES.join('|')}]
@@ -43,7 +47,8 @@ scenarios: ${[...SCENARIOS.keys(), ...OWN_OPTION_SCENARIOS.keys()].join(', ')}
 ${SCALE_USAGE}
 ${SCALE_OUT_USAGE}
 ${DASHBOARD_USAGE}
-${BACKUP_USAGE}`;
+${BACKUP_USAGE}
+${LATENCY_USAGE}`;
 
 function isStatsMode(value: string | undefined): value is StatsMode {
   return STATS_MODES.some((m) => m === value);

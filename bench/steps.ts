@@ -2,7 +2,8 @@ import { loadConfig } from '../src/config/index.js';
 import { ensureStreamPartitions, migrate, PostgresDb, type Db } from '../src/db/index.js';
 import { defineWorkflow, startRuns, Worker } from '../src/engine/index.js';
 import { createOrganization } from '../src/store/index.js';
-import { check, emit, log, now, POLL_MS, round, settle, stderrLogger, waitUntil, withScratchDatabase, type BenchOptions } from './lib.js';
+import { DbCpuSampler, type CpuDelta } from './db-cpu.js';
+import { check, emit, log, now, POLL_MS, round, settle, sleep, stderrLogger, waitUntil, withScratchDatabase, type BenchOptions } from './lib.js';
 
 /**
  * `steps`: runs of a 10-step workflow (alternating transform and log steps)
@@ -10,9 +11,13 @@ import { check, emit, log, now, POLL_MS, round, settle, stderrLogger, waitUntil,
  * runs/s, steps/s and the per-step overhead: the time from one step's
  * STEP_COMPLETED to the next step's STEP_STARTED, read from the stream's
  * microsecond timestamps, i.e. what the engine adds between steps.
+ *
+ * Then, in the same run, DBOS Transact with the same ten steps (see
+ * dbosSteps below), and the ratio of steps/s.
  */
-const STEPS = 10;
-const DEFINITION = {
+export const STEPS = 10;
+/** Also the workflow of `bytes`. */
+export const DEFINITION = {
   steps: Array.from({ length: STEPS }, (_, i) =>
     i % 2 === 0
       ? { id: `t${i}`, type: 'transform', expression: `{ "member": input.member, "i": ${i}, "prev": $count($keys(steps)) }` }
@@ -20,8 +25,8 @@ const DEFINITION = {
   ),
 };
 
-const WORKERS = 2;
-const WORKER = { concurrency: 500, claimBatchSize: 250, flushIntervalMs: 20, pollIntervalMs: 100 };
+export const WORKERS = 2;
+export const WORKER = { concurrency: 500, claimBatchSize: 250, flushIntervalMs: 20, pollIntervalMs: 100 };
 
 async function runBatch(db: Db, orgId: string, workflowId: string, runs: number, tag: string): Promise<number> {
   const t0 = now();
@@ -43,9 +48,35 @@ async function runBatch(db: Db, orgId: string, workflowId: string, runs: number,
 export async function steps(opts: BenchOptions): Promise<void> {
   const runs = opts.jobs === 20_000 ? 2_000 : opts.jobs; // the issue's default for this scenario is 2,000 runs
   log(`steps: ${runs} runs of a ${STEPS}-step workflow on postgres (+${Math.min(opts.warmup, 500)} warm-up)`);
-  await withScratchDatabase('stepwise_steps', async (scratch) => {
+  const stepwiseSeconds = await stepwiseSteps(runs, opts);
+  log('dbos…');
+  const dbos = await dbosSteps(runs, opts);
+  // steps/s divided (the same runs of the same ten steps): > 1 means Stepwise is faster.
+  const stepwiseRate = (runs * STEPS) / stepwiseSeconds;
+  const best = Math.max(...dbos.map((d) => (runs * STEPS) / d.seconds));
+  emit({
+    scenario: 'steps',
+    ratios: {
+      stepwise_vs_dbos: round(stepwiseRate / best, 2),
+      ...Object.fromEntries(dbos.map((d) => [`stepwise_vs_dbos_${d.mode}`, round(stepwiseRate / ((runs * STEPS) / d.seconds), 2)])),
+    },
+  });
+}
+
+/** CPU per run over a timed part (bench/db-cpu.ts), for the result lines; nulls when the server's processes are not visible. */
+function cpuFields(d: CpuDelta | null, runs: number): Record<string, number | null> {
+  return {
+    db_cpu_ms_per_run: d ? round(d.serverMs / runs, 3) : null,
+    process_cpu_ms_per_run: d ? round(d.processMs / runs, 3) : null,
+  };
+}
+
+/** Stepwise's part, as it was before DBOS joined (plus CPU per run): emits its line, returns the seconds. */
+async function stepwiseSteps(runs: number, opts: BenchOptions): Promise<number> {
+  return withScratchDatabase('stepwise_steps', async (scratch) => {
     const db = new PostgresDb(scratch.url, { poolSize: 8, role: 'bench' });
     const workers: Worker[] = [];
+    const sampler = await DbCpuSampler.open(scratch.url);
     try {
       await migrate(db);
       await ensureStreamPartitions(db);
@@ -58,7 +89,9 @@ export async function steps(opts: BenchOptions): Promise<void> {
       }
       if (opts.warmup > 0) await runBatch(db, org.id, wf.id, Math.min(opts.warmup, 500), 'warm');
       await settle((sql) => db.query(sql), opts.stats);
+      const cpu0 = await sampler?.sample();
       const seconds = await runBatch(db, org.id, wf.id, runs, 'M');
+      const cpu1 = await sampler?.sample();
 
       const { rows: outcome } = await db.query<{ completed: number; other: number; rows: number }>(
         `SELECT count(*) FILTER (WHERE status = 'COMPLETED')::int AS completed,
@@ -96,10 +129,124 @@ export async function steps(opts: BenchOptions): Promise<void> {
         steps_per_s: Math.round((runs * STEPS) / seconds),
         step_overhead_p50_ms: round(gaps[0]!.p50, 3),
         step_overhead_p95_ms: round(gaps[0]!.p95, 3),
+        ...cpuFields(sampler && cpu0 && cpu1 ? sampler.delta(cpu0, cpu1) : null, runs),
       });
+      return seconds;
     } finally {
       await Promise.all(workers.map((w) => w.stop()));
+      await sampler?.close();
       await db.close();
+      // pg-pool's end() returns once it has asked its connections to close; dropping the database
+      // at once terminates them first and every pooled client then logs a lost connection.
+      await sleep(200);
     }
   });
+}
+
+/**
+ * DBOS Transact's part: the same runs of the same ten steps
+ * (bench/peers/dbos.ts `tenSteps`: ten `DBOS.runStep`s, each checkpointed
+ * in operation_outputs), in its own scratch database, started two ways, one
+ * after the other, each after its own warm-up and `settle()`:
+ *
+ * - direct: `DBOS.startWorkflow(tenSteps)(…)` without a queue runs the
+ *   workflow in this process at once; DBOS_STEPS.directBatch runs are
+ *   started together and awaited (`handle.getResult()`, no polling) before
+ *   the next batch;
+ * - queued: every run enqueued on one queue (no concurrency limit unless
+ *   DBOS_STEPS.workerConcurrency), DBOS_STEPS.enqueueConcurrency start calls
+ *   in flight at a time; the queue's dispatch loop polls every
+ *   DBOS_STEPS.queuePollMs and starts everything enqueued; finished when no
+ *   workflow_status row is ENQUEUED or PENDING (one `EXISTS` every POLL_MS,
+ *   as the other peers are timed).
+ *
+ * Each is timed from the first start call to the last run finished, and
+ * checked: every run SUCCESS, ten operation_outputs rows each.
+ */
+export const DBOS_STEPS: { poolSize: number; directBatch: number; enqueueConcurrency: number; queuePollMs: number; workerConcurrency: number | undefined } = {
+  poolSize: 10,
+  directBatch: 2000,
+  enqueueConcurrency: 1000,
+  queuePollMs: 20,
+  workerConcurrency: undefined,
+};
+
+interface DbosStepsResult {
+  mode: 'direct' | 'queued';
+  seconds: number;
+}
+
+async function dbosSteps(runs: number, opts: BenchOptions): Promise<DbosStepsResult[]> {
+  // Loaded here: the DBOS SDK stays out of the other scenarios' process.
+  const { DBOS } = await import('@dbos-inc/dbos-sdk');
+  const { dbosStatusCounts, dbosWorkflows, withDbos } = await import('./peers/dbos.js');
+  const wf = dbosWorkflows();
+  const s = DBOS_STEPS;
+  return withDbos('dbos_steps', async (run) => {
+    const sampler = await DbCpuSampler.open(run.scratch.url);
+    const queueName = 'bench-steps';
+    const direct = async (count: number, tag: string) => {
+      for (let i = 0; i < count; i += s.directBatch) {
+        const n = Math.min(s.directBatch, count - i);
+        await Promise.all(Array.from({ length: n }, async (_, k) => (await DBOS.startWorkflow(wf.tenSteps)(`${tag}-${i + k}`)).getResult()));
+      }
+    };
+    const queued = async (count: number, tag: string) => {
+      for (let i = 0; i < count; i += s.enqueueConcurrency) {
+        const n = Math.min(s.enqueueConcurrency, count - i);
+        await Promise.all(Array.from({ length: n }, (_, k) => DBOS.startWorkflow(wf.tenSteps, { queueName })(`${tag}-${i + k}`)));
+      }
+      await waitUntil(
+        async () =>
+          !(
+            await run.client.query<{ busy: boolean }>(
+              `SELECT EXISTS (SELECT 1 FROM dbos.workflow_status WHERE status IN ('ENQUEUED', 'PENDING')) AS busy`,
+            )
+          ).rows[0]!.busy,
+        { intervalMs: POLL_MS, timeoutMs: 300_000, what: `${count} queued DBOS runs`, describe: async () => JSON.stringify(await dbosStatusCounts(run.client)) },
+      );
+    };
+    try {
+      const warm = Math.min(opts.warmup, 500);
+      const results: DbosStepsResult[] = [];
+      let started = 0;
+      for (const mode of ['direct', 'queued'] as const) {
+        // Registered only now, so that no queue is being polled while the direct runs are timed.
+        if (mode === 'queued') await run.queue(queueName, s.queuePollMs, s.workerConcurrency);
+        const go = mode === 'direct' ? direct : queued;
+        if (warm > 0) await go(warm, `warm-${mode}`);
+        await settle((sql) => run.client.query(sql), opts.stats);
+        const cpu0 = await sampler?.sample();
+        const t0 = now();
+        await go(runs, mode);
+        const seconds = (now() - t0) / 1000;
+        const cpu1 = await sampler?.sample();
+        started += warm + runs;
+        const counts = await dbosStatusCounts(run.client);
+        check(counts.SUCCESS === started && Object.keys(counts).length === 1, `dbos ${mode}: statuses ${JSON.stringify(counts)}, ${started} started`);
+        const { rows } = await run.client.query<{ n: number }>(`SELECT count(*)::int AS n FROM dbos.operation_outputs`);
+        check(rows[0]!.n === started * STEPS, `dbos ${mode}: ${rows[0]!.n} operation_outputs rows for ${started} runs`);
+        emit({
+          scenario: 'steps',
+          system: 'dbos',
+          mode,
+          backend: 'postgres',
+          runs,
+          steps_per_run: STEPS,
+          seconds: round(seconds, 3),
+          runs_per_s: Math.round(runs / seconds),
+          steps_per_s: Math.round((runs * STEPS) / seconds),
+          ...cpuFields(sampler && cpu0 && cpu1 ? sampler.delta(cpu0, cpu1) : null, runs),
+          pool: s.poolSize,
+          ...(mode === 'direct'
+            ? { started_together: Math.min(s.directBatch, runs) }
+            : { queue_poll_ms: s.queuePollMs, worker_concurrency: s.workerConcurrency ?? null, enqueue_concurrency: s.enqueueConcurrency }),
+        });
+        results.push({ mode, seconds });
+      }
+      return results;
+    } finally {
+      await sampler?.close();
+    }
+  }, { poolSize: s.poolSize });
 }
