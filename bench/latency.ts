@@ -61,9 +61,9 @@ export const DBOS_DEFAULT_POLL_MS = 1000;
  */
 
 export const LATENCY_USAGE = `usage: npm run -s bench -- latency [--rates 50,500] [--seconds 10,4] [--rounds 3] [--warmup-seconds 2]
-         [--systems stepwise,dbos-direct,dbos-queued[,dbos-queued-default]] [--dbos-poll-ms ${DBOS_FAST_POLL_MS}] [--stats ${STATS_MODES.join('|')}]`;
+         [--systems stepwise,dbos-direct,dbos-queued[,stepwise-floor,dbos-queued-default]] [--dbos-poll-ms ${DBOS_FAST_POLL_MS}] [--stats ${STATS_MODES.join('|')}]`;
 
-const SYSTEMS = ['stepwise', 'dbos-direct', 'dbos-queued', 'dbos-queued-default'] as const;
+const SYSTEMS = ['stepwise', 'stepwise-floor', 'dbos-direct', 'dbos-queued', 'dbos-queued-default'] as const;
 type System = (typeof SYSTEMS)[number];
 
 interface LatencyOptions {
@@ -536,6 +536,66 @@ async function stepwiseLatency(opts: LatencyOptions): Promise<Map<number, RoundL
   });
 }
 
+/**
+ * `stepwise-floor`: the least time this schema's statements allow from a
+ * start call to a recorded outcome, with no engine, NOTIFY or observer in
+ * between. Each run: the engine's own enqueue (`startRuns`), then the claim
+ * and the one-transaction record of bench/record-floor.ts (the queue row
+ * deleted, the five stream rows built by the server, the engine's
+ * completeJobs, the step metrics), back to back on the caller's
+ * connection. A run whose job a concurrent run's claim took waits for that
+ * run's record. Whatever an engine adds (waking, running the step,
+ * shipping rows, the observer's query) comes on top of these figures.
+ */
+async function stepwiseFloorLatency(opts: LatencyOptions): Promise<Map<number, RoundLine>> {
+  const { claimFloorBatch, recordFloorBatch } = await import('./record-floor.js');
+  return withScratchDatabase('stepwise_latency_floor', async (scratch) => {
+    const config = loadConfig({});
+    const db = new PostgresDb(scratch.url, { poolSize: config.dbPoolSize, role: 'api' });
+    const sampler = await DbCpuSampler.open(scratch.url);
+    try {
+      await migrate(db);
+      await ensureStreamPartitions(db);
+      const org = await createOrganization(db, { name: 'bench', plan: 'ENTERPRISE' });
+      const wf = await defineWorkflow(db, org.id, { name: 'eligibility-note', definition: DEFINITION });
+      const recorded = new Map<string, () => void>();
+      const seq = { next: 0 };
+      const summaries = await measure(
+        {
+          system: 'stepwise-floor',
+          settings: { step: 'log (record built by the server)', claim_and_record: 'bench/record-floor.ts' },
+          runOne: async (i, started) => {
+            const [job] = await startRuns(db, org.id, wf.id, [{ input: { member: member(i) } }]);
+            started();
+            const done = new Promise<void>((resolve) => recorded.set(job!.id, resolve));
+            const batch = await claimFloorBatch(db, 'floor');
+            if (batch.ids.length > 0) await recordFloorBatch(db, 'floor', batch);
+            for (const id of batch.ids) {
+              recorded.get(id)?.();
+              recorded.delete(id);
+            }
+            await done;
+          },
+          describe: async () => `${recorded.size} runs not recorded`,
+          exec: (sql) => db.exec(sql),
+        },
+        opts,
+        sampler,
+        seq,
+      );
+      const { rows } = await db.query<{ completed: number; total: number }>(
+        `SELECT count(*) FILTER (WHERE status = 'COMPLETED')::int AS completed, count(*)::int AS total FROM stepwise.jobs`,
+      );
+      check(rows[0]!.total === seq.next && rows[0]!.completed === seq.next, `stepwise-floor: ${rows[0]!.completed} of ${rows[0]!.total} jobs COMPLETED, ${seq.next} started`);
+      return summaries;
+    } finally {
+      await sampler?.close();
+      await db.close();
+      await sleep(200);
+    }
+  });
+}
+
 async function dbosLatency(opts: LatencyOptions, systems: System[]): Promise<Map<System, Map<number, RoundLine>>> {
   // Loaded here, so that run.ts can import this file without loading the DBOS SDK into every scenario.
   const { DBOS } = await import('@dbos-inc/dbos-sdk');
@@ -624,7 +684,11 @@ export async function latency(args: string[]): Promise<void> {
     log('stepwise…');
     results.set('stepwise', await stepwiseLatency(opts));
   }
-  const dbosSystems = opts.systems.filter((s) => s !== 'stepwise');
+  if (opts.systems.includes('stepwise-floor')) {
+    log('stepwise-floor…');
+    results.set('stepwise-floor', await stepwiseFloorLatency(opts));
+  }
+  const dbosSystems = opts.systems.filter((s) => s !== 'stepwise' && s !== 'stepwise-floor');
   if (dbosSystems.length > 0) {
     log(`${dbosSystems.join(', ')}…`);
     for (const [s, r] of await dbosLatency(opts, dbosSystems)) results.set(s, r);
