@@ -1,4 +1,5 @@
 import type { BrowserSession, BrowserState } from '../browser/types.js';
+import type { RetrievalMatch } from '../model/knowledge.js';
 import type { JobStatus, KnowledgeDocumentInput } from '../store/index.js';
 
 /**
@@ -44,7 +45,7 @@ export interface RetrievalRequest {
   /** Every tag must be on a document for it to be returned. */
   tags: readonly string[];
   /** `all` (default): every word, or the query's search syntax; `any`: any word, more words ranking higher. */
-  match?: 'all' | 'any';
+  match?: RetrievalMatch | undefined;
 }
 
 export interface Retrieval {

@@ -29,3 +29,11 @@ export const KNOWLEDGE_LIMITS = Object.freeze({
   /** A markUsed reason after its template is rendered (retrieval_documents.used_reason). */
   reasonChars: 500,
 });
+
+/**
+ * How a query's words must match: `all` (the default) every word, or as the
+ * query's search syntax says; `any` any word, documents with more of them
+ * ranking higher (store/knowledge.ts rankedDocumentsSql).
+ */
+export const RETRIEVAL_MATCHES = ['all', 'any'] as const;
+export type RetrievalMatch = (typeof RETRIEVAL_MATCHES)[number];

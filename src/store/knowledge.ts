@@ -1,4 +1,5 @@
 import { pgArray, type Queryable } from '../db/index.js';
+import type { RetrievalMatch } from '../model/knowledge.js';
 
 /**
  * SQL of knowledge collections: an organization's documents (payer rules,
@@ -79,8 +80,6 @@ export function toDocument(r: DocumentRow): KnowledgeDocument {
  * input (a whole letter, a claim's fields), which almost never has every
  * word in one rule, so that `all` finds nothing.
  */
-export type RetrievalMatch = 'all' | 'any';
-
 export function rankedDocumentsSql(p: { org: string; collection: string; query: string; tags: string; limit: string; match: string }): string {
   return `SELECT h.id, h.score, row_number() OVER (ORDER BY h.score DESC, h.id)::smallint AS rank
     FROM (SELECT d.id, ts_rank_cd(d.search, q.query, 32)::real AS score

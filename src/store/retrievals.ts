@@ -1,5 +1,6 @@
 import { pgArray, type Queryable } from '../db/index.js';
-import { DOCUMENT_COLUMNS, rankedDocumentsSql, toDocument, type DocumentRow, type KnowledgeDocument, type RetrievalMatch } from './knowledge.js';
+import type { RetrievalMatch } from '../model/knowledge.js';
+import { DOCUMENT_COLUMNS, rankedDocumentsSql, toDocument, type DocumentRow, type KnowledgeDocument } from './knowledge.js';
 
 /**
  * SQL of the retrieval record: what a retrieve step returned (one row per

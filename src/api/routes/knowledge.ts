@@ -3,7 +3,7 @@ import type { BlobStore } from '../../blob/index.js';
 import type { Db } from '../../db/index.js';
 import { NotFoundError, ValidationError } from '../../errors/index.js';
 import { readJobRetrievals } from '../../lifecycle/index.js';
-import { COLLECTION_PATTERN, KNOWLEDGE_LIMITS, TAG_PATTERN } from '../../model/knowledge.js';
+import { COLLECTION_PATTERN, KNOWLEDGE_LIMITS, RETRIEVAL_MATCHES, TAG_PATTERN, type RetrievalMatch } from '../../model/knowledge.js';
 import { documentView, retrievalView } from '../../read/knowledge.js';
 import { declaresPhi } from '../../read/index.js';
 import {
@@ -296,7 +296,7 @@ export function knowledgeRoutes(app: FastifyInstance, db: Db, blobs: BlobStore |
     async (req) => ({ items: await listCollections(db, req.principal.organizationId) }),
   );
 
-  app.get<{ Params: { collection: string }; Querystring: { q: string; tags?: string; limit: number; match: 'all' | 'any' } }>(
+  app.get<{ Params: { collection: string }; Querystring: { q: string; tags?: string; limit: number; match: RetrievalMatch } }>(
     '/v1/knowledge/:collection/search',
     {
       config: { action: 'knowledge.read' },
@@ -312,7 +312,7 @@ export function knowledgeRoutes(app: FastifyInstance, db: Db, blobs: BlobStore |
             q: { type: 'string', minLength: 1, maxLength: L.queryChars, description: 'websearch syntax: "quoted phrase", or, -word' },
             tags: { type: 'string', maxLength: 2_200, description: 'comma-separated; every tag must be on a document' },
             limit: { type: 'integer', minimum: 1, maximum: L.maxTopK, default: L.defaultTopK },
-            match: { enum: ['all', 'any'], default: 'all', description: 'all: every word (or the search syntax); any: any word, more words ranking higher' },
+            match: { enum: [...RETRIEVAL_MATCHES], default: 'all', description: 'all: every word (or the search syntax); any: any word, more words ranking higher' },
           },
         },
         response: responses({

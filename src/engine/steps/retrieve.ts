@@ -1,5 +1,5 @@
 import type { StepBase } from '../../model/definition.js';
-import { COLLECTION_PATTERN, KNOWLEDGE_LIMITS, TAG_PATTERN } from '../../model/knowledge.js';
+import { COLLECTION_PATTERN, KNOWLEDGE_LIMITS, RETRIEVAL_MATCHES, TAG_PATTERN, type RetrievalMatch } from '../../model/knowledge.js';
 import { renderString } from '../definition/expressions.js';
 import { noChildren, noDirectCredentials, noExtraChecks, StepError, stepTimeout, type StepType } from './types.js';
 
@@ -17,7 +17,7 @@ export interface RetrieveStep extends StepBase {
   /** A `{{ }}` template; websearch syntax: "quoted phrase", or, -word (with `match: all`). */
   query: string;
   /** `all` (default): documents with every word (or as the search syntax says); `any`: documents with any word, more of them ranking higher. */
-  match?: 'all' | 'any';
+  match?: RetrievalMatch;
   /** Most documents returned (default 5, at most 50). */
   topK?: number;
   /** Only documents carrying every one of these tags. */
@@ -30,7 +30,7 @@ export const retrieveStep: StepType<RetrieveStep> = {
     collection: { type: 'string', pattern: COLLECTION_PATTERN },
     query: { type: 'string', minLength: 1, maxLength: 10_000 },
     topK: { type: 'integer', minimum: 1, maximum: KNOWLEDGE_LIMITS.maxTopK },
-    match: { enum: ['all', 'any'] },
+    match: { enum: [...RETRIEVAL_MATCHES] },
     tags: { type: 'array', maxItems: KNOWLEDGE_LIMITS.tags, uniqueItems: true, items: { type: 'string', pattern: TAG_PATTERN } },
   },
   required: ['collection', 'query'],
@@ -64,7 +64,7 @@ export const retrieveStep: StepType<RetrieveStep> = {
       query,
       topK: step.topK ?? KNOWLEDGE_LIMITS.defaultTopK,
       tags: step.tags ?? [],
-      match: step.match ?? 'all',
+      match: step.match,
     });
     const count = retrieval.documents.length;
     // Written on a re-run too: a crash before the flush lost the first run's row with its outcome.
