@@ -242,19 +242,14 @@ export class Recorder implements RecordSink {
       return;
     }
     if (this.timer || this.immediate) return;
-    if (this.failures > 0) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        void this.flush();
-      }, Math.min(5_000, 100 * 2 ** this.failures));
-      return;
-    }
-    // Idle: flush on the next turn, so a lone run's outcome is written as soon
-    // as its steps are done instead of after a timer (at 50 runs/s a fixed
-    // 5 ms timer was a quarter of the time from start call to completion).
-    // setImmediate runs after the microtasks of the runs in progress, so a run
-    // whose steps do no I/O still lands in one flush with its start.
-    const wait = this.lastFlushAt + this.options.flushIntervalMs - performance.now();
+    // After a failure, back off. Otherwise an idle recorder flushes on the
+    // next turn, so a lone run's outcome is written as soon as its steps are
+    // done instead of after a timer (at 50 runs/s a fixed 5 ms timer was a
+    // quarter of the time from start call to completion); setImmediate runs
+    // after the microtasks of the runs in progress, so a run whose steps do no
+    // I/O still lands in one flush with its start.
+    const wait =
+      this.failures > 0 ? Math.min(5_000, 100 * 2 ** this.failures) : this.lastFlushAt + this.options.flushIntervalMs - performance.now();
     if (wait <= 0) {
       this.immediate = setImmediate(() => {
         this.immediate = undefined;

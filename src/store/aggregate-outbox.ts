@@ -46,6 +46,7 @@ export async function rollUpAggregates(db: Db, options: { wait: boolean; batch?:
              FROM kept
            HAVING count(*) > 0
          )
+         -- added is selected so that it runs: a CTE that only SELECTs runs only when referenced.
          SELECT (SELECT count(*) FROM taken)::int AS n, (SELECT count(*) FROM added)::int AS added`,
         [batch],
       );
