@@ -1,9 +1,8 @@
-import { loadConfig } from '../src/config/index.js';
-import { ensureStreamPartitions, migrate, PostgresDb, type Db } from '../src/db/index.js';
-import { defineWorkflow, startRuns, Worker } from '../src/engine/index.js';
-import { createOrganization, rollUpAggregates } from '../src/store/index.js';
-import { check, emit, log, POLL_MS, round, sleep, stderrLogger, waitUntil, withScratchDatabase, type BenchOptions } from './lib.js';
-import { DEFINITION, STEPS, WORKER, WORKERS } from './steps.js';
+import { PostgresDb } from '../src/db/index.js';
+import { startRuns, type Worker } from '../src/engine/index.js';
+import { rollUpAggregates } from '../src/store/index.js';
+import { check, emit, log, POLL_MS, round, sleep, waitUntil, withScratchDatabase, type BenchOptions } from './lib.js';
+import { setUpTenSteps, STEPS } from './steps.js';
 
 /**
  * `bytes`: bytes on disk per run of the 10-step workflow of `steps`, by
@@ -163,15 +162,7 @@ async function stepwiseBytes(runs: number, warmup: number): Promise<SystemBytes>
     const workers: Worker[] = [];
     const query = async <R>(sql: string, params?: unknown[]) => (await db.query<R>(sql, params)).rows;
     try {
-      await migrate(db);
-      await ensureStreamPartitions(db);
-      const org = await createOrganization(db, { name: 'bench', plan: 'ENTERPRISE' });
-      const wf = await defineWorkflow(db, org.id, { name: 'ten steps', definition: DEFINITION });
-      for (let i = 0; i < WORKERS; i++) {
-        const w = new Worker(db, { ...loadConfig({}).worker, ...WORKER }, stderrLogger(), `bench-${i}`);
-        workers.push(w);
-        await w.start();
-      }
+      const { org, wf } = await setUpTenSteps(db, workers);
       const runBatch = async (count: number, tag: string) => {
         for (let i = 0; i < count; i += 1000) {
           await startRuns(db, org.id, wf.id, Array.from({ length: Math.min(1000, count - i) }, (_, k) => ({ input: { member: `${tag}-${i + k}` } })));

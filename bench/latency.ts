@@ -234,6 +234,24 @@ interface Target {
   diagnose?: (from: number, to: number) => Promise<string>;
 }
 
+/** A round's or a summary's figures as result-line fields, in the lines' order (`maxMs`: a round's slowest run). */
+function lineFields(l: RoundLine, maxMs?: number): Record<string, number | null> {
+  return {
+    achieved_rate: round(l.achievedRate, 1),
+    p50_ms: round(l.p50, 2),
+    p95_ms: round(l.p95, 2),
+    p99_ms: round(l.p99, 2),
+    ...(maxMs !== undefined ? { max_ms: maxMs } : {}),
+    start_p50_ms: round(l.startP50, 2),
+    start_p99_ms: round(l.startP99, 2),
+    db_cpu_ms_per_run: l.dbCpu === null ? null : round(l.dbCpu, 3),
+    db_cpu_own_ms_per_run: l.dbCpuOwn === null ? null : round(l.dbCpuOwn, 3),
+    process_cpu_ms_per_run: round(l.processCpu, 3),
+    db_xacts_per_run: l.xacts === null ? null : round(l.xacts, 2),
+    ...(l.observerCpu !== null ? { observer_db_cpu_ms_per_run: round(l.observerCpu, 3) } : {}),
+  };
+}
+
 const median = (values: number[]): number => {
   const s = [...values].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -284,18 +302,7 @@ async function measure(target: Target, opts: LatencyOptions, sampler: DbCpuSampl
         rate,
         round: r,
         runs,
-        achieved_rate: round(line.achievedRate, 1),
-        p50_ms: round(line.p50, 2),
-        p95_ms: round(line.p95, 2),
-        p99_ms: round(line.p99, 2),
-        max_ms: round(sorted[sorted.length - 1]!, 2),
-        start_p50_ms: round(line.startP50, 2),
-        start_p99_ms: round(line.startP99, 2),
-        db_cpu_ms_per_run: line.dbCpu === null ? null : round(line.dbCpu, 3),
-        db_cpu_own_ms_per_run: line.dbCpuOwn === null ? null : round(line.dbCpuOwn, 3),
-        process_cpu_ms_per_run: round(line.processCpu, 3),
-        db_xacts_per_run: line.xacts === null ? null : round(line.xacts, 2),
-        ...(line.observerCpu !== null ? { observer_db_cpu_ms_per_run: round(line.observerCpu, 3) } : {}),
+        ...lineFields(line, round(sorted[sorted.length - 1]!, 2)),
         ...target.settings,
       });
     }
@@ -324,17 +331,7 @@ async function measure(target: Target, opts: LatencyOptions, sampler: DbCpuSampl
       rate,
       summary: `median of ${opts.rounds} rounds`,
       runs_per_round: runs,
-      achieved_rate: round(summary.achievedRate, 1),
-      p50_ms: round(summary.p50, 2),
-      p95_ms: round(summary.p95, 2),
-      p99_ms: round(summary.p99, 2),
-      start_p50_ms: round(summary.startP50, 2),
-      start_p99_ms: round(summary.startP99, 2),
-      db_cpu_ms_per_run: summary.dbCpu === null ? null : round(summary.dbCpu, 3),
-      db_cpu_own_ms_per_run: summary.dbCpuOwn === null ? null : round(summary.dbCpuOwn, 3),
-      process_cpu_ms_per_run: round(summary.processCpu, 3),
-      db_xacts_per_run: summary.xacts === null ? null : round(summary.xacts, 2),
-      ...(summary.observerCpu !== null ? { observer_db_cpu_ms_per_run: round(summary.observerCpu, 3) } : {}),
+      ...lineFields(summary),
       ...target.settings,
     });
   }
@@ -451,6 +448,23 @@ class CompletionObserver {
   }
 }
 
+/** A migrated scratch database with one organization and throughput's one-step workflow. */
+async function prepareStepwise(db: PostgresDb): Promise<{ org: { id: string }; wf: { id: string } }> {
+  await migrate(db);
+  await ensureStreamPartitions(db);
+  const org = await createOrganization(db, { name: 'bench', plan: 'ENTERPRISE' });
+  const wf = await defineWorkflow(db, org.id, { name: 'eligibility-note', definition: DEFINITION });
+  return { org, wf };
+}
+
+/** Every job started is there and COMPLETED. */
+async function checkAllCompleted(db: PostgresDb, system: string, started: number): Promise<void> {
+  const { rows } = await db.query<{ completed: number; total: number }>(
+    `SELECT count(*) FILTER (WHERE status = 'COMPLETED')::int AS completed, count(*)::int AS total FROM stepwise.jobs`,
+  );
+  check(rows[0]!.total === started && rows[0]!.completed === started, `${system}: ${rows[0]!.completed} of ${rows[0]!.total} jobs COMPLETED, ${started} started`);
+}
+
 async function stepwiseLatency(opts: LatencyOptions): Promise<Map<number, RoundLine>> {
   return withScratchDatabase('stepwise_latency', async (scratch) => {
     const config = loadConfig({});
@@ -460,10 +474,7 @@ async function stepwiseLatency(opts: LatencyOptions): Promise<Map<number, RoundL
     let poolTimer: NodeJS.Timeout | undefined;
     const sampler = await DbCpuSampler.open(scratch.url);
     try {
-      await migrate(db);
-      await ensureStreamPartitions(db);
-      const org = await createOrganization(db, { name: 'bench', plan: 'ENTERPRISE' });
-      const wf = await defineWorkflow(db, org.id, { name: 'eligibility-note', definition: DEFINITION });
+      const { org, wf } = await prepareStepwise(db);
       worker = new Worker(db, config.worker, stderrLogger(), 'bench-latency');
       await worker.start();
       const obs = await CompletionObserver.open(scratch.url, org.id);
@@ -517,10 +528,7 @@ async function stepwiseLatency(opts: LatencyOptions): Promise<Map<number, RoundL
         sampler,
         seq,
       );
-      const { rows } = await db.query<{ completed: number; total: number }>(
-        `SELECT count(*) FILTER (WHERE status = 'COMPLETED')::int AS completed, count(*)::int AS total FROM stepwise.jobs`,
-      );
-      check(rows[0]!.total === seq.next && rows[0]!.completed === seq.next, `stepwise: ${rows[0]!.completed} of ${rows[0]!.total} jobs COMPLETED, ${seq.next} started`);
+      await checkAllCompleted(db, 'stepwise', seq.next);
       log(`stepwise: ${seq.next} runs, ${obs.statusQueries} status queries by the observer`);
       return summaries;
     } finally {
@@ -554,10 +562,7 @@ async function stepwiseFloorLatency(opts: LatencyOptions): Promise<Map<number, R
     const db = new PostgresDb(scratch.url, { poolSize: config.dbPoolSize, role: 'api' });
     const sampler = await DbCpuSampler.open(scratch.url);
     try {
-      await migrate(db);
-      await ensureStreamPartitions(db);
-      const org = await createOrganization(db, { name: 'bench', plan: 'ENTERPRISE' });
-      const wf = await defineWorkflow(db, org.id, { name: 'eligibility-note', definition: DEFINITION });
+      const { org, wf } = await prepareStepwise(db);
       const recorded = new Map<string, () => void>();
       const seq = { next: 0 };
       const summaries = await measure(
@@ -583,10 +588,7 @@ async function stepwiseFloorLatency(opts: LatencyOptions): Promise<Map<number, R
         sampler,
         seq,
       );
-      const { rows } = await db.query<{ completed: number; total: number }>(
-        `SELECT count(*) FILTER (WHERE status = 'COMPLETED')::int AS completed, count(*)::int AS total FROM stepwise.jobs`,
-      );
-      check(rows[0]!.total === seq.next && rows[0]!.completed === seq.next, `stepwise-floor: ${rows[0]!.completed} of ${rows[0]!.total} jobs COMPLETED, ${seq.next} started`);
+      await checkAllCompleted(db, 'stepwise-floor', seq.next);
       return summaries;
     } finally {
       await sampler?.close();

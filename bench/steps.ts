@@ -16,8 +16,7 @@ import { check, emit, log, now, POLL_MS, round, settle, sleep, stderrLogger, wai
  * dbosSteps below), and the ratio of steps/s.
  */
 export const STEPS = 10;
-/** Also the workflow of `bytes`. */
-export const DEFINITION = {
+const DEFINITION = {
   steps: Array.from({ length: STEPS }, (_, i) =>
     i % 2 === 0
       ? { id: `t${i}`, type: 'transform', expression: `{ "member": input.member, "i": ${i}, "prev": $count($keys(steps)) }` }
@@ -25,8 +24,26 @@ export const DEFINITION = {
   ),
 };
 
-export const WORKERS = 2;
-export const WORKER = { concurrency: 500, claimBatchSize: 250, flushIntervalMs: 20, pollIntervalMs: 100 };
+const WORKERS = 2;
+const WORKER = { concurrency: 500, claimBatchSize: 250, flushIntervalMs: 20, pollIntervalMs: 100 };
+
+/**
+ * A migrated scratch database with one organization and the ten-step
+ * workflow, and WORKERS Workers running it (`steps` and `bytes`), pushed onto `workers` as they
+ * start (the caller stops them, also after a failure).
+ */
+export async function setUpTenSteps(db: Db, workers: Worker[]): Promise<{ org: { id: string }; wf: { id: string } }> {
+  await migrate(db);
+  await ensureStreamPartitions(db);
+  const org = await createOrganization(db, { name: 'bench', plan: 'ENTERPRISE' });
+  const wf = await defineWorkflow(db, org.id, { name: 'ten steps', definition: DEFINITION });
+  for (let i = 0; i < WORKERS; i++) {
+    const w = new Worker(db, { ...loadConfig({}).worker, ...WORKER }, stderrLogger(), `bench-${i}`);
+    workers.push(w);
+    await w.start();
+  }
+  return { org, wf };
+}
 
 async function runBatch(db: Db, orgId: string, workflowId: string, runs: number, tag: string): Promise<number> {
   const t0 = now();
@@ -78,15 +95,7 @@ async function stepwiseSteps(runs: number, opts: BenchOptions): Promise<number> 
     const workers: Worker[] = [];
     const sampler = await DbCpuSampler.open(scratch.url);
     try {
-      await migrate(db);
-      await ensureStreamPartitions(db);
-      const org = await createOrganization(db, { name: 'bench', plan: 'ENTERPRISE' });
-      const wf = await defineWorkflow(db, org.id, { name: 'ten steps', definition: DEFINITION });
-      for (let i = 0; i < WORKERS; i++) {
-        const w = new Worker(db, { ...loadConfig({}).worker, ...WORKER }, stderrLogger(), `bench-${i}`);
-        workers.push(w);
-        await w.start();
-      }
+      const { org, wf } = await setUpTenSteps(db, workers);
       if (opts.warmup > 0) await runBatch(db, org.id, wf.id, Math.min(opts.warmup, 500), 'warm');
       await settle((sql) => db.query(sql), opts.stats);
       const cpu0 = await sampler?.sample();
