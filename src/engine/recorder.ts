@@ -198,6 +198,11 @@ export class Recorder implements RecordSink {
     return this.writing ? [...ids(this.pending), ...ids(this.writing)] : ids(this.pending);
   }
 
+  /** The lease token of the claim this worker holds the job under now (undefined once it no longer tracks the job). */
+  leaseOf(jobId: string): number | undefined {
+    return this.held.get(jobId)?.lease;
+  }
+
   pendingCompletions(): number {
     return this.pending.completions.length + (this.writing?.completions.length ?? 0);
   }

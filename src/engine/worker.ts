@@ -398,6 +398,10 @@ export class Worker {
   private async renew(): Promise<void> {
     const held = [...this.inFlight.keys(), ...this.recorder.pendingJobIds()];
     if (held.length === 0) return;
+    // The claim each job was held under when the heartbeat asked. While it asks, a flush can hand a job
+    // back (a suspension) and a claim take it again under a new token, here: the answer then says "not
+    // yours" of the old claim, and must not abort the new run or drop its writes.
+    const asked = new Map(held.map((id) => [id, this.recorder.leaseOf(id)]));
     try {
       const { held: kept, cancelled, gone } = await renewLeases(this.db, this.id, held, this.config.leaseMs);
       const keptSet = new Set(kept);
@@ -405,7 +409,9 @@ export class Worker {
       // heartbeat ran (its run is over): nothing is lost. One still running here was ended elsewhere
       // (deleted, or taken over and finished): stop it like a lost lease.
       const goneSet = new Set(gone);
-      const lost = held.filter((id) => !keptSet.has(id) && (!goneSet.has(id) || this.inFlight.has(id)));
+      const lost = held.filter(
+        (id) => !keptSet.has(id) && (!goneSet.has(id) || this.inFlight.has(id)) && this.recorder.leaseOf(id) === asked.get(id),
+      );
       if (lost.length > 0) {
         this.logger.warn({ jobs: lost }, 'lease lost; abandoning jobs');
         for (const id of lost) this.inFlight.get(id)?.abort.markLost();
