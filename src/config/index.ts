@@ -114,6 +114,8 @@ export interface WorkerConfig {
    * jobs row keeps only a reference, so job reads and the hot table stay small whatever a workflow returns.
    */
   readonly resultInlineBytes: number;
+  /** STEPWISE_EGRESS_ALLOW (the same entries as Config.egressAllow): what steps may reach beyond public addresses. */
+  readonly egressAllow: readonly EgressAllowEntry[];
 }
 
 /** STEPWISE_CHECKPOINT_TTL_MS when unset: a day, for someone to look at a failure and retry it from the failed step. */
@@ -162,6 +164,7 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new ValidationError(`port must be an integer between 0 and 65535, got ${port}`, { path: 'port' });
   }
+  const egressAllow = Object.freeze(parseEgressAllow(env.STEPWISE_EGRESS_ALLOW));
   const worker: WorkerConfig = {
     concurrency: int(env, 'STEPWISE_WORKER_CONCURRENCY', 100, 1, 10_000),
     claimBatchSize: int(env, 'STEPWISE_CLAIM_BATCH_SIZE', 100, 1, 5_000),
@@ -173,6 +176,7 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
     shutdownGraceMs: int(env, 'STEPWISE_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     checkpointTtlMs: int(env, 'STEPWISE_CHECKPOINT_TTL_MS', DEFAULT_CHECKPOINT_TTL_MS, 60_000, 90 * 24 * 3600 * 1000),
     resultInlineBytes: int(env, 'STEPWISE_RESULT_INLINE_BYTES', 64 * 1024, 0, 1024 * 1024),
+    egressAllow,
     ...overrides.worker,
   };
   const dataDir = resolve(overrides.dataDir ?? env.STEPWISE_DATA_DIR ?? '.stepwise/data');
@@ -188,7 +192,7 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
     readReplica: loadReadReplicaConfig(env, databaseUrl),
     worker: Object.freeze(worker),
     logLevel: env.LOG_LEVEL ?? 'info',
-    egressAllow: Object.freeze(parseEgressAllow(env.STEPWISE_EGRESS_ALLOW)),
+    egressAllow,
     blob: Object.freeze({ ...loadBlobConfig(env, dataDir), ...overrides.blob }),
     chromiumPath: env.STEPWISE_CHROMIUM_PATH || DEFAULT_CHROMIUM_PATH,
     browserContexts: int(env, 'STEPWISE_BROWSER_CONTEXTS', 3, 1, 64),

@@ -20,9 +20,10 @@ export function retryDelayMs(policy: RetryPolicy, attempt: number, random: () =>
 /**
  * Failures another attempt cannot cure, whatever the policy says: the plan's
  * AI tokens are spent until the month turns or the plan changes, and each
- * attempt would only ask again.
+ * attempt would only ask again; the egress policy is fixed for the life of
+ * the worker process, so a host it refused stays refused.
  */
-export const NEVER_RETRIED_CODES: ReadonlySet<string> = new Set(['PLAN_LIMIT_EXCEEDED']);
+export const NEVER_RETRIED_CODES: ReadonlySet<string> = new Set(['PLAN_LIMIT_EXCEEDED', 'EGRESS_DENIED']);
 
 /** Whether a failure with this code may be retried under the policy. */
 export function isRetryable(policy: RetryPolicy | undefined, code: string, attempt: number): boolean {

@@ -13,6 +13,9 @@ import { afterFailedAttempt, StepFailed } from './rules.js';
 import type { Frame } from './frame.js';
 import type { StepServices } from './services.js';
 import { throttleWait } from './throttle.js';
+import type { Outbound } from '../net/outbound.js';
+import { EgressDeniedError } from '../net/errors.js';
+import { metrics } from '../metrics/index.js';
 
 export interface StepFailureInfo {
   code: string;
@@ -36,6 +39,8 @@ export interface Resumption {
 export interface AttemptOptions {
   stepTimeoutMs: number;
   httpMaxResponseBytes: number;
+  /** Every connection a step makes goes through it: the egress policy (STEPWISE_EGRESS_ALLOW) and its resolver. */
+  outbound: Outbound;
   /** Where `ctx.capture` stores artifacts; absent when no blob store is configured. */
   artifacts?: ArtifactSink | undefined;
   /** Opens the credentials a step references (and audits it); absent: such steps fail CREDENTIALS_UNAVAILABLE. */
@@ -50,6 +55,8 @@ function describe(err: unknown, signal: AbortSignal | undefined): StepFailureInf
   if (signal?.aborted && signal.reason instanceof StepTimeoutError) return { code: 'STEP_TIMEOUT', message: 'step timed out' };
   if (err instanceof StepError) return { code: err.code, message: err.message, ...(err.data ? { data: err.data } : {}) };
   if (err instanceof ExpressionError) return { code: err.code, message: err.message };
+  // Names the host asked for and why, never the addresses it resolved to (net/errors.ts).
+  if (err instanceof EgressDeniedError) return { code: err.code, message: err.message, data: err.data };
   return { code: 'STEP_ERROR', message: err instanceof Error ? err.message : String(err) };
 }
 
@@ -127,6 +134,7 @@ export async function runAttempts(
     } catch (err) {
       if (job.aborted) throw job.reason;
       const described = describe(err, timer?.signal);
+      if (described.code === 'EGRESS_DENIED') metrics.recordEgressDenied(step.type, String(described.data?.reason ?? 'unknown'));
       const failure = opened ? opened.redactor.value(described) : described;
       const durationMs = resuming ? Date.now() - since : elapsedMs(t0);
       const verdict = afterFailedAttempt(step.retry, failure.code, attempt);

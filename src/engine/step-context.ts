@@ -8,6 +8,7 @@ import type { Frame } from './frame.js';
 import { LIMITS } from './limits.js';
 import type { StepServices } from './services.js';
 import { StepError, type BlockHost, type CarriedValues, type ReceivedSignal, type SignalInbox, type StepContext, type StepJob } from './steps/types.js';
+import type { Outbound } from '../net/outbound.js';
 
 /** A capture's place: this job, this step, a SCREENSHOT row in its stream (never held back: the screenshot row points at its seq). */
 export function captureTarget(frame: Frame, step: StepBase) {
@@ -77,6 +78,10 @@ export class StepRunContext implements StepContext {
     // credentialRefs opens every name a type's `credentials(step)` lists before the step runs; reaching here means the type forgot to list it.
     if (!secret || provider === undefined) throw new StepError('CREDENTIAL_NOT_FOUND', `credential "${name}" was not opened for this step`, { credential: name });
     return { provider, secret };
+  }
+
+  get net(): Outbound {
+    return this.frame.options.outbound;
   }
 
   get signal(): AbortSignal {

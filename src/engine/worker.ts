@@ -36,6 +36,7 @@ import { approvalService } from './approvals.js';
 import { childJobService } from './children.js';
 import { knowledgeService } from './knowledge.js';
 import type { BrowserSessions, Sealer } from './services.js';
+import { Outbound } from '../net/outbound.js';
 
 /** What a worker needs besides the database, when configured. */
 export interface WorkerOptions {
@@ -51,6 +52,8 @@ export interface WorkerOptions {
   browser?: BrowserSessions | undefined;
   /** USD per 1M tokens by model for llm steps' cost (config STEPWISE_LLM_PRICES); default: the built-in table. */
   llmPrices?: PriceTable | undefined;
+  /** Steps' way to the network; default: the policy of `config.egressAllow` with the system resolver. */
+  outbound?: Outbound | undefined;
 }
 
 /** How long a worker trusts its copy of the concurrency limits (a NOTIFY on change clears it sooner). */
@@ -136,6 +139,7 @@ export class Worker {
     this.executorOptions = {
       stepTimeoutMs: config.stepTimeoutMs,
       httpMaxResponseBytes: config.httpMaxResponseBytes,
+      outbound: options.outbound ?? new Outbound(config.egressAllow),
       checkpointTtlMs: config.checkpointTtlMs,
       resultInlineBytes: config.resultInlineBytes,
       artifacts: options.blobs ? { db, blobs: options.blobs, retainUntil: options.retainUntil ?? policyRetainUntil(db) } : undefined,

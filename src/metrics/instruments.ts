@@ -127,6 +127,7 @@ export interface Instruments {
   maintenanceLastSuccess: Gauge<string>;
   httpSeconds: Histogram<string>;
   rateLimited: Counter<string>;
+  egressDenied: Counter<string>;
   pgliteQueueWait: Histogram<string>;
   sourceErrors: Counter<string>;
 }
@@ -332,6 +333,12 @@ export function defineInstruments(registry: Registry, sources: ScrapeSources): I
     rateLimited: new Counter({
       name: 'stepwise_http_rate_limited_total',
       help: 'Requests refused with 429 by a rate limiter (per API key or session, approval links).',
+      registers,
+    }),
+    egressDenied: new Counter({
+      name: 'stepwise_egress_denied_total',
+      help: 'Connections of steps the egress policy refused, by step type and reason (loopback, private, metadata, not-allowed, …).',
+      labelNames: ['step_type', 'reason'],
       registers,
     }),
     pgliteQueueWait: new Histogram({

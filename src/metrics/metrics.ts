@@ -263,4 +263,11 @@ export class StepwiseMetrics {
   recordRateLimited(): void {
     this.instruments.rateLimited.inc();
   }
+
+  // ---- egress ----------------------------------------------------------------------
+
+  /** The egress policy refused a connection of a step (`reason`: loopback, private, metadata, not-allowed, …). */
+  recordEgressDenied(stepType: string, reason: string): void {
+    this.instruments.egressDenied.inc({ step_type: stepType, reason });
+  }
 }

@@ -60,3 +60,18 @@ export class EgressUnreachableError extends Error {
     this.name = 'EgressUnreachableError';
   }
 }
+
+/**
+ * An HTTP request through the egress policy that could not be made as asked:
+ * a redirect to something that is not an http(s) URL, or more redirects than
+ * allowed. Not a refusal by the policy (that is EgressDeniedError).
+ */
+export class OutboundRequestError extends Error {
+  constructor(
+    readonly code: 'BAD_URL' | 'BAD_REDIRECT' | 'TOO_MANY_REDIRECTS',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'OutboundRequestError';
+  }
+}

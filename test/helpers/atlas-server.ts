@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LOCAL_TEST_EGRESS } from './local-egress.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -40,7 +41,7 @@ export async function startStepwise(opts: StartOptions): Promise<RunningStepwise
   const child: ChildProcess = spawn(cmd, args as string[], {
     cwd: ROOT,
     detached: true,
-    env: { ...process.env, DATABASE_URL: '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', STEPWISE_DATA_DIR: dataDir, ...opts.env },
+    env: { ...process.env, DATABASE_URL: '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', STEPWISE_DATA_DIR: dataDir, STEPWISE_EGRESS_ALLOW: LOCAL_TEST_EGRESS, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

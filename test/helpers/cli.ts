@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PgliteDb, type Db } from '../../src/db/index.js';
 import { backend, createTestDb, type TestDb } from './db.js';
+import { LOCAL_TEST_EGRESS } from './local-egress.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -19,7 +20,7 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
       cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: '', LOG_LEVEL: 'silent', ...env },
+      env: { ...process.env, DATABASE_URL: '', LOG_LEVEL: 'silent', STEPWISE_EGRESS_ALLOW: LOCAL_TEST_EGRESS, ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     child.stdin.end(stdin ?? '');

@@ -4,6 +4,7 @@ import { createOrganizationWithOwner } from '../../src/security/index.js';
 import { findJob, TERMINAL_STATUSES, type Job, type Plan } from '../../src/store/index.js';
 import { Worker } from '../../src/engine/index.js';
 import { createLogger } from '../../src/util/logger.js';
+import { LOCAL_TEST_EGRESS_ENTRIES } from './local-egress.js';
 
 export const silentLogger = createLogger('silent');
 
@@ -18,7 +19,15 @@ export async function seedOrg(db: Db, name = 'Acme', plan: Plan = 'ENTERPRISE'):
 }
 
 export function workerConfig(overrides: Partial<WorkerConfig> = {}): WorkerConfig {
-  return { ...loadConfig({}).worker, pollIntervalMs: 50, flushIntervalMs: 2, leaseMs: 5_000, shutdownGraceMs: 2_000, ...overrides };
+  return {
+    ...loadConfig({}).worker,
+    pollIntervalMs: 50,
+    flushIntervalMs: 2,
+    leaseMs: 5_000,
+    shutdownGraceMs: 2_000,
+    egressAllow: LOCAL_TEST_EGRESS_ENTRIES,
+    ...overrides,
+  };
 }
 
 export function startWorker(db: Db, overrides: Partial<WorkerConfig> = {}, id?: string): Worker {

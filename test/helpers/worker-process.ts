@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { LOCAL_TEST_EGRESS } from './local-egress.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -27,6 +28,7 @@ export function spawnWorkerProcess(options: {
       STEPWISE_FLUSH_INTERVAL_MS: '2',
       WORKER_ID: options.workerId,
       BROWSER: '', // never inherited: only a test that asks for browser steps gets them
+      STEPWISE_EGRESS_ALLOW: LOCAL_TEST_EGRESS,
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -29,6 +29,7 @@ import { startAzurite, type Azurite } from '../helpers/azurite.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg, silentLogger } from '../helpers/fixtures.js';
 import { makePng } from '../helpers/png.js';
+import { Outbound } from '../../src/net/outbound.js';
 
 let t: TestDb;
 let root: string;
@@ -107,7 +108,7 @@ describe('capture', () => {
     recorder.start({ jobId: claimed!.id, attempts: claimed!.attempts, startedAt: claimed!.startedAt, deadlineAt: null, lease: claimed!.lease });
     const run = new JobRun(claimed!, { steps: [{ id: 'a', type: 'noop' }] }, recorder, 60_000);
     run.emit('JOB_STARTED', 'INFO', null, 'started');
-    const frame = Frame.top(run, { stepTimeoutMs: 1_000, httpMaxResponseBytes: 1_024, checkpointTtlMs: 60_000, findSignal: async () => null }, new JobAbort());
+    const frame = Frame.top(run, { stepTimeoutMs: 1_000, httpMaxResponseBytes: 1_024, outbound: new Outbound(), checkpointTtlMs: 60_000, findSignal: async () => null }, new JobAbort());
     const shot = await captureArtifact(sink, captureTarget(frame, { id: 'a', type: 'noop' }), { bytes: makePng(8, 8, 2), type: 'ERROR_SCREENSHOT' });
     await recorder.flush();
     const { rows } = await t.db.query<{ seq: number; kind: number; data: { screenshotId: string } }>(

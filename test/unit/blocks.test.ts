@@ -9,12 +9,13 @@ import type { Definition } from '../../src/engine/steps/registry.js';
 import { kindName, type ClaimedJob } from '../../src/store/index.js';
 import { MemorySink } from '../helpers/memory-sink.js';
 import { claimedJob } from '../helpers/claimed-job.js';
+import { Outbound } from '../../src/net/outbound.js';
 
 function claimed(overrides: Partial<ClaimedJob> = {}): ClaimedJob {
   return claimedJob({ input: { n: 3 }, runNumber: 1, ...overrides });
 }
 
-const options: ExecutorOptions = { stepTimeoutMs: 1_000, httpMaxResponseBytes: 1_024, checkpointTtlMs: 60_000, findSignal: async () => null };
+const options: ExecutorOptions = { stepTimeoutMs: 1_000, httpMaxResponseBytes: 1_024, outbound: new Outbound(), checkpointTtlMs: 60_000, findSignal: async () => null };
 
 async function execute(definition: unknown, overrides: Partial<ClaimedJob> = {}): Promise<MemorySink> {
   const sink = new MemorySink();

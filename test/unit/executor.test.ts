@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { JobAbort } from '../../src/engine/aborts.js';
+import { Outbound } from '../../src/net/outbound.js';
 import { executeJob, type ExecutorOptions } from '../../src/engine/executor.js';
 import type { Definition } from '../../src/engine/steps/registry.js';
 import { kindName, type ClaimedJob } from '../../src/store/index.js';
@@ -10,10 +11,11 @@ function claimed(overrides: Partial<ClaimedJob> = {}): ClaimedJob {
   return claimedJob(overrides);
 }
 
-function options(signals: Record<string, { id: string; payload: unknown }> = {}): ExecutorOptions {
+function options(signals: Record<string, { id: string; payload: unknown }> = {}, outbound = new Outbound()): ExecutorOptions {
   return {
     stepTimeoutMs: 1_000,
     httpMaxResponseBytes: 1_024,
+    outbound,
     checkpointTtlMs: 60_000,
     findSignal: async (_org, _job, name) => signals[name] ?? null,
   };
@@ -94,13 +96,13 @@ describe('executeJob without a database', () => {
   });
 
   it('a side-effecting step commits its start first, and does not run when that finds the lease lost', async () => {
-    const fetch = vi.fn();
-    vi.stubGlobal('fetch', fetch);
+    const outbound = new Outbound();
+    const request = vi.spyOn(outbound, 'request');
     const sink = new MemorySink();
     const abort = new JobAbort();
     sink.onDurable = () => abort.markLost();
-    await executeJob(claimed(), def({ steps: [{ id: 'pay', type: 'http', method: 'POST', url: 'https://payments.example/charge' }] }), sink, abort, options());
-    expect(fetch).not.toHaveBeenCalled();
+    await executeJob(claimed(), def({ steps: [{ id: 'pay', type: 'http', method: 'POST', url: 'https://payments.example/charge' }] }), sink, abort, options({}, outbound));
+    expect(request).not.toHaveBeenCalled();
     expect(sink.durableCalls).toBe(1);
     // Nothing after the loss reaches the record: the new owner writes the outcome.
     expect(sink.kinds()).toEqual(['JOB_STARTED', 'STEP_STARTED']);

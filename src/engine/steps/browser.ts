@@ -232,7 +232,11 @@ function actionFailure(err: unknown, i: number, action: RecorderAction, refused:
   // A navigation that failed while its host was refused is the refusal, whatever Chromium called it (ERR_TUNNEL_CONNECTION_FAILED).
   if (code === 'EGRESS_DENIED' || (refused.length > 0 && code === 'BROWSER_NAVIGATION_FAILED')) {
     const first = refused[0];
-    return new StepError('EGRESS_DENIED', `action ${i} (${action.type}): ${first ? `the page may not reach ${first.host} (${first.reason})` : message}`, data);
+    // host and reason at the top, as every EGRESS_DENIED failure has them (the metric's reason label is read there).
+    return new StepError('EGRESS_DENIED', `action ${i} (${action.type}): ${first ? `the page may not reach ${first.host} (${first.reason})` : message}`, {
+      ...data,
+      ...(first ? { host: first.host, reason: first.reason } : {}),
+    });
   }
   const also = refused.length > 0 ? ` (the page was refused ${refused.map((r) => `${r.host}: ${r.reason}`).join(', ')})` : '';
   return new StepError(code, `action ${i} (${action.type}) failed: ${message}${also}`, data);

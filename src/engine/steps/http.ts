@@ -1,4 +1,7 @@
+import type { Readable } from 'node:stream';
 import type { StepBase } from '../../model/definition.js';
+import { EgressDeniedError, EgressUnreachableError, OutboundRequestError } from '../../net/errors.js';
+import type { OutboundResponse } from '../../net/http-client.js';
 import { renderString, renderTemplates } from '../definition/expressions.js';
 import { BUCKET_NAME_PATTERN } from '../definition/bucket-name.js';
 import { noChildren, noDirectCredentials, noExtraChecks, StepError, stepTimeout, type StepContext, type StepType } from './types.js';
@@ -10,7 +13,8 @@ export type HttpMethod = (typeof HTTP_METHODS)[number];
  * An HTTP request with `{{ }}` templates in url, headers and body. A body
  * that is not a string is sent as JSON. Fails with HTTP_STATUS when the
  * status is not expected (default: any 2xx), HTTP_ERROR when the request
- * itself fails.
+ * itself fails, EGRESS_DENIED when the egress policy refuses the host or a
+ * host it redirects to.
  */
 export interface HttpStep extends StepBase {
   type: 'http';
@@ -86,22 +90,26 @@ async function runHttp(step: HttpStep, ctx: StepContext): Promise<HttpOutput> {
     }
   }
 
-  let res: Response;
+  let res: OutboundResponse;
   try {
-    res = await fetch(parsed, { method: step.method, headers, body: body ?? null, signal: ctx.signal, redirect: 'follow' });
+    res = await ctx.net.request({ method: step.method, url: parsed, headers, body: body ?? null, signal: ctx.signal });
   } catch (err) {
     if (ctx.signal.aborted) throw ctx.signal.reason;
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new StepError('HTTP_ERROR', `${step.method} ${parsed.origin}${parsed.pathname} failed: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+    // A refusal by the egress policy fails the step as EGRESS_DENIED (step-attempts.ts), whatever the step type.
+    if (err instanceof EgressDeniedError) throw err;
+    if (err instanceof OutboundRequestError) throw new StepError(err.code === 'BAD_URL' ? 'HTTP_BAD_URL' : 'HTTP_ERROR', err.message);
+    const code = (err as { code?: unknown }).code;
+    const reason = err instanceof EgressUnreachableError ? (err.systemCode ?? 'unreachable') : typeof code === 'string' ? code : (err as Error).message;
+    throw new StepError('HTTP_ERROR', `${step.method} ${parsed.origin}${parsed.pathname} failed: ${reason}`);
   }
-  const { bytes, truncated } = await readBounded(res, ctx.limits.httpMaxResponseBytes).catch((err: unknown) => {
+  const { bytes, truncated } = await readBounded(res.body, ctx.limits.httpMaxResponseBytes).catch((err: unknown) => {
     if (ctx.signal.aborted) throw ctx.signal.reason;
     throw new StepError('HTTP_ERROR', `reading the response failed: ${(err as Error).message}`);
   });
   const output: HttpOutput = {
     status: res.status,
-    headers: Object.fromEntries(res.headers),
-    body: decodeBody(bytes, res.headers.get('content-type') ?? '', truncated),
+    headers: res.headers,
+    body: decodeBody(bytes, res.headers['content-type'] ?? '', truncated),
     truncated,
   };
   const ok = step.expectStatus ? step.expectStatus.includes(res.status) : res.status >= 200 && res.status < 300;
@@ -113,24 +121,22 @@ async function runHttp(step: HttpStep, ctx: StepContext): Promise<HttpOutput> {
   return output;
 }
 
-/** Read at most `max` bytes of a body; cancel the rest so a huge download does not continue. */
-async function readBounded(res: Response, max: number): Promise<{ bytes: Buffer; truncated: boolean }> {
-  if (!res.body) return { bytes: Buffer.alloc(0), truncated: false };
+/** Read at most `max` bytes of a body; destroy the rest so a huge download does not continue. */
+async function readBounded(body: Readable, max: number): Promise<{ bytes: Buffer; truncated: boolean }> {
   const chunks: Buffer[] = [];
   let size = 0;
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return { bytes: Buffer.concat(chunks), truncated: false };
+  for await (const chunk of body) {
+    const value = chunk as Buffer;
     const room = max - size;
     if (value.byteLength > room) {
-      chunks.push(Buffer.from(value.subarray(0, room)));
-      await reader.cancel().catch(() => undefined);
+      chunks.push(value.subarray(0, room));
+      body.destroy();
       return { bytes: Buffer.concat(chunks), truncated: true };
     }
-    chunks.push(Buffer.from(value));
+    chunks.push(value);
     size += value.byteLength;
   }
+  return { bytes: Buffer.concat(chunks), truncated: false };
 }
 
 function decodeBody(bytes: Buffer, contentType: string, truncated: boolean): unknown {

@@ -3,6 +3,7 @@ import type { LogLevel, StreamKind } from '../../store/stream-codes.js';
 import type { StepServices } from '../services.js';
 import type { Screenshot } from '../../store/screenshots.js';
 import type { CaptureInput } from '../artifacts.js';
+import type { Outbound } from '../../net/outbound.js';
 
 /** The expression scope a step evaluates in: `{ input, steps }`, plus `credentials` for a step that references them. */
 export interface StepScope {
@@ -44,6 +45,13 @@ export interface StepContext {
   /** Append a log line to the job's stream, attributed to this step. */
   log(level: LogLevel, message: string, data?: unknown): void;
   readonly limits: { readonly httpMaxResponseBytes: number };
+  /**
+   * The step's one way to the network: HTTP requests and connections under
+   * the egress policy (public addresses plus STEPWISE_EGRESS_ALLOW), the name
+   * resolved once and connected to as the address that was checked. A
+   * refusal throws EgressDeniedError, which fails the step EGRESS_DENIED.
+   */
+  readonly net: Outbound;
   /**
    * Attach a screenshot or other artifact to this step: stored once per content
    * hash in blob storage, listed by GET /v1/jobs/:id/screenshots, recorded in the
