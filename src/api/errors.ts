@@ -44,6 +44,25 @@ export function statusFor(code: ErrorCode): number {
   }
 }
 
+/**
+ * Retry-After of a 503 whose error names no time of its own (a query past its
+ * budget, a data directory another process holds, a blob store down): a few
+ * seconds, so a client that honours it neither hammers a struggling server
+ * nor waits long after it is back.
+ */
+export const DEFAULT_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Seconds a 503 asks the client to wait: the error's own
+ * `details.retryAfterSeconds` (DatabaseUnavailableError sets it) when it is
+ * a positive whole number, else the default. Every 503 carries one, so a
+ * client can tell "try again shortly" from a failure that will not pass.
+ */
+export function retryAfterSeconds(details: Record<string, unknown>): number {
+  const s = details.retryAfterSeconds;
+  return typeof s === 'number' && Number.isInteger(s) && s > 0 ? s : DEFAULT_RETRY_AFTER_SECONDS;
+}
+
 function body(code: string, message: string, details: Record<string, unknown> = {}): ErrorBody {
   return { error: { code, message, details } };
 }
@@ -94,9 +113,17 @@ export function installErrorHandling(app: FastifyInstance, logger: Logger, bodyL
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (isStepwiseError(err)) {
       const status = statusFor(err.code);
+      if (status === 503) {
+        // Passes by itself (the database restarting, a busy pool, a query past its budget): say when to
+        // come back. Only the wait is shown of its details; the driver's text stays in the log.
+        const seconds = retryAfterSeconds(err.details);
+        logger.warn({ err, url: request.url }, 'request answered 503');
+        reply.header('retry-after', String(seconds));
+        return reply.status(status).send(body(err.code, err.message, { retryAfterSeconds: seconds }));
+      }
       if (status >= 500) {
         logger.error({ err, url: request.url }, 'request failed');
-        return reply.status(status).send(body(err.code, status === 503 ? err.message : 'internal error'));
+        return reply.status(status).send(body(err.code, 'internal error'));
       }
       const { sqlstate: _s, detail: _d, ...details } = err.details;
       if (err.code === 'RATE_LIMITED') reply.header('retry-after', String(err.details.retryAfterSeconds));

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ReadReplica } from '../db/replica.js';
 import { openTenantTransaction, type ContextDb, type OpenTransaction } from '../db/tenant.js';
+import { DatabaseUnavailableError } from '../db/errors.js';
 import { DatabaseError, NotFoundError } from '../errors/index.js';
 
 declare module 'fastify' {
@@ -65,14 +66,16 @@ export function initialReadTarget(reads: 'replica' | undefined, replica: Pick<Re
  *   it does not exist; a true 404 costs one more lookup;
  * - DatabaseError: not the caller's fault, and on a replica mostly the
  *   replica's own — a write it refused (SQLSTATE 25006, ReadOnlyTransactionError:
- *   a PHI read's audit row), a connection refused or lost, a standby shutting
- *   down, a query cancelled by a conflict with replay (40001). Any other
- *   database error simply fails again on the primary.
+ *   a PHI read's audit row), a query cancelled by a conflict with replay
+ *   (40001). Any other database error simply fails again on the primary;
+ * - DatabaseUnavailableError: the replica refused or lost the connection, is
+ *   shutting down or restarting, or gave no connection within its bound.
+ *   Should the primary be down too, it answers the 503 itself.
  * Everything else (validation, permission, a statement past its time budget)
  * would be the same answer on the primary and is answered as is.
  */
 export function retriesOnPrimary(err: unknown): boolean {
-  return err instanceof PrimaryRequired || err instanceof NotFoundError || err instanceof DatabaseError;
+  return err instanceof PrimaryRequired || err instanceof NotFoundError || err instanceof DatabaseError || err instanceof DatabaseUnavailableError;
 }
 
 /**
@@ -83,8 +86,10 @@ export function retriesOnPrimary(err: unknown): boolean {
  * sees only the caller's rows.
  *
  * The transaction ends in onSend, before a byte of the response leaves: a
- * success commits (a commit failure becomes a 500, never a 2xx for work that
- * was not kept), an error status rolls back, so a refused request changes
+ * success commits (a commit failure becomes a 5xx, never a 2xx for work that
+ * may not have been kept: a 503 when the connection broke around the COMMIT,
+ * whose outcome is then unknown, so a client retries a start with the same
+ * idempotency key), an error status rolls back, so a refused request changes
  * nothing. Public routes (health, webhook deliveries) and authentication
  * itself run outside it, as the service.
  *

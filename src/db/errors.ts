@@ -4,6 +4,7 @@ import {
   PayloadTooLargeError,
   QueryTimeoutError,
   StepwiseError,
+  UnavailableError,
   ValidationError,
 } from '../errors/index.js';
 
@@ -24,6 +25,127 @@ export function isLockNotAvailable(err: unknown): boolean {
   return err instanceof DatabaseError && err.details.sqlstate === '55P03';
 }
 
+/**
+ * What a client is told to wait before trying again while the database is
+ * unreachable (the Retry-After of the 503). A fast restart of PostgreSQL
+ * takes a second or two and a crash recovery a few more; 2 s spreads the
+ * retries of many clients over the restart without leaving them waiting
+ * long after it.
+ */
+export const DATABASE_RETRY_AFTER_SECONDS = 2;
+
+/** Why the database could not be used, named in the 503's message and details. */
+export type UnavailableReason =
+  /** No connection could be opened (refused, host unknown or unreachable). */
+  | 'unreachable'
+  /** An open connection broke (reset, terminated by the server, closed under a query). */
+  | 'connection-lost'
+  /** The server is shutting down, crashed, or is starting up or recovering. */
+  | 'restarting'
+  /** The server has no connection slot left (53300). */
+  | 'too-many-connections'
+  /** Opening a connection took longer than its bound. */
+  | 'connect-timeout'
+  /** No pooled connection came free within the caller's bound (the pool is busy or the server slow to answer). */
+  | 'checkout-timeout';
+
+/**
+ * The database cannot be used right now, for a reason that passes by itself:
+ * the server restarts, crashed, refuses connections, or a pooled connection
+ * was not free within the caller's bound. Not the caller's fault and not a
+ * bug, so not a DatabaseError (500): an UnavailableError, a 503 whose
+ * Retry-After (api/errors.ts) is `details.retryAfterSeconds`. Its message
+ * names the reason only, never the driver's text (which may carry the
+ * server's address); the driver's error is the `cause`, for the log.
+ *
+ * A write that fails this way may still have committed (the connection
+ * broke around COMMIT): callers that retry a start send the same
+ * idempotency key.
+ */
+export class DatabaseUnavailableError extends UnavailableError {
+  constructor(reason: UnavailableReason, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(
+      `the database is unavailable (${reason.replaceAll('-', ' ')}); retry in ${DATABASE_RETRY_AFTER_SECONDS} s`,
+      { ...details, reason, retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS },
+      options,
+    );
+  }
+}
+
+/** Whether `err` says the database was unreachable for a while (DatabaseUnavailableError), as opposed to refusing the work. */
+export function isDatabaseUnavailable(err: unknown): err is DatabaseUnavailableError {
+  return err instanceof DatabaseUnavailableError;
+}
+
+/**
+ * SQLSTATEs that mean the connection or the server is going away or not
+ * there yet, not that the statement was wrong. Class 08 (connection
+ * exception) is taken whole, in mapDbError.
+ */
+const UNAVAILABLE_SQLSTATES: ReadonlyMap<string, UnavailableReason> = new Map([
+  ['57P01', 'restarting'], // admin_shutdown: a fast or immediate shutdown, or pg_terminate_backend
+  ['57P02', 'restarting'], // crash_shutdown: another backend crashed; every connection is reset
+  ['57P03', 'restarting'], // cannot_connect_now: starting up, recovering, or shutting down
+  ['53300', 'too-many-connections'], // too_many_connections
+]);
+
+/**
+ * Node's codes for a socket that could not be opened or broke. They arrive in
+ * the same `code` field as a SQLSTATE, so they are told apart by name.
+ */
+const SOCKET_ERRORS: ReadonlyMap<string, UnavailableReason> = new Map([
+  ['ECONNREFUSED', 'unreachable'],
+  ['ENOTFOUND', 'unreachable'],
+  ['EAI_AGAIN', 'unreachable'],
+  ['EHOSTUNREACH', 'unreachable'],
+  ['ENETUNREACH', 'unreachable'],
+  ['ETIMEDOUT', 'connect-timeout'],
+  ['ECONNRESET', 'connection-lost'],
+  ['EPIPE', 'connection-lost'],
+  ['ECONNABORTED', 'connection-lost'],
+]);
+
+/**
+ * What node-postgres and its pool say, without any code, when a connection
+ * ends or cannot be had in time. Matched exactly (the texts are the driver's
+ * own, pg 8): a looser match could take a statement's error for an outage.
+ */
+const DRIVER_MESSAGES: ReadonlyMap<string, UnavailableReason> = new Map([
+  ['Connection terminated unexpectedly', 'connection-lost'],
+  ['Connection terminated', 'connection-lost'],
+  ['Client has encountered a connection error and is not queryable', 'connection-lost'],
+  ['Client was closed and is not queryable', 'connection-lost'],
+  ['Connection terminated due to connection timeout', 'connect-timeout'],
+  ['timeout exceeded when trying to connect', 'checkout-timeout'],
+]);
+
+/**
+ * Why `err` means the database is unreachable now, or undefined when it is
+ * an answer about the statement. Looks through an AggregateError (Node's
+ * connect to a name with several addresses fails with one per address).
+ */
+export function unavailableReason(err: unknown): UnavailableReason | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  if (err instanceof DatabaseUnavailableError) return err.details.reason as UnavailableReason;
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  if (typeof code === 'string') {
+    const reason = UNAVAILABLE_SQLSTATES.get(code) ?? SOCKET_ERRORS.get(code);
+    if (reason) return reason;
+    if (/^08[0-9A-Z]{3}$/.test(code)) return 'connection-lost';
+  }
+  if (typeof message === 'string') {
+    const reason = DRIVER_MESSAGES.get(message);
+    if (reason) return reason;
+  }
+  if (err instanceof AggregateError) {
+    for (const inner of err.errors) {
+      const reason = unavailableReason(inner);
+      if (reason) return reason;
+    }
+  }
+  return undefined;
+}
+
 interface PgErrorLike {
   code?: unknown;
   message?: unknown;
@@ -34,13 +156,18 @@ interface PgErrorLike {
 }
 
 /**
- * SQLSTATE → typed error. Both drivers put the SQLSTATE in `code`; anything
- * unrecognised becomes DatabaseError (a 500, not the caller's fault).
+ * SQLSTATE → typed error. Both drivers put the SQLSTATE in `code`. A
+ * connection that is refused, lost or not had in time, and a server that is
+ * restarting, become DatabaseUnavailableError (a 503 with Retry-After);
+ * anything else unrecognised becomes DatabaseError (a 500, not the caller's
+ * fault).
  */
 export function mapDbError(err: unknown): Error {
   if (err instanceof StepwiseError) return err;
   const e = (typeof err === 'object' && err !== null ? err : {}) as PgErrorLike;
   const sqlstate = typeof e.code === 'string' ? e.code : undefined;
+  const unavailable = unavailableReason(err);
+  if (unavailable) return new DatabaseUnavailableError(unavailable, sqlstate ? { driverCode: sqlstate } : {}, { cause: err });
   const message = typeof e.message === 'string' ? e.message : String(err);
   const details: Record<string, unknown> = { sqlstate };
   if (typeof e.constraint === 'string') details.constraint = e.constraint;

@@ -1,5 +1,14 @@
 export type { Backend, Db, ListenOptions, ProcessRole, Queryable, QueryOptions, QueryResult } from './types.js';
-export { isLockNotAvailable, mapDbError, ReadOnlyTransactionError } from './errors.js';
+export {
+  DATABASE_RETRY_AFTER_SECONDS,
+  DatabaseUnavailableError,
+  isDatabaseUnavailable,
+  isLockNotAvailable,
+  mapDbError,
+  ReadOnlyTransactionError,
+  unavailableReason,
+  type UnavailableReason,
+} from './errors.js';
 export { PostgresDb, applicationName, type PostgresDbOptions } from './postgres.js';
 export { PgliteDb, type PgliteOptions } from './pglite.js';
 export { openDb, openReadReplica, type OpenDbOptions } from './open.js';

@@ -1,5 +1,5 @@
 import type { Cron } from 'croner';
-import type { Db, Queryable } from '../db/index.js';
+import { isDatabaseUnavailable, type Db, type Queryable } from '../db/index.js';
 import { isStepwiseError } from '../errors/index.js';
 import {
   enqueueJobs,
@@ -169,7 +169,9 @@ export class Scheduler {
       return jobs.filter((j) => j.created).length;
     } catch (err) {
       await tx.query('ROLLBACK TO SAVEPOINT schedule_fire');
-      if (!isStepwiseError(err) || err.code === 'DATABASE') throw err;
+      // The database failing or going away fails the whole tick (rolled back, the next tick fires it);
+      // only a refusal of this one schedule's enqueue skips the firing.
+      if (!isStepwiseError(err) || err.code === 'DATABASE' || isDatabaseUnavailable(err)) throw err;
       this.logger.error({ ...log, err }, 'could not enqueue a scheduled run; the firing is skipped');
       return 0;
     }
