@@ -1,6 +1,6 @@
 import { buildApp } from '../api/index.js';
 import { createBlobStore } from '../blob/index.js';
-import { openReadReplica } from '../db/index.js';
+import { apiRequestDb, openReadReplica } from '../db/index.js';
 import type { Config } from '../config/index.js';
 import { Worker } from '../engine/index.js';
 import { Scheduler } from '../engine/scheduler.js';
@@ -46,7 +46,8 @@ export async function serve(config: Config, opts: { worker: boolean }): Promise<
   // Bulk cancel/retry operations (POST /v1/jobs/bulk): worked through here, resumed on start if a crash left some RUNNING.
   const bulkRunner = new BulkRunner({ db, logger, selector: bulkJobSelector, checkpointTtlMs: config.worker.checkpointTtlMs });
   const app = await buildApp({
-    db,
+    // Requests wait a bounded time for a connection and are answered 503 + Retry-After past it, never left hanging.
+    db: apiRequestDb(db),
     logger,
     version: VERSION,
     blobs,

@@ -9,9 +9,9 @@ export {
   unavailableReason,
   type UnavailableReason,
 } from './errors.js';
-export { PostgresDb, applicationName, type PostgresDbOptions } from './postgres.js';
+export { PostgresDb, applicationName, DEFAULT_CONNECT_TIMEOUT_MS, type PostgresDbOptions } from './postgres.js';
 export { PgliteDb, type PgliteOptions } from './pglite.js';
-export { openDb, openReadReplica, type OpenDbOptions } from './open.js';
+export { API_CHECKOUT_TIMEOUT_MS, apiRequestDb, openDb, openReadReplica, type OpenDbOptions } from './open.js';
 export { ReadReplica, replicaStatus, NO_REPLICA_STATUS, DEFAULT_REPLICA_PROBE_INTERVAL_MS, type ReadReplicaOptions, type ReplicaStatus } from './replica.js';
 export { assessReplica, replicaLagMs, parseLsn, type ReplicaAssessment, type ReplicaSample } from './replica-lag.js';
 export {

@@ -18,6 +18,12 @@ export interface NotificationListenerOptions {
   /** application_name of the connection, to find it in pg_stat_activity. */
   applicationName: string;
   logger: Logger;
+  /**
+   * A connection attempt that has not completed within this long is given up
+   * and retried with the backoff (default: the OS's own ~2 min for a host
+   * that drops packets, during which nothing is LISTENed).
+   */
+  connectTimeoutMs?: number;
   backoff?: { initialMs: number; maxMs: number };
   /** Jitter source (tests pass a fixed one). */
   random?: () => number;
@@ -133,6 +139,7 @@ export class NotificationListener {
       application_name: this.options.applicationName,
       keepAlive: true,
       keepAliveInitialDelayMillis: KEEPALIVE_INITIAL_DELAY_MS,
+      ...(this.options.connectTimeoutMs !== undefined ? { connectionTimeoutMillis: this.options.connectTimeoutMs } : {}),
     });
     client.on('error', (err) => this.dropped(client, err));
     client.on('end', () => this.dropped(client, undefined));

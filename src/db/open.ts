@@ -31,6 +31,25 @@ export async function openDb(
 }
 
 /**
+ * How long an API request waits for a database connection before it is
+ * answered 503 with Retry-After: long enough for a pool busy with a burst,
+ * short enough that a client is never left hanging while the server is down
+ * or unreachable (a connect to a host that drops packets would otherwise wait
+ * for the OS, ~2 min).
+ */
+export const API_CHECKOUT_TIMEOUT_MS = 5_000;
+
+/**
+ * The Db the API serves requests with: on the server, `db` with every
+ * checkout bounded to API_CHECKOUT_TIMEOUT_MS (the same pool; the worker
+ * `serve` runs beside it keeps unbounded waits, its writes retry). PGlite has
+ * one in-process connection and no outage to wait out: `db` as it is.
+ */
+export function apiRequestDb(db: Db): Db {
+  return db instanceof PostgresDb ? db.withCheckoutTimeout(API_CHECKOUT_TIMEOUT_MS) : db;
+}
+
+/**
  * The configured read replica (STEPWISE_READ_DATABASE_URL), or undefined
  * when none is configured. Only the API uses one. The caller starts its lag
  * monitor once the process is up (until the first probe round, reads go to

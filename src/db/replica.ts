@@ -105,7 +105,9 @@ export class ReadReplica {
       poolSize: options.poolSize,
       role: 'api-read',
       logger: this.logger,
+      // Both bounds: a replica that cannot give a connection within a probe's time is treated as gone, and reads fall back.
       connectTimeoutMs: this.probeTimeoutMs,
+      checkoutTimeoutMs: this.probeTimeoutMs,
     });
   }
 
