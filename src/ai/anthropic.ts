@@ -13,8 +13,8 @@ export const ANTHROPIC_DEFAULT_MAX_TOKENS = 1024;
  */
 export const anthropicProvider: ChatProvider = {
   name: 'anthropic',
-  async call(request, secret, signal): Promise<CallOutcome> {
-    const answer = await postJson(anthropicUrl(secret), anthropicHeaders(secret), anthropicBody(request), signal);
+  async call(request, secret, net, signal): Promise<CallOutcome> {
+    const answer = await postJson(anthropicUrl(secret), anthropicHeaders(secret), anthropicBody(request), net, signal);
     if (answer.kind === 'failed') return connectionFailure(answer.message);
     if (answer.status < 200 || answer.status > 299) return statusFailure('anthropic', answer.status, answer.body, answer.retryAfterMs);
     const body = answer.body as {

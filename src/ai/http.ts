@@ -1,3 +1,6 @@
+import { EgressDeniedError, EgressUnreachableError } from '../net/errors.js';
+import type { OutboundResponse } from '../net/http-client.js';
+import type { Outbound } from '../net/outbound.js';
 import { parseRetryAfter } from './retry-after.js';
 import type { CallOutcome } from './types.js';
 
@@ -14,24 +17,28 @@ const MAX_ERROR_TEXT = 500;
 export type PostResult = { kind: 'answer'; status: number; body: unknown; retryAfterMs: number | null } | { kind: 'failed'; message: string };
 
 /**
- * POST a JSON body and read a JSON answer. An abort (the step's timeout, a
- * cancel) is rethrown as the signal's reason, so the attempt loop reports
- * it as what it is (STEP_TIMEOUT, …); a connection failure is a `failed`
- * result the caller may retry.
+ * POST a JSON body and read a JSON answer, through the step's egress policy
+ * (a base URL the tenant put in a credential is a URL like any other). An
+ * abort (the step's timeout, a cancel) is rethrown as the signal's reason,
+ * so the attempt loop reports it as what it is (STEP_TIMEOUT, …); so is a
+ * refusal by the policy (EGRESS_DENIED, which no retry cures). A connection
+ * failure is a `failed` result the caller may retry.
  */
-export async function postJson(url: string, headers: Record<string, string>, body: unknown, signal: AbortSignal): Promise<PostResult> {
-  let res: Response;
+export async function postJson(url: string, headers: Record<string, string>, body: unknown, net: Outbound, signal: AbortSignal): Promise<PostResult> {
+  let res: OutboundResponse;
   try {
-    res = await fetch(url, {
+    res = await net.request({
       method: 'POST',
+      url,
       headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
       body: JSON.stringify(body),
       signal,
     });
   } catch (err) {
     if (signal.aborted) throw signal.reason;
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    return { kind: 'failed', message: `request to ${new URL(url).origin} failed: ${cause?.code ?? cause?.message ?? (err as Error).message}` };
+    if (err instanceof EgressDeniedError) throw err;
+    const code = err instanceof EgressUnreachableError ? err.systemCode : (err as { code?: unknown }).code;
+    return { kind: 'failed', message: `request to ${new URL(url).origin} failed: ${typeof code === 'string' ? code : (err as Error).message}` };
   }
   let text: string;
   try {
@@ -46,24 +53,22 @@ export async function postJson(url: string, headers: Record<string, string>, bod
   } catch {
     // Not JSON (a proxy's HTML error page): kept as text for the error message.
   }
-  return { kind: 'answer', status: res.status, body: parsed, retryAfterMs: parseRetryAfter(res.headers.get('retry-after')) };
+  return { kind: 'answer', status: res.status, body: parsed, retryAfterMs: parseRetryAfter(res.headers['retry-after'] ?? null) };
 }
 
-async function readBounded(res: Response, max: number): Promise<string> {
-  if (!res.body) return '';
+async function readBounded(res: OutboundResponse, max: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return Buffer.concat(chunks).toString('utf8');
+  for await (const chunk of res.body) {
+    const value = chunk as Buffer;
     size += value.byteLength;
     if (size > max) {
-      await reader.cancel().catch(() => undefined);
+      res.body.destroy();
       throw new Error(`the answer is larger than ${max} bytes`);
     }
-    chunks.push(Buffer.from(value));
+    chunks.push(value);
   }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The failure outcome of a non-2xx answer: 429, 408 and 5xx may be retried, anything else is the request's fault. */

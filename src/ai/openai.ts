@@ -11,8 +11,8 @@ export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
  */
 export const openAiProvider: ChatProvider = {
   name: 'openai',
-  async call(request, secret, signal): Promise<CallOutcome> {
-    const answer = await postJson(openAiUrl(secret), openAiHeaders(secret), openAiBody(request, secret), signal);
+  async call(request, secret, net, signal): Promise<CallOutcome> {
+    const answer = await postJson(openAiUrl(secret), openAiHeaders(secret), openAiBody(request, secret), net, signal);
     if (answer.kind === 'failed') return connectionFailure(answer.message);
     if (answer.status < 200 || answer.status > 299) return statusFailure('openai', answer.status, answer.body, answer.retryAfterMs);
     const body = answer.body as {

@@ -1,3 +1,5 @@
+import type { Outbound } from '../net/outbound.js';
+
 /**
  * The seam between the llm step and the model providers it calls: one
  * request shape, one result shape, one file per wire format (openai.ts,
@@ -53,5 +55,6 @@ export type ProviderName = 'openai' | 'anthropic';
 
 export interface ChatProvider {
   readonly name: ProviderName;
-  call(request: ChatRequest, secret: ProviderSecret, signal: AbortSignal): Promise<CallOutcome>;
+  /** `net`: the step's way to the network (its egress policy); a refused host throws EgressDeniedError. */
+  call(request: ChatRequest, secret: ProviderSecret, net: Outbound, signal: AbortSignal): Promise<CallOutcome>;
 }

@@ -1,4 +1,6 @@
 import type { SMTPSentMessageInfo, SMTPTransportOptions, Transporter } from 'nodemailer';
+import { EgressUnreachableError } from '../../net/errors.js';
+import type { Outbound } from '../../net/outbound.js';
 import { truncate } from '../../util/json.js';
 import { StepError } from './types.js';
 
@@ -71,8 +73,12 @@ const SOCKET_TIMEOUT_MS = 60_000;
  * A transport for one send, closed by the caller. Never reads files or URLs: every attachment is handed in as bytes.
  * nodemailer is loaded with the first send, not with the step registry: every CLI command and worker imports the
  * registry, and most never send mail (nodemailer takes ~0.2 s to load here).
+ *
+ * The connection comes from `net` (the step's egress policy): the SMTP host is a tenant's choice like any URL,
+ * so it is resolved and checked once and connected to as the checked address. nodemailer then speaks SMTP over
+ * that socket, TLS included (implicit on 465, STARTTLS otherwise), checking the certificate against the host name.
  */
-export async function smtpTransport(settings: SmtpSettings): Promise<Transporter<SMTPSentMessageInfo, SMTPTransportOptions>> {
+export async function smtpTransport(settings: SmtpSettings, net: Outbound, signal: AbortSignal): Promise<Transporter<SMTPSentMessageInfo, SMTPTransportOptions>> {
   const { default: nodemailer } = await import('nodemailer');
   const options: SMTPTransportOptions = {
     host: settings.host,
@@ -84,6 +90,12 @@ export async function smtpTransport(settings: SmtpSettings): Promise<Transporter
     disableFileAccess: true,
     disableUrlAccess: true,
     logger: false,
+    getSocket: (_options, callback) => {
+      net.connect(settings.host, settings.port, { timeoutMs: CONNECTION_TIMEOUT_MS, signal }).then(
+        (connection) => callback(null, { connection }),
+        (err: Error) => callback(err, undefined as never),
+      );
+    },
   };
   if (settings.user !== undefined) options.auth = { user: settings.user, pass: settings.password ?? '' };
   return nodemailer.createTransport(options);
@@ -109,7 +121,8 @@ export function smtpStepError(err: unknown, where: string): StepError {
   const smtpCode = typeof e.responseCode === 'number' ? e.responseCode : null;
   const response = e.response ? truncate(e.response, 500) : undefined;
   const data: Record<string, unknown> = { smtpCode, ...(response ? { response } : {}), ...(e.command ? { command: e.command } : {}) };
-  const reason = truncate(e.message ?? String(err), 500);
+  // The connection is ours (egress): its failure names host and port already, which `where` says too.
+  const reason = err instanceof EgressUnreachableError ? `connect ${err.systemCode ?? 'failed'}` : truncate(e.message ?? String(err), 500);
   if (e.code === 'EAUTH' || e.code === 'ENOAUTH') {
     return new StepError('EMAIL_AUTH', `${where} refused the login: ${reason}`, data);
   }

@@ -4,6 +4,7 @@ import { truncate } from '../../util/json.js';
 import { renderString, renderTemplates } from '../definition/expressions.js';
 import { MAX_RECIPIENTS, parseMailboxes, parseSender, type Mailbox } from './email-addresses.js';
 import { ByteBudget, MAX_ATTACHMENTS, resolveAttachments, type EmailAttachment } from './email-attachments.js';
+import { EgressDeniedError } from '../../net/errors.js';
 import { emailMessageId, smtpSettings, smtpStepError, smtpTransport } from './email-smtp.js';
 import { noChildren, StepError, stepTimeout, type StepContext, type StepType } from './types.js';
 
@@ -160,7 +161,7 @@ async function runEmail(step: EmailStep, ctx: StepContext): Promise<EmailOutput>
   const attachments = await resolveAttachments(step.attachments ?? [], ctx, where, budget);
 
   const messageId = emailMessageId(ctx.job.id, ctx.path, sender.address);
-  const transport = await smtpTransport(settings);
+  const transport = await smtpTransport(settings, ctx.net, ctx.signal);
   const server = `SMTP server ${settings.host}:${settings.port}`;
   try {
     const info = await transport.sendMail({
@@ -180,6 +181,8 @@ async function runEmail(step: EmailStep, ctx: StepContext): Promise<EmailOutput>
     return { messageId, accepted: addresses(info.accepted), rejected: addresses(info.rejected) };
   } catch (err) {
     if (ctx.signal.aborted) throw ctx.signal.reason;
+    // The policy refused the SMTP host: EGRESS_DENIED (step-attempts.ts), not a connection failure worth a retry.
+    if (err instanceof EgressDeniedError) throw err;
     throw smtpStepError(err, server);
   } finally {
     transport.close();

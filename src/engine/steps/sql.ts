@@ -5,6 +5,9 @@ import { runPostgres } from './sql/postgres.js';
 import { CLIENT_GRACE_MS, CONNECT_TIMEOUT_MS } from './sql/request.js';
 import type { SqlOutput } from './sql/rows.js';
 import { sqlTarget } from './sql/target.js';
+import { connectionFailure } from './sql/errors.js';
+import type { CheckedTarget } from '../../net/egress.js';
+import { EgressUnreachableError } from '../../net/errors.js';
 import { noChildren, noExtraChecks, StepError, type StepContext, type StepType } from './types.js';
 
 export type { SqlOutput } from './sql/rows.js';
@@ -76,9 +79,18 @@ async function runSql(step: SqlStep, ctx: StepContext): Promise<SqlOutput> {
     if (typeof value === 'function') throw new StepError('SQL_PARAM', `params/${i} evaluated to a function, not a value to bind`, { param: i });
     params.push(value === undefined ? null : value);
   }
+  let checked: CheckedTarget;
+  try {
+    // A refusal (EgressDeniedError) fails the step EGRESS_DENIED; a name that does not resolve is a connection failure.
+    checked = await ctx.net.resolve(target.host, target.port);
+  } catch (err) {
+    if (err instanceof EgressUnreachableError) throw connectionFailure(err, target);
+    throw err;
+  }
   const driver = target.engine === 'postgres' ? runPostgres : runMysql;
   return driver({
     target,
+    checked,
     query: step.query,
     params,
     maxRows: step.maxRows ?? SQL_DEFAULT_MAX_ROWS,

@@ -2,6 +2,7 @@ import type mysql from 'mysql2';
 import { connectionFailure, statementFailure } from './errors.js';
 import { bounded, CONNECT_TIMEOUT_MS, type SqlRequest } from './request.js';
 import { RowCollector, type SqlOutput } from './rows.js';
+import { mysqlCheckedStream } from './checked-socket.js';
 
 /**
  * The sql step on MySQL or MariaDB: a connection of its own per attempt
@@ -35,6 +36,8 @@ export async function runMysql(request: SqlRequest): Promise<SqlOutput> {
     dateStrings: ['DATE', 'DATETIME'],
     timezone: 'Z',
     ...(target.tls === 'off' ? {} : { ssl: { rejectUnauthorized: target.tls === 'verified' } }),
+    // host stays the name (TLS checks the certificate against it); the socket goes to the checked address.
+    stream: mysqlCheckedStream(request.checked),
   };
   const core = createConnection(options);
   // Fatal errors reach the command in flight; without a listener an idle connection's error would crash the process.

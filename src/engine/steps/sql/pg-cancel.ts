@@ -1,5 +1,6 @@
-import net from 'node:net';
 import type pg from 'pg';
+import type { CheckedTarget } from '../../../net/egress.js';
+import { checkedCancelSocket } from './checked-socket.js';
 
 /** The CancelRequest code of PostgreSQL's wire protocol (1234 << 16 | 5678). */
 const CANCEL_REQUEST_CODE = 80877102;
@@ -13,7 +14,7 @@ const CANCEL_REQUEST_CODE = 80877102;
  * statement does not notice its client went away. Best effort: errors are
  * ignored, the socket closes itself.
  */
-export function cancelBackend(client: pg.Client): void {
+export function cancelBackend(client: pg.Client, target: CheckedTarget): void {
   const keys = client as unknown as { processID: number | null; secretKey: number | null };
   if (keys.processID === null || keys.secretKey === null) return;
   const message = Buffer.alloc(16);
@@ -21,8 +22,8 @@ export function cancelBackend(client: pg.Client): void {
   message.writeInt32BE(CANCEL_REQUEST_CODE, 4);
   message.writeInt32BE(keys.processID, 8);
   message.writeInt32BE(keys.secretKey, 12);
-  // A host starting with "/" is a Unix socket directory (libpq's convention, which node-postgres follows).
-  const socket = client.host.startsWith('/') ? net.connect(`${client.host}/.s.PGSQL.${client.port}`) : net.connect(client.port, client.host);
+  // To the address the connection itself went to (the egress policy checked it), never the name resolved again.
+  const socket = checkedCancelSocket(target);
   socket.setTimeout(5_000, () => socket.destroy());
   socket.on('error', () => undefined);
   socket.on('connect', () => socket.end(message));

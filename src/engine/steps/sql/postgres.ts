@@ -2,6 +2,7 @@ import pg from 'pg';
 import { connectionFailure, statementFailure } from './errors.js';
 import { bounded, CONNECT_TIMEOUT_MS, type SqlRequest } from './request.js';
 import { cancelBackend } from './pg-cancel.js';
+import { pgCheckedStream } from './checked-socket.js';
 import { RowCollector, type SqlOutput } from './rows.js';
 
 /**
@@ -20,6 +21,7 @@ export async function runPostgres(request: SqlRequest): Promise<SqlOutput> {
     connectionString: target.connectionString,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     application_name: 'stepwise-sql-step',
+    stream: pgCheckedStream(request.checked),
   });
   // Socket errors reach the query in flight through handleError; without a listener an idle client's error would crash the process.
   client.on('error', () => undefined);
@@ -41,7 +43,7 @@ export async function runPostgres(request: SqlRequest): Promise<SqlOutput> {
     })();
     try {
       const output = await bounded(work, signal, request.timeoutMs, () => {
-        cancelBackend(client);
+        cancelBackend(client, request.checked);
         destroy();
       });
       healthy = true;

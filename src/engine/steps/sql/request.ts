@@ -1,10 +1,13 @@
 import { timeoutFailure } from './errors.js';
 import type { SqlOutput } from './rows.js';
 import type { SqlTarget } from './target.js';
+import type { CheckedTarget } from '../../../net/egress.js';
 
 /** One read-only statement for a driver to run on a connection of its own. */
 export interface SqlRequest {
   target: SqlTarget;
+  /** `target`'s host as the egress policy resolved and admitted it: the drivers connect there, never to the name. */
+  checked: CheckedTarget;
   query: string;
   /** JSON values, bound as parameters ($1… on PostgreSQL, ? on MySQL/MariaDB). */
   params: readonly unknown[];

@@ -33,6 +33,9 @@ const DEFAULT_PORT: Record<SqlEngine, number> = { postgres: 5432, mysql: 3306 };
 /** The only URL parameter a MySQL/MariaDB connection string may carry. */
 const MYSQL_SSLMODES = { disable: 'off', require: 'unverified', 'verify-full': 'verified' } as const;
 
+/** Parameters that would move a PostgreSQL connection somewhere other than the URL's host:port. */
+const POSTGRES_ADDRESS_PARAMS = new Set(['host', 'hostaddr', 'port']);
+
 export const SQL_PROVIDERS: readonly string[] = ['postgres', 'mysql'];
 
 const REDACTED = '[REDACTED]';
@@ -72,6 +75,15 @@ export function sqlTarget(name: string, provider: string, secret: Readonly<Recor
     }
   };
   let tls: SqlTarget['tls'] = 'off';
+  if (engine === 'postgres') {
+    // node-postgres lets these parameters replace the URL's host and port: the egress policy checks the
+    // URL's host, so a string that names another place to connect to is refused rather than half-checked.
+    for (const key of url.searchParams.keys()) {
+      if (POSTGRES_ADDRESS_PARAMS.has(key.toLowerCase())) {
+        fail(`credential "${name}": a postgres connectionString names its host and port in the URL, not in ?${scrub(key)}=`, { credential: name });
+      }
+    }
+  }
   if (engine === 'mysql') {
     for (const [key, value] of url.searchParams) {
       if (key !== 'sslmode' || !Object.hasOwn(MYSQL_SSLMODES, value)) {
