@@ -76,7 +76,7 @@ export async function callProvider(
       }
     }
     if (aiUsage) await aiUsage.assertTokensLeft(org);
-    const outcome = await call.provider.call(call.request, call.secret, ctx.signal);
+    const outcome = await call.provider.call(call.request, call.secret, ctx.net, ctx.signal);
     if (outcome.ok) {
       const { result } = outcome;
       const price = priceOf(call.request.model) ?? priceOf(result.model);
