@@ -61,6 +61,7 @@ import type { BulkRunner } from '../engine/bulk.js';
 import { viewRoutes } from './routes/views.js';
 import { templateRoutes } from './routes/templates.js';
 import { atlasRoutes } from './atlas.js';
+import { EgressPolicy } from '../net/address-policy.js';
 
 /**
  * Request bodies up to 2 MiB are parsed, so a 1 MB definition or input still
@@ -75,6 +76,8 @@ export interface AppOptions {
   version: string;
   /** Where archived streams (and other large bytes) live; without it an archived job's stream answers 503. */
   blobs?: BlobStore | undefined;
+  /** What credentials' secrets may name as a place to connect (STEPWISE_EGRESS_ALLOW); default: public addresses only. */
+  egressPolicy?: EgressPolicy | undefined;
   /** Seals credentials (security/crypto.ts); without one, credential routes answer 503. */
   keyRing?: KeyRing | null | undefined;
   /** Per-key rate limit (default DEFAULT_RATE_LIMIT; perSecond 0 turns it off). */
@@ -117,7 +120,7 @@ declare module 'fastify' {
 }
 
 /** The HTTP API as a Fastify instance (not listening; `inject` works for tests). */
-export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimit, keyRing, checkpointTtlMs, bulkRunner, atlasDir, queryBudgets , live , trustProxy, sessionLimits, readReplica, metricsToken, workerLiveness }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimit, keyRing, egressPolicy, checkpointTtlMs, bulkRunner, atlasDir, queryBudgets , live , trustProxy, sessionLimits, readReplica, metricsToken, workerLiveness }: AppOptions): Promise<FastifyInstance> {
   // Routes get a Db that, inside a request, is the request's tenant transaction (api/tenancy.ts).
   const db = new ContextDb(serviceDb);
   const app = Fastify({
@@ -176,7 +179,7 @@ export async function buildApp({ db: serviceDb, logger, version, blobs, rateLimi
   retentionRoutes(app, db);
   screenshotRoutes(app, db, blobs, keyRing ?? null);
   knowledgeRoutes(app, db, blobs);
-  credentialRoutes(app, db, keyRing ?? null);
+  credentialRoutes(app, db, keyRing ?? null, egressPolicy ?? new EgressPolicy());
   auditRoutes(app, db);
   userRoutes(app, db);
   apiKeyRoutes(app, db);

@@ -12,6 +12,7 @@ import { onShutdownSignal, openRuntime, scheduleMaintenance, VERSION } from './r
 import { openKeyRing } from './keyring.js';
 import { credentialResolver } from '../security/credentials.js';
 import { keyRingSealer } from '../security/sealer.js';
+import { EgressPolicy } from '../net/address-policy.js';
 import { workerBrowserSessions } from '../browser/worker-browser.js';
 import { BulkRunner } from '../engine/bulk.js';
 import { bulkJobSelector } from '../read/bulk-selection.js';
@@ -53,6 +54,7 @@ export async function serve(config: Config, opts: { worker: boolean }): Promise<
     blobs,
     rateLimit: config.rateLimit,
     keyRing,
+    egressPolicy: new EgressPolicy(config.egressAllow),
     checkpointTtlMs: config.worker.checkpointTtlMs,
     bulkRunner,
     trustProxy: config.trustProxy,

@@ -4,6 +4,8 @@ import { buildApp, type AppOptions } from '../../src/api/index.js';
 import type { BlobStore } from '../../src/blob/index.js';
 import type { Db } from '../../src/db/index.js';
 import { silentLogger } from './fixtures.js';
+import { EgressPolicy } from '../../src/net/address-policy.js';
+import { LOCAL_TEST_EGRESS } from './local-egress.js';
 
 /** Parsed JSON of a response; tests read fields freely and assert on them. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -35,7 +37,7 @@ export interface ApiClient {
 
 /** The app under test, built on a test database (not listening; requests go through `inject`). */
 export async function createTestApp(db: Db, blobs?: BlobStore, options: Partial<AppOptions> = {}): Promise<FastifyInstance> {
-  return buildApp({ db, logger: silentLogger, version: 'test', blobs, ...options });
+  return buildApp({ db, logger: silentLogger, version: 'test', blobs, egressPolicy: new EgressPolicy(LOCAL_TEST_EGRESS), ...options });
 }
 
 export function client(app: FastifyInstance, key: string | undefined): ApiClient {

@@ -11,6 +11,8 @@ import {
 import { listCredentials, type Credential, type CredentialActor } from '../../store/credentials.js';
 import { idParams, responses, uuid } from '../schemas.js';
 import { actorName } from '../phi.js';
+import type { EgressPolicy } from '../../net/address-policy.js';
+import { assertCredentialEgress } from '../../security/credential-egress.js';
 
 const dateTime = { type: 'string', format: 'date-time' } as const;
 
@@ -42,8 +44,11 @@ function actorOf(req: FastifyRequest): CredentialActor {
   return { actor: actorName(req), apiKeyId: req.principal.apiKeyId };
 }
 
-/** Integration credentials: the secret goes in on POST and PUT and never comes back out. */
-export function credentialRoutes(app: FastifyInstance, db: Db, keyRing: KeyRing | null): void {
+/**
+ * Integration credentials: the secret goes in on POST and PUT and never comes back out. A secret that names an
+ * address the egress policy refuses (a provider baseUrl, an SMTP host, a connection string) is refused at save.
+ */
+export function credentialRoutes(app: FastifyInstance, db: Db, keyRing: KeyRing | null, egress: EgressPolicy): void {
   app.post<{ Body: CredentialInput }>(
     '/v1/credentials',
     {
@@ -55,8 +60,10 @@ export function credentialRoutes(app: FastifyInstance, db: Db, keyRing: KeyRing 
         response: responses({ 201: credentialSchema }),
       },
     },
-    async (req, reply) =>
-      reply.status(201).send(credentialView(await createCredential(db, keyRing, req.principal.organizationId, req.body, actorOf(req)))),
+    async (req, reply) => {
+      assertCredentialEgress(egress, req.body.provider, req.body.secret);
+      return reply.status(201).send(credentialView(await createCredential(db, keyRing, req.principal.organizationId, req.body, actorOf(req))));
+    },
   );
 
   app.get(
@@ -93,7 +100,10 @@ export function credentialRoutes(app: FastifyInstance, db: Db, keyRing: KeyRing 
         response: responses({ 200: credentialSchema }),
       },
     },
-    async (req) => credentialView(await updateCredential(db, keyRing, req.principal.organizationId, req.params.id, req.body, actorOf(req))),
+    async (req) => {
+      assertCredentialEgress(egress, req.body.provider, req.body.secret);
+      return credentialView(await updateCredential(db, keyRing, req.principal.organizationId, req.params.id, req.body, actorOf(req)));
+    },
   );
 
   app.delete<{ Params: { id: string } }>(
