@@ -17,6 +17,8 @@ import { createTestDb, type TestDb } from '../helpers/db.js';
 import { startFakeSmtp, type FakeSmtp } from '../helpers/fake-smtp.js';
 import { seedOrg, silentLogger, waitForJob, workerConfig } from '../helpers/fixtures.js';
 import { makePng } from '../helpers/png.js';
+import { EgressPolicy } from '../../src/net/address-policy.js';
+import { LOCAL_TEST_EGRESS } from '../helpers/local-egress.js';
 
 const USER = 'mailer-user';
 const PASSWORD = 'smtp-pa55word-never-shown';
@@ -40,7 +42,7 @@ beforeAll(async () => {
   t = await createTestDb();
   root = await mkdtemp(join(tmpdir(), 'stepwise-email-'));
   blobs = new FsBlobStore(root);
-  app = await buildApp({ db: t.db, logger: silentLogger, version: 'test', keyRing: ring, blobs });
+  app = await buildApp({ db: t.db, logger: silentLogger, version: 'test', keyRing: ring, egressPolicy: new EgressPolicy(LOCAL_TEST_EGRESS), blobs });
   const seeded = await seedOrg(t.db, 'Mail');
   org = seeded.organizationId;
   api = client(app, seeded.key);

@@ -10,6 +10,8 @@ import { createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg, silentLogger, waitForJob, waitForStatus, workerConfig } from '../helpers/fixtures.js';
 import { client, expectError, type ApiClient, type Json } from '../helpers/api.js';
 import { startFakeLlm, type FakeLlm, type FakeLlmRequest } from '../helpers/fake-llm.js';
+import { EgressPolicy } from '../../src/net/address-policy.js';
+import { LOCAL_TEST_EGRESS } from '../helpers/local-egress.js';
 
 const OPENAI_KEY = 'sk-test-openai-4f9a1c2b7d';
 const ANTHROPIC_KEY = 'sk-ant-test-8e3b5d6a0c';
@@ -26,7 +28,7 @@ const ring = parseKeyRing(generateKeyEntry());
 
 beforeAll(async () => {
   t = await createTestDb();
-  app = await buildApp({ db: t.db, logger: silentLogger, version: 'test', keyRing: ring });
+  app = await buildApp({ db: t.db, logger: silentLogger, version: 'test', keyRing: ring, egressPolicy: new EgressPolicy(LOCAL_TEST_EGRESS) });
   const seeded = await seedOrg(t.db, 'LLM Co');
   orgId = seeded.organizationId;
   api = client(app, seeded.key);

@@ -11,6 +11,8 @@ import { client, expectError, type ApiClient, type Json } from '../helpers/api.j
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg, silentLogger, waitForJob, workerConfig } from '../helpers/fixtures.js';
 import { haveLocalMysql, haveLocalPostgres, LOCAL_MYSQL, LOCAL_POSTGRES_URL } from '../helpers/local-databases.js';
+import { EgressPolicy } from '../../src/net/address-policy.js';
+import { LOCAL_TEST_EGRESS } from '../helpers/local-egress.js';
 
 /**
  * The sql step against the local PostgreSQL server and MariaDB (the targets
@@ -104,7 +106,7 @@ beforeAll(async () => {
   );
 
   t = await createTestDb();
-  app = await buildApp({ db: t.db, logger: silentLogger, version: 'test', keyRing: ring });
+  app = await buildApp({ db: t.db, logger: silentLogger, version: 'test', keyRing: ring, egressPolicy: new EgressPolicy(LOCAL_TEST_EGRESS) });
   const seeded = await seedOrg(t.db, 'SQL');
   orgId = seeded.organizationId;
   api = client(app, seeded.key);
