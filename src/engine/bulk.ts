@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Db, Queryable } from '../db/index.js';
+import { isDatabaseUnavailable, type Db, type Queryable } from '../db/index.js';
 import { ContextDb, enterTenant } from '../db/tenant.js';
 import { ConflictError, DatabaseError, isStepwiseError, NotFoundError, UnavailableError, ValidationError } from '../errors/index.js';
 import {
@@ -321,6 +321,12 @@ export class BulkRunner {
         if (finished) this.held.delete(op.id);
         return 'worked';
       } catch (err) {
+        if (isDatabaseUnavailable(err)) {
+          // A restart or a lost connection is not the chunk's failure: counted, five of them in a row
+          // (five restarts, a flapping network) would FAIL an operation that has nothing wrong with it.
+          logger.warn({ err, operationId: op.id, organizationId: op.organizationId }, 'bulk operation chunk interrupted: the database was unavailable; it is tried again');
+          return 'failed';
+        }
         const message = err instanceof Error ? err.message : String(err);
         const status = await recordBulkChunkFailure(db, op.id, holder, message, this.options.maxChunkFailures).catch(() => null);
         if (status === 'FAILED') this.held.delete(op.id);

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BulkRunner, DEFAULT_BULK_JOB_CONTROL, type BulkJobControl } from '../../src/engine/bulk.js';
 import type { Worker } from '../../src/engine/index.js';
 import { bulkJobSelector } from '../../src/read/bulk-selection.js';
+import { DatabaseUnavailableError } from '../../src/db/index.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg, silentLogger, startWorker, waitForStatus } from '../helpers/fixtures.js';
 import { seedRoleKeys } from '../helpers/roles.js';
@@ -285,6 +286,33 @@ describe('bulk retry', () => {
     expect(op).toMatchObject({ status: 'FAILED', done: 0, lastError: 'database gone' });
     expect(op.finishedAt).not.toBeNull();
     expect((await retriesOf(failedA4.ids)).size).toBe(0);
+    await r.stop();
+  });
+});
+
+describe('bulk operations while the database is unavailable', () => {
+  it('a chunk cut short by an unavailable database is tried again and not counted toward FAILED', async () => {
+    let outage = 4; // more chunk attempts than maxChunkFailures: counted, they would FAIL the operation
+    const flaky: BulkJobControl = {
+      async cancelJob(...args) {
+        if (outage-- > 0) throw new DatabaseUnavailableError('restarting');
+        return DEFAULT_BULK_JOB_CONTROL.cancelJob(...args);
+      },
+      retryJob: DEFAULT_BULK_JOB_CONTROL.retryJob,
+    };
+    const r = new BulkRunner(
+      { db: t.db, logger: silentLogger, selector: bulkJobSelector, checkpointTtlMs: TTL_MS, control: flaky },
+      { chunkSize: CHUNK, maxChunkFailures: 3, holder: 'flaky' },
+    );
+    // Runs nobody claims (no worker runs here): PENDING until cancelled.
+    const workflowId = await workflow(a, waiting);
+    const started = await a.post(`/v1/workflows/${workflowId}/runs/batch`, { runs: [{ input: { i: 1 } }, { input: { i: 2 } }] });
+    expect(started.status, JSON.stringify(started.body)).toBe(202);
+    const created = await bulk({ action: 'cancel', ids: started.body.jobs.map((j: Json) => j.jobId) });
+    for (let i = 0; i < 4; i++) expect(await r.step()).toBe(true);
+    expect(await operation(created.id)).toMatchObject({ status: 'RUNNING', done: 0, lastError: null });
+    await r.drain();
+    expect(await operation(created.id)).toMatchObject({ status: 'COMPLETED', total: 2, done: 2, succeeded: 2, failed: 0, lastError: null });
     await r.stop();
   });
 });
