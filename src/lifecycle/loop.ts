@@ -1,5 +1,5 @@
 import type { BlobStore } from '../blob/index.js';
-import type { Db } from '../db/index.js';
+import { isDatabaseUnavailable, type Db } from '../db/index.js';
 import { ConflictError } from '../errors/index.js';
 import type { Logger } from '../util/logger.js';
 import { MaintenanceStoppedError, runMaintenance } from './maintain.js';
@@ -10,9 +10,21 @@ export interface MaintenanceLoopOptions {
   intervalMs: number;
   /** First run this long after start, so a restart does not archive during its warm-up. */
   initialDelayMs: number;
+  /**
+   * The next run after one the database's unavailability stopped (a restart,
+   * a lost connection; its lease renewal included): soon, not a day later,
+   * since nothing was wrong with the run itself.
+   */
+  retryAfterUnavailableMs: number;
 }
 
-export const DEFAULT_MAINTENANCE_LOOP = Object.freeze({ intervalMs: 24 * 3600 * 1000, initialDelayMs: 5 * 60 * 1000 });
+export const DEFAULT_MAINTENANCE_LOOP = Object.freeze({ intervalMs: 24 * 3600 * 1000, initialDelayMs: 5 * 60 * 1000, retryAfterUnavailableMs: 5 * 60 * 1000 });
+
+/** Whether a run stopped only because the database was unavailable (directly, or under its lease renewal). */
+function stoppedByOutage(err: unknown): boolean {
+  if (isDatabaseUnavailable(err)) return true;
+  return err instanceof MaintenanceLeaseLostError && !err.takenOver && isDatabaseUnavailable(err.cause);
+}
 
 /**
  * The daily maintenance run inside every serve and worker process. Every
@@ -54,9 +66,15 @@ export class MaintenanceLoop {
 
   private schedule(delayMs: number): void {
     this.timer = setTimeout(() => {
+      let next = this.options.intervalMs;
       this.inFlight = runMaintenance(this.db, this.blobs, { signal: this.stopping.signal })
         .then((report) => this.logger.info({ report }, 'maintenance run finished'))
         .catch((err: unknown) => {
+          if (stoppedByOutage(err)) {
+            next = this.options.retryAfterUnavailableMs;
+            this.logger.warn({ err, retryInMs: next }, 'maintenance run stopped: the database was unavailable; nothing unarchived was deleted, it runs again soon');
+            return;
+          }
           if (err instanceof MaintenanceStoppedError) {
             this.logger.info({}, 'maintenance run stopped for shutdown; the next run continues');
             return;
@@ -74,7 +92,7 @@ export class MaintenanceLoop {
         })
         .finally(() => {
           this.inFlight = undefined;
-          if (this.running) this.schedule(this.options.intervalMs);
+          if (this.running) this.schedule(next);
         });
     }, delayMs);
     this.timer.unref();
