@@ -133,7 +133,7 @@ export class Worker {
     private readonly config: WorkerConfig,
     private readonly logger: Logger,
     id?: string,
-    options: WorkerOptions = {},
+    private readonly options: WorkerOptions = {},
   ) {
     this.id = id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.executorOptions = {
@@ -240,6 +240,8 @@ export class Worker {
     await this.roller.stop();
     clearInterval(this.heartbeat);
     for (const u of this.unsubscribe.splice(0)) u();
+    // Its idle keep-alive connections; one passed in is its owner's to close.
+    if (!this.options.outbound) this.executorOptions.outbound.close();
   }
 
   /** Ask the loop to look for work now. */

@@ -1,8 +1,9 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import type { Duplex, Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { connectChecked, type CheckedTarget } from './egress.js';
+import { CheckedAgent, type CheckedRequestOptions } from './checked-agent.js';
+import type { CheckedTarget } from './egress.js';
 import { OutboundRequestError } from './errors.js';
 
 /**
@@ -86,8 +87,14 @@ function send(
   body: string | Buffer | null,
   signal: AbortSignal | undefined,
   connectTimeoutMs: number | undefined,
+  agent: CheckedAgent,
 ): Promise<IncomingMessage> {
-  const tls = url.protocol === 'https:' ? { ALPNProtocols: ['http/1.1'] } : undefined;
+  const checked: CheckedRequestOptions = {
+    checked: target,
+    checkedTls: url.protocol === 'https:' ? { ALPNProtocols: ['http/1.1'] } : undefined,
+    checkedTimeoutMs: connectTimeoutMs,
+    checkedSignal: signal,
+  };
   return new Promise((resolve, reject) => {
     const req = httpRequest({
       method,
@@ -95,17 +102,14 @@ function send(
       headers: { host: url.host, ...headers, ...(body !== null ? { 'content-length': String(Buffer.byteLength(body)) } : {}) },
       setHost: false,
       ...(signal ? { signal } : {}),
-      // No agent: with createConnection, node asks this for the socket (and may be answered later, through the callback).
-      createConnection: ((_options: unknown, done: (err: Error | null, socket?: Duplex) => void) => {
-        connectChecked(target, { ...(tls ? { tls } : {}), ...(signal ? { signal } : {}), ...(connectTimeoutMs ? { timeoutMs: connectTimeoutMs } : {}) }).then(
-          (socket) => done(null, socket),
-          (err: Error) => done(err),
-        );
-        return undefined;
-      }) as never,
+      // Connections come from the agent, which makes them only to the checked address (checked-agent.ts).
+      agent,
+      ...checked,
     });
     req.once('response', resolve);
-    req.once('error', reject);
+    // Aborted once the request is under way, node raises its own AbortError (the reason only as its
+    // cause); the contract is the signal's reason, as a connect aborted earlier already gives it.
+    req.once('error', (err) => reject(signal?.aborted ? signal.reason : err));
     req.end(body ?? undefined);
   });
 }
@@ -120,7 +124,7 @@ function send(
  * @throws OutboundRequestError for a bad URL, a bad redirect or too many redirects
  * @throws the signal's reason (an AbortError) when aborted
  */
-export async function outboundRequest(request: OutboundRequest, resolve: ResolveChecked): Promise<OutboundResponse> {
+export async function outboundRequest(request: OutboundRequest, resolve: ResolveChecked, agent: CheckedAgent): Promise<OutboundResponse> {
   const maxRedirects = request.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
   let url = parseUrl(request.url);
   let method = request.method.toUpperCase();
@@ -131,7 +135,7 @@ export async function outboundRequest(request: OutboundRequest, resolve: Resolve
   headers.accept ??= '*/*';
   for (let redirects = 0; ; redirects++) {
     const target = await resolve(url.hostname, portOf(url));
-    const res = await send(url, target, method, headers, body, request.signal, request.connectTimeoutMs);
+    const res = await send(url, target, method, headers, body, request.signal, request.connectTimeoutMs, agent);
     const location = res.headers.location;
     const status = res.statusCode ?? 0;
     if (!REDIRECT_STATUSES.has(status) || location === undefined || maxRedirects === 0) {
@@ -149,6 +153,8 @@ export async function outboundRequest(request: OutboundRequest, resolve: Resolve
       method = 'GET';
       body = null;
       delete headers['content-type'];
+      // A content-length the caller gave described the body just dropped: left on, the server waits for it.
+      delete headers['content-length'];
     }
     if (next.origin !== url.origin) for (const name of CREDENTIAL_HEADERS) delete headers[name];
     url = next;

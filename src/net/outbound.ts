@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { EgressPolicy, type EgressAllowEntry } from './address-policy.js';
 import { connectChecked, resolveEgress, type CheckedTarget, type ConnectOptions, type EgressLookup } from './egress.js';
+import { CheckedAgent } from './checked-agent.js';
 import { outboundRequest, type OutboundRequest, type OutboundResponse } from './http-client.js';
 
 /**
@@ -16,6 +17,8 @@ import { outboundRequest, type OutboundRequest, type OutboundResponse } from './
 export class Outbound {
   readonly policy: EgressPolicy;
   private readonly lookup: EgressLookup | undefined;
+  /** Keep-alive connections of `request`, each to an address the policy checked. */
+  private readonly agent = new CheckedAgent();
 
   /**
    * `allow`: an EgressPolicy, STEPWISE_EGRESS_ALLOW's text, or its parsed
@@ -45,6 +48,11 @@ export class Outbound {
 
   /** An HTTP(S) request; each redirect is resolved and checked again before it is followed. */
   request(request: OutboundRequest): Promise<OutboundResponse> {
-    return outboundRequest(request, (host, port) => this.resolve(host, port));
+    return outboundRequest(request, (host, port) => this.resolve(host, port), this.agent);
+  }
+
+  /** Close the idle keep-alive connections (a worker stopping). */
+  close(): void {
+    this.agent.destroy();
   }
 }

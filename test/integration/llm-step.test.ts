@@ -321,7 +321,7 @@ describe('llm step: secrets and definitions', () => {
   });
 
   it('fails LLM_CREDENTIAL_INVALID for a credential of another provider', async () => {
-    await credential(api, 'smtp', 'mail', { host: 'localhost', port: 25, from: 'a@b.c' });
+    await credential(api, 'smtp', 'mail', { host: 'smtp.example.com', port: 25, from: 'a@b.c' });
     const jobId = await start(api, [{ id: 'a', type: 'llm', credential: 'mail', model: 'gpt-4o-mini', prompt: 'hi' }]);
     const job = await waitForJob(t.db, orgId, jobId);
     expect(job.errorCode).toBe('LLM_CREDENTIAL_INVALID');
