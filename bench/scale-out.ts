@@ -144,7 +144,8 @@ interface WorkerStats {
 function spawnWorker(databaseUrl: string, id: string): Promise<WorkerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/scale-out-worker.ts'], {
     cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: databaseUrl, WORKER_ID: id },
+    // The steps call this bench's own server on 127.0.0.1, which the egress policy refuses unless named.
+    env: { ...process.env, DATABASE_URL: databaseUrl, WORKER_ID: id, STEPWISE_EGRESS_ALLOW: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const waiting: ((s: WorkerStats) => void)[] = [];
