@@ -99,7 +99,8 @@ function send(
     const req = httpRequest({
       method,
       path: `${url.pathname}${url.search}`,
-      headers: { host: url.host, ...headers, ...(body !== null ? { 'content-length': String(Buffer.byteLength(body)) } : {}) },
+      // Host is always the URL's (as fetch forbids setting it): a redirect to another host must not carry the first one's.
+      headers: { ...headers, host: url.host, ...(body !== null ? { 'content-length': String(Buffer.byteLength(body)) } : {}) },
       setHost: false,
       ...(signal ? { signal } : {}),
       // Connections come from the agent, which makes them only to the checked address (checked-agent.ts).
