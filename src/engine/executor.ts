@@ -150,9 +150,9 @@ async function settle(run: JobRun, reason: unknown, options: ExecutorOptions): P
     case 'abandon':
       return; // its new owner records it
     case 'hand-back':
-      run.emit('JOB_HANDED_BACK', 'WARN', null, 'worker shutting down; job returned to the queue');
+      run.emit('JOB_HANDED_BACK', 'WARN', null, verdict.message);
       run.saveCheckpoint();
-      run.suspend('PENDING', new Date());
+      run.suspend('PENDING', new Date(Date.now() + verdict.delayMs));
       return;
     case 'end':
       return end(run, verdict.status, verdict.error, options);

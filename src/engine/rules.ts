@@ -1,3 +1,4 @@
+import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../db/errors.js';
 import type { RetryPolicy } from '../model/definition.js';
 import type { LogLevel, StreamKind } from '../store/index.js';
 import { CancelledError, JobTimeoutError, LeaseLostError, ShutdownError } from './aborts.js';
@@ -75,8 +76,13 @@ export type EndStatus = 'FAILED' | 'CANCELLED' | 'TIMED_OUT';
 export type InterruptionVerdict =
   /** The job's lease went to another worker: record nothing more, its new owner goes on. */
   | { kind: 'abandon' }
-  /** The worker is stopping: checkpoint and put the job back in the queue at once. */
-  | { kind: 'hand-back' }
+  /**
+   * Not the job's doing: the worker is stopping, or Stepwise's own database
+   * became unavailable under the run (a restart, a lost connection). Checkpoint
+   * and put the job back in the queue, runnable after `delayMs`; it resumes
+   * from its last committed checkpoint wherever it is claimed next.
+   */
+  | { kind: 'hand-back'; message: string; delayMs: number }
   /** Cancelled or past its deadline: compensate if configured, then end with this status. */
   | { kind: 'end'; status: 'CANCELLED' | 'TIMED_OUT'; error: JobError }
   /** A step failed (or the engine did): job-level retry or FAILED. */
@@ -85,7 +91,13 @@ export type InterruptionVerdict =
 /** What stopped a run (the abort's reason when the job's switch was pulled, else the error thrown) means for the job. */
 export function afterInterruption(reason: unknown): InterruptionVerdict {
   if (reason instanceof LeaseLostError) return { kind: 'abandon' };
-  if (reason instanceof ShutdownError) return { kind: 'hand-back' };
+  if (reason instanceof ShutdownError) return { kind: 'hand-back', message: 'worker shutting down; job returned to the queue', delayMs: 0 };
+  // A step's or the engine's own read or write that found the database unavailable: the job did nothing
+  // wrong, so it neither fails nor spends a retry. Handed back, it is written when the database is back
+  // (the recorder retries) and runs again after a short wait, not at once into the same outage.
+  if (isDatabaseUnavailable(reason)) {
+    return { kind: 'hand-back', message: 'the database was unavailable; job returned to the queue', delayMs: DATABASE_RETRY_AFTER_SECONDS * 1000 };
+  }
   if (reason instanceof CancelledError) return { kind: 'end', status: 'CANCELLED', error: { code: 'CANCELLED', message: 'cancelled by request', step: null } };
   if (reason instanceof JobTimeoutError) return { kind: 'end', status: 'TIMED_OUT', error: { code: 'JOB_TIMEOUT', message: 'job deadline passed', step: null } };
   if (reason instanceof StepFailed) return { kind: 'fail', error: reason.error };

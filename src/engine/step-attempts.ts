@@ -1,3 +1,4 @@
+import { isDatabaseUnavailable } from '../db/errors.js';
 import type { StepBase } from '../model/definition.js';
 import { ExpressionError } from './definition/expressions.js';
 import { sleep } from './backoff.js';
@@ -133,6 +134,10 @@ export async function runAttempts(
         : { kind: 'completed', output, durationMs };
     } catch (err) {
       if (job.aborted) throw job.reason;
+      // Stepwise's own database unavailable under the step (a signal lookup, an approval, a rate-limit
+      // token, a credential): not the step's failure and not one of its attempts. The job is handed
+      // back whole (rules.ts afterInterruption) and the step runs again when the database is back.
+      if (isDatabaseUnavailable(err)) throw err;
       const described = describe(err, timer?.signal);
       if (described.code === 'EGRESS_DENIED') metrics.recordEgressDenied(step.type, String(described.data?.reason ?? 'unknown'));
       const failure = opened ? opened.redactor.value(described) : described;

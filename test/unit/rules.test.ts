@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DATABASE_RETRY_AFTER_SECONDS, DatabaseUnavailableError } from '../../src/db/errors.js';
 import { CancelledError, JobTimeoutError, LeaseLostError, ShutdownError } from '../../src/engine/aborts.js';
 import {
   afterFailedAttempt,
@@ -59,7 +60,13 @@ describe('after a failed job', () => {
 describe('after an interruption', () => {
   it('tells each abort reason and error apart', () => {
     expect(afterInterruption(new LeaseLostError())).toEqual({ kind: 'abandon' });
-    expect(afterInterruption(new ShutdownError())).toEqual({ kind: 'hand-back' });
+    expect(afterInterruption(new ShutdownError())).toEqual({ kind: 'hand-back', message: 'worker shutting down; job returned to the queue', delayMs: 0 });
+    // Stepwise's own database gone under the run is not the job's failure: back to the queue, a moment later.
+    expect(afterInterruption(new DatabaseUnavailableError('restarting'))).toEqual({
+      kind: 'hand-back',
+      message: 'the database was unavailable; job returned to the queue',
+      delayMs: DATABASE_RETRY_AFTER_SECONDS * 1000,
+    });
     expect(afterInterruption(new CancelledError())).toEqual({
       kind: 'end',
       status: 'CANCELLED',
