@@ -1,44 +1,10 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PgliteDb, type Db } from '../../src/db/index.js';
 import { backend, createTestDb, type TestDb } from './db.js';
-import { LOCAL_TEST_EGRESS } from './local-egress.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run the real CLI (src/cli/main.ts through tsx) as a separate process; `stdin`, when given, is piped to it. */
-export function runCli(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000, stdin?: string): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: '', LOG_LEVEL: 'silent', STEPWISE_EGRESS_ALLOW: LOCAL_TEST_EGRESS, ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    child.stdin.end(stdin ?? '');
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`stepwise ${args.join(' ')} timed out\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+export { runCli, type CliResult } from './run-cli.js';
 
 /**
  * Where a test file's CLI calls point: the server database (a fresh test

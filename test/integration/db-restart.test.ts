@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiTraffic } from '../helpers/api-traffic.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from '../helpers/run-cli.js';
 import { backend } from '../helpers/db.js';
 import { crashRestart, restartFast, terminateStepwiseBackends, type Disruption } from '../helpers/db-disruptions.js';
 import { setUpWorkload, type Workload } from '../helpers/outage-workload.js';
