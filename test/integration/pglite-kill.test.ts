@@ -12,6 +12,7 @@ import { STREAM_KINDS } from '../../src/store/stream-codes.js';
 import { runCli } from '../helpers/cli.js';
 import { backend } from '../helpers/db.js';
 import { startTestServer, type TestServer } from '../helpers/http-server.js';
+import { LOCAL_TEST_EGRESS } from '../helpers/local-egress.js';
 import { rng } from '../helpers/rng.js';
 
 /**
@@ -89,7 +90,7 @@ const SERVE_ENV = {
   DATABASE_URL: '',
   LOG_LEVEL: 'warn',
   // The steps call the side-effect server on this machine: the egress policy must admit it.
-  STEPWISE_EGRESS_ALLOW: '127.0.0.1',
+  STEPWISE_EGRESS_ALLOW: LOCAL_TEST_EGRESS,
   STEPWISE_LEASE_MS: String(LEASE_MS),
   STEPWISE_POLL_INTERVAL_MS: '200',
   // The burst is the point: the API's per-key rate limit must not answer it with 429s.
