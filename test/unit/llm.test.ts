@@ -11,6 +11,8 @@ import type { StepContext } from '../../src/engine/steps/types.js';
 import type { MarkUsedRequest } from '../../src/engine/services.js';
 import { ValidationError } from '../../src/errors/index.js';
 import { startFakeLlm, type FakeLlm } from '../helpers/fake-llm.js';
+import { Outbound } from '../../src/net/outbound.js';
+import { LOCAL_TEST_EGRESS } from '../helpers/local-egress.js';
 
 describe('Retry-After', () => {
   const now = Date.parse('2025-03-01T12:00:00Z');
@@ -119,6 +121,8 @@ describe('usedDocuments', () => {
       signal: new AbortController().signal,
       credential: () => ({ provider: 'openai', secret: { apiKey: 'sk-unit-key-123', baseUrl: fake.url } }),
       log: () => undefined,
+      // The fake provider listens on 127.0.0.1, which the egress policy refuses unless named.
+      net: new Outbound(LOCAL_TEST_EGRESS),
       resumed: undefined,
       job: { id: 'job-1', organizationId: 'org-1', workflowId: 'wf', runNumber: 1, depth: 0, initiatedBy: null },
       path: 'triage[2].answer',
