@@ -38,6 +38,8 @@ export interface RequestSample {
   retryAfter: string | undefined;
   /** The error code of a non-2xx answer's body, when it had one. */
   code: string | undefined;
+  /** The error message of a non-2xx answer's body (its first 200 characters), when it had one. */
+  message: string | undefined;
 }
 
 /** What the test means to do with a gated run. */
@@ -280,7 +282,7 @@ export class ApiTraffic {
   private async request(op: Operation, method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown } | undefined> {
     const at = Date.now();
     const began = performance.now();
-    const sample: RequestSample = { op, status: 'network', at, ms: 0, retryAfter: undefined, code: undefined };
+    const sample: RequestSample = { op, status: 'network', at, ms: 0, retryAfter: undefined, code: undefined, message: undefined };
     try {
       const res = await fetch(`${this.opts.apiUrl}${path}`, {
         method,
@@ -297,7 +299,11 @@ export class ApiTraffic {
       } catch {
         // not JSON: kept as text
       }
-      if (res.status >= 300) sample.code = (parsed as { error?: { code?: string } } | null)?.error?.code;
+      if (res.status >= 300) {
+        const error = (parsed as { error?: { code?: string; message?: string } } | null)?.error;
+        sample.code = error?.code;
+        sample.message = error?.message?.slice(0, 200);
+      }
       return { status: res.status, body: parsed };
     } catch (err) {
       sample.status = (err as Error).name === 'TimeoutError' ? 'timeout' : 'network';

@@ -64,6 +64,15 @@ export function statusCounts(samples: readonly RequestSample[], disruptions: rea
   return { during, outside };
 }
 
+/**
+ * A 503 that says the API gave up waiting for a pooled connection
+ * (DatabaseUnavailableError 'checkout-timeout'): load shedding by a saturated
+ * API, which may happen outside any disruption on an overloaded machine.
+ */
+export function isCheckoutTimeout(sample: RequestSample): boolean {
+  return sample.status === 503 && (sample.message ?? '').includes('(checkout timeout)');
+}
+
 /** 503s answered without a Retry-After header (none expected). */
 export function unavailableWithoutRetryAfter(samples: readonly RequestSample[]): number {
   return samples.filter((s) => s.status === 503 && !(Number(s.retryAfter) > 0)).length;

@@ -10,7 +10,7 @@ import { checkRuns, waitForRunsToEnd } from '../helpers/run-invariants.js';
 import { startSideEffectServer, type SideEffectServer } from '../helpers/side-effect-server.js';
 import { SseClient } from '../helpers/sse.js';
 import { startApi, startWorkerProcess, type StepwiseProcess } from '../helpers/stepwise-process.js';
-import { latencyByRoute, recoveries, statusCounts, unavailableWithoutRetryAfter } from '../helpers/traffic-report.js';
+import { duringDisruption, isCheckoutTimeout, latencyByRoute, recoveries, statusCounts, unavailableWithoutRetryAfter } from '../helpers/traffic-report.js';
 
 /**
  * The database restarts under load, and Stepwise carries on without being
@@ -138,7 +138,10 @@ describe.skipIf(unavailable !== null)(`the database restarted under load${unavai
     }
     expect(all['503'] ?? 0, 'the restarts were seen by the API').toBeGreaterThan(0);
     expect(unavailableWithoutRetryAfter(traffic.samples)).toBe(0);
-    expect(counts.outside['503'] ?? 0, `503s outside the disruptions: ${JSON.stringify(counts)}`).toBe(0);
+    // Outside the disruptions a 503 can only be the API shedding load (no pooled connection within 5 s) on a
+    // starved machine; one that blames the database there would be a failure not passing with the restart.
+    const strayUnavailable = traffic.samples.filter((s) => s.status === 503 && !duringDisruption(s, disruptions) && !isCheckoutTimeout(s));
+    expect(strayUnavailable, `503s outside the disruptions: ${JSON.stringify(strayUnavailable.slice(0, 5))}`).toEqual([]);
     for (const r of recovered) expect(r.firstOkMs, `${r.kind}: no request answered 2xx afterwards`).not.toBeNull();
 
     // Reconcile finds the read model in step with the jobs.
