@@ -12,6 +12,7 @@ import { recordFloor } from './record-floor.js';
 import { retrievalBytes } from './retrieval-bytes.js';
 import { scale, SCALE_USAGE } from './scale.js';
 import { scaleOut, SCALE_OUT_USAGE } from './scale-out.js';
+import { soak, SOAK_USAGE } from './soak.js';
 import { steps } from './steps.js';
 import { foreach } from './foreach.js';
 import { latency, LATENCY_USAGE } from './latency.js';
@@ -38,6 +39,7 @@ const OWN_OPTION_SCENARIOS = new Map<string, (args: string[]) => Promise<void>>(
   ['dashboard', dashboard],
   ['backup', backup],
   ['latency', latency],
+  ['soak', soak],
 ]);
 
 const USAGE = `usage: npm run -s bench -- <scenario> [--jobs N] [--warmup N] [--stats ${STATS_MODES.join('|')}]
@@ -48,7 +50,8 @@ ${SCALE_USAGE}
 ${SCALE_OUT_USAGE}
 ${DASHBOARD_USAGE}
 ${BACKUP_USAGE}
-${LATENCY_USAGE}`;
+${LATENCY_USAGE}
+${SOAK_USAGE}`;
 
 function isStatsMode(value: string | undefined): value is StatsMode {
   return STATS_MODES.some((m) => m === value);

@@ -35,6 +35,8 @@ export interface StepwiseProcess {
   text(): string;
   /** Resident memory now, in bytes (VmRSS of /proc/<pid>/status). */
   rssBytes(): Promise<number>;
+  /** CPU time used so far, user + system, in seconds (/proc/<pid>/stat, at the usual 100 ticks a second). */
+  cpuSeconds(): Promise<number>;
   /** Set when it exited by itself; a process that dies under a database restart is the failure these tests look for. */
   readonly exit: { code: number | null; signal: NodeJS.Signals | null } | null;
   /** SIGTERM, and SIGKILL if it has not exited within 15 s. */
@@ -51,6 +53,9 @@ export interface StartOptions {
 }
 
 const PINO_WARN = 40;
+
+/** USER_HZ of /proc/<pid>/stat: 100 on every Linux this runs on (getconf CLK_TCK). */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 function launch(args: string[], ready: RegExp, opts: StartOptions): Promise<StepwiseProcess> {
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
@@ -117,6 +122,12 @@ function launch(args: string[], ready: RegExp, opts: StartOptions): Promise<Step
       const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status);
       if (!kb) throw new Error(`no VmRSS for ${opts.name} (pid ${child.pid})`);
       return Number(kb[1]) * 1024;
+    },
+    async cpuSeconds() {
+      const stat = await readFile(`/proc/${child.pid}/stat`, 'utf8');
+      // The fields after the command name (which may hold spaces) start after its closing parenthesis.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
     },
     get exit() {
       return exit;
