@@ -252,7 +252,9 @@ export class ApiTraffic {
   private async act(run: TrackedRun, fate: GatedFate): Promise<void> {
     const path = fate === 'signal' ? `/v1/jobs/${run.jobId}/signals/${GO_SIGNAL}` : `/v1/jobs/${run.jobId}/cancel`;
     const res = await this.request(fate, 'POST', path, fate === 'signal' ? { payload: { from: 'traffic' } } : {});
-    if (res?.status === 202) run.actedOn = true;
+    // 409: the job has ended, which a gated run does only once signalled or cancelled: an earlier request
+    // answered 503 had committed after all. Its outcome is checked with every other run's.
+    if (res?.status === 202 || res?.status === 409) run.actedOn = true;
     else if (!this.gatedWaiting.includes(run)) this.gatedWaiting.push(run);
   }
 
