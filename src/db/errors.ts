@@ -146,6 +146,23 @@ export function unavailableReason(err: unknown): UnavailableReason | undefined {
   return undefined;
 }
 
+/**
+ * A failure to open a connection as a typed error. Beyond what mapDbError
+ * knows: pg.Client's own connect timer ends the socket with "timeout
+ * expired" (a server that accepted the TCP connection and never answered),
+ * and any other failure without a SQLSTATE means the server never answered
+ * at all: unreachable. One with a SQLSTATE is the server's own answer: a
+ * wrong password (28P01) or an unknown database (3D000) is a configuration
+ * error, not an outage, and stays a DatabaseError (500).
+ */
+export function mapConnectError(err: unknown): Error {
+  const mapped = mapDbError(err);
+  if (mapped instanceof DatabaseUnavailableError) return mapped;
+  const { code, message } = (typeof err === 'object' && err !== null ? err : {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return mapped;
+  return new DatabaseUnavailableError(message === 'timeout expired' ? 'connect-timeout' : 'unreachable', {}, { cause: err });
+}
+
 interface PgErrorLike {
   code?: unknown;
   message?: unknown;

@@ -4,6 +4,7 @@ export {
   DatabaseUnavailableError,
   isDatabaseUnavailable,
   isLockNotAvailable,
+  mapConnectError,
   mapDbError,
   ReadOnlyTransactionError,
   unavailableReason,

@@ -3,7 +3,7 @@ import { DatabaseError } from '../errors/index.js';
 import { metrics } from '../metrics/index.js';
 import type { Logger } from '../util/logger.js';
 import { RECONNECT_BACKOFF, reconnectDelayMs } from './backoff.js';
-import { mapDbError } from './errors.js';
+import { mapConnectError, mapDbError } from './errors.js';
 
 /**
  * TCP keepalive probes start after this much idle time. A LISTEN connection
@@ -148,7 +148,8 @@ export class NotificationListener {
       await client.connect();
     } catch (err) {
       await client.end().catch(() => undefined);
-      throw err;
+      // Typed here: the first subscription passes it to its caller (a 503 while the server is down, not a 500).
+      throw mapConnectError(err);
     }
     return client;
   }

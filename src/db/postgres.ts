@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { createStderrLogger, type Logger } from '../util/logger.js';
-import { DatabaseUnavailableError, mapDbError } from './errors.js';
+import { DatabaseUnavailableError, mapConnectError, mapDbError } from './errors.js';
 import { NotificationListener } from './listener.js';
 import type { Db, ListenOptions, PoolStats, ProcessRole, Queryable, QueryOptions, QueryResult } from './types.js';
 
@@ -76,23 +76,6 @@ export function applicationName(role: ProcessRole | undefined): string {
 }
 
 /**
- * A failure to get a connection as a typed error. Beyond what mapDbError
- * knows, any failure without a SQLSTATE means the server never answered (the
- * connect timer firing ends the socket, which pg reports as a plain
- * "Connection terminated unexpectedly" or "timeout expired"): unreachable.
- * One with a SQLSTATE is the server's answer: a wrong password (28P01) or an
- * unknown database (3D000) is a configuration error, not an outage, and stays
- * a DatabaseError.
- */
-function connectFailure(err: unknown): Error {
-  const mapped = mapDbError(err);
-  if (mapped instanceof DatabaseUnavailableError) return mapped;
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return mapped;
-  return new DatabaseUnavailableError('unreachable', {}, { cause: err });
-}
-
-/**
  * pg.Pool opens its connections with this client class, which bounds the
  * connect itself (pg.Client's connectionTimeoutMillis) and nothing else.
  * The pool's own `connectionTimeoutMillis` would also bound waiting for a
@@ -119,7 +102,7 @@ async function checkout(pool: pg.Pool, timeoutMs: number | undefined): Promise<p
     try {
       return await pending;
     } catch (err) {
-      throw connectFailure(err);
+      throw mapConnectError(err);
     }
   }
   let timer: NodeJS.Timeout | undefined;
@@ -140,7 +123,7 @@ async function checkout(pool: pg.Pool, timeoutMs: number | undefined): Promise<p
       );
       throw err;
     }
-    throw connectFailure(err);
+    throw mapConnectError(err);
   } finally {
     clearTimeout(timer);
   }

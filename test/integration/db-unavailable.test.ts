@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DatabaseUnavailableError, PostgresDb } from '../../src/db/index.js';
 import { createLogger } from '../../src/util/logger.js';
@@ -95,6 +96,28 @@ describe.skipIf(backend !== 'postgres')('the server adapter when the database go
     } finally {
       await bounded.close();
       await db.close(); // the second close of the same pools is harmless
+    }
+  });
+
+  it('a server that accepts the connection and never answers: connect-timeout after connectTimeoutMs, for a query and LISTEN, not the OS’s minutes', async () => {
+    const silent = net.createServer((socket) => socket.on('error', () => undefined));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const url = new URL(t.url!);
+    url.hostname = '127.0.0.1';
+    url.port = String((silent.address() as net.AddressInfo).port);
+    const db = new PostgresDb(url.toString(), { poolSize: 1, role: 'test', logger, connectTimeoutMs: 200 });
+    try {
+      for (const attempt of [() => db.query('SELECT 1'), () => db.listen('sw_nobody', () => undefined)]) {
+        const err = await attempt().then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(DatabaseUnavailableError);
+        expect((err as DatabaseUnavailableError).details.reason).toBe('connect-timeout');
+      }
+    } finally {
+      await db.close();
+      silent.close();
     }
   });
 

@@ -6,6 +6,7 @@ import {
   DATABASE_RETRY_AFTER_SECONDS,
   DatabaseUnavailableError,
   isDatabaseUnavailable,
+  mapConnectError,
   mapDbError,
   unavailableReason,
 } from '../../src/db/index.js';
@@ -92,6 +93,19 @@ describe('the database unreachable is a 503 with Retry-After, not a 500', () => 
     expect(mapDbError(err)).toBe(err);
     expect(unavailableReason(err)).toBe('checkout-timeout');
     expect(err.details).toEqual({ waitedMs: 5_000, reason: 'checkout-timeout', retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS });
+  });
+
+  it('opening a connection: no answer from the server is unavailable; the server refusing our credentials is not', () => {
+    const timedOut = mapConnectError(new Error('timeout expired'));
+    expect(timedOut).toBeInstanceOf(DatabaseUnavailableError);
+    expect((timedOut as DatabaseUnavailableError).details.reason).toBe('connect-timeout');
+    expect((mapConnectError(new Error('Connection terminated unexpectedly')) as DatabaseUnavailableError).details.reason).toBe('connection-lost');
+    expect((mapConnectError(pgError('57P03', 'the database system is starting up')) as DatabaseUnavailableError).details.reason).toBe('restarting');
+    for (const refusal of [pgError('28P01', 'password authentication failed'), pgError('3D000', 'database "x" does not exist')]) {
+      const err = mapConnectError(refusal);
+      expect(err).toBeInstanceOf(DatabaseError);
+      expect(isDatabaseUnavailable(err)).toBe(false);
+    }
   });
 
   it('a replica that is unreachable sends the request to the primary', () => {
