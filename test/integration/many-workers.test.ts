@@ -9,6 +9,7 @@ import { STREAM_KINDS } from '../../src/store/stream-codes.js';
 import { backend, createTestDb, type TestDb } from '../helpers/db.js';
 import { seedOrg } from '../helpers/fixtures.js';
 import { startTestServer, type TestServer } from '../helpers/http-server.js';
+import { LOCAL_TEST_EGRESS } from '../helpers/local-egress.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -52,6 +53,8 @@ function spawnStepwiseWorker(databaseUrl: string, dataDir: string): Promise<Work
       STEPWISE_FLUSH_INTERVAL_MS: '2',
       // Four processes beside other test files on one server: 4 connections each (and their LISTEN) is plenty for one claim loop, flushes and heartbeats.
       STEPWISE_DB_POOL_SIZE: '4',
+      // The http step calls this test's server on 127.0.0.1, which the egress policy refuses unless named.
+      STEPWISE_EGRESS_ALLOW: LOCAL_TEST_EGRESS,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
